@@ -1,0 +1,32 @@
+"""Bids: the notices crawled from the boards."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import Date, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from forest.database import Base, BigId, JsonType, UtcDateTime, utcnow
+
+
+class Bid(Base):
+    """One notice of one board, unique by (source_id, external_id)."""
+
+    __tablename__ = "bid"
+    __table_args__ = (UniqueConstraint("source_id", "external_id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    source_id: Mapped[int] = mapped_column(ForeignKey("source.id", ondelete="CASCADE"))
+    external_id: Mapped[str] = mapped_column(String(200))
+    title: Mapped[str] = mapped_column(Text)
+    department: Mapped[str] = mapped_column(String(200), default="")
+    views: Mapped[int] = mapped_column(Integer, default=0)
+    post_date: Mapped[dt.date] = mapped_column(Date)
+    url: Mapped[str] = mapped_column(String(2048))
+    attachments: Mapped[list[dict[str, Any]]] = mapped_column(JsonType, default=list)
+    # Hash of the fields that make a real edit (not views): decides "updated".
+    content_hash: Mapped[str] = mapped_column(String(64))
+    first_seen_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)

@@ -1,0 +1,118 @@
+"""Typed settings for every Forest process, read from `FOREST_*` environment variables."""
+
+from __future__ import annotations
+
+import secrets
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from typing_extensions import Annotated
+
+# Values that must never sign tokens in production.
+_WEAK_SECRETS = {"", "changeme", "change-me", "secret", "dev", "development", "forest"}
+
+
+def _split_csv(value: object) -> object:
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
+
+
+class Settings(BaseSettings):
+    """All configuration of a Forest process; see README "Configuration"."""
+
+    model_config = SettingsConfigDict(env_prefix="FOREST_", env_file=".env", extra="ignore")
+
+    environment: Literal["local", "production"] = "local"
+    var_dir: Path = Path("var")
+    database_url: str = ""
+    broker_url: str = ""
+    redis_url: str | None = None
+    secret_key: SecretStr | None = None
+    # Older signing keys still accepted for cursors and tokens while clients roll over.
+    previous_secret_keys: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
+    access_token_ttl_seconds: int = Field(3600, ge=60, le=86400 * 7)
+    ws_ticket_ttl_seconds: int = Field(30, ge=5, le=60)
+    # host:port pairs the crawler may reach even though they resolve to private addresses.
+    crawl_allow_hosts: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    demo_site_port: int = 8001
+    demo_site_notices: int = 500
+    api_host: str = "127.0.0.1"
+    api_port: int = 8000
+    access_log: Path | None = None
+    db_pool_size: int = Field(10, ge=1, le=200)
+    db_pool_timeout_seconds: float = Field(3.0, gt=0)
+    db_connect_timeout_seconds: float = Field(3.0, gt=0)
+    db_statement_timeout_ms: int = Field(15000, ge=100)
+    count_timeout_ms: int = Field(250, ge=10)
+    crawl_max_pages_limit: int = Field(1000, ge=1)
+    crawl_time_limit_seconds: int = Field(3600, ge=10)
+    crawl_max_attempts: int = Field(3, ge=1, le=20)
+    job_heartbeat_timeout_seconds: int = Field(90, ge=5)
+    event_poll_interval_seconds: float = Field(0.5, gt=0)
+    ws_heartbeat_seconds: float = Field(15.0, gt=0)
+    ws_send_queue_size: int = Field(256, ge=1)
+    crawl_polite_delay_seconds: float = Field(1.0, ge=0)
+
+    @field_validator("crawl_allow_hosts", mode="before")
+    @classmethod
+    def _hosts(cls, value: object) -> object:
+        return _split_csv(value)
+
+    @field_validator("previous_secret_keys", mode="before")
+    @classmethod
+    def _keys(cls, value: object) -> object:
+        return _split_csv(value)
+
+    @model_validator(mode="after")
+    def _defaults(self) -> Settings:
+        if not self.database_url:
+            self.database_url = f"sqlite+aiosqlite:///{(self.var_dir / 'forest.db').resolve()}"
+        if not self.broker_url:
+            self.broker_url = f"sqla+sqlite:///{(self.var_dir / 'broker.db').resolve()}"
+        if not self.crawl_allow_hosts and self.environment == "local":
+            self.crawl_allow_hosts = [f"127.0.0.1:{self.demo_site_port}"]
+        if self.environment == "production":
+            key = self.secret_key.get_secret_value() if self.secret_key else ""
+            if key.lower() in _WEAK_SECRETS or len(key) < 32:
+                raise ValueError(
+                    "FOREST_SECRET_KEY must be set to a random value of at least 32 characters "
+                    "in production (e.g. `python -c 'import secrets; print(secrets.token_urlsafe(48))'`)"
+                )
+        return self
+
+    @property
+    def is_sqlite(self) -> bool:
+        """Whether the database is the embedded SQLite file."""
+        return self.database_url.startswith("sqlite")
+
+    def signing_keys(self) -> list[bytes]:
+        """The current signing key first, then the previous ones still accepted."""
+        return [self.current_secret().encode()] + [k.get_secret_value().encode() for k in self.previous_secret_keys]
+
+    def current_secret(self) -> str:
+        """The secret that signs new tokens and cursors (generated and kept under var/ in local mode)."""
+        if self.secret_key is not None:
+            return self.secret_key.get_secret_value()
+        path = self.var_dir / "secret_key"
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            candidate = secrets.token_urlsafe(48)
+            try:
+                with path.open("x") as fh:
+                    fh.write(candidate)
+                path.chmod(0o600)
+            except FileExistsError:
+                pass
+        secret = path.read_text().strip()
+        self.secret_key = SecretStr(secret)
+        return secret
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """The process-wide settings, read once from the environment."""
+    return Settings()

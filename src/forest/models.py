@@ -1,0 +1,12 @@
+"""Every table, imported in one place so Alembic and the mappers see the whole schema."""
+
+from __future__ import annotations
+
+from forest.alerts.models import Alert
+from forest.bids.models import Bid
+from forest.crawls.models import CrawlJob, IdempotencyKey, JobEvent
+from forest.database import Base
+from forest.sources.models import Source
+from forest.users.models import User, WsTicket
+
+__all__ = ["Alert", "Base", "Bid", "CrawlJob", "IdempotencyKey", "JobEvent", "Source", "User", "WsTicket"]
