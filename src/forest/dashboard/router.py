@@ -1,0 +1,43 @@
+"""Serve the dashboard page at ``/`` and its assets at ``/static``."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from fastapi import APIRouter, FastAPI
+from fastapi.responses import HTMLResponse
+from fastapi.staticfiles import StaticFiles
+
+STATIC_DIR = Path(__file__).resolve().parent / "static"
+
+# The page has no inline scripts or styles, so the policy can stay this strict.
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; connect-src 'self' ws: wss:; img-src 'self' data:; style-src 'self'; script-src 'self'"
+)
+
+router = APIRouter()
+
+
+@lru_cache(maxsize=1)
+def _index_html() -> str:
+    return (STATIC_DIR / "index.html").read_text(encoding="utf-8")
+
+
+@router.get("/", response_class=HTMLResponse, include_in_schema=False)
+async def index() -> HTMLResponse:
+    """Return the single-page dashboard."""
+    return HTMLResponse(
+        _index_html(),
+        headers={
+            "Content-Security-Policy": CONTENT_SECURITY_POLICY,
+            "X-Content-Type-Options": "nosniff",
+            "Referrer-Policy": "same-origin",
+            "Cache-Control": "no-cache",
+        },
+    )
+
+
+def mount_static(app: FastAPI) -> None:
+    """Mount the dashboard's scripts and styles at ``/static``."""
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
