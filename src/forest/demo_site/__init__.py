@@ -1,0 +1,8 @@
+"""A local Korean public-agency bid board: the default crawl source, test target and benchmark target."""
+
+from __future__ import annotations
+
+from forest.demo_site.app import create_demo_app, get_board
+from forest.demo_site.board import Board, Fault, Notice
+
+__all__ = ["Board", "Fault", "Notice", "create_demo_app", "get_board"]
