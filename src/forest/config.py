@@ -5,11 +5,10 @@ from __future__ import annotations
 import secrets
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
-from typing_extensions import Annotated
 
 # Values that must never sign tokens in production.
 _WEAK_SECRETS = {"", "changeme", "change-me", "secret", "dev", "development", "forest"}

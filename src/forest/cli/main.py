@@ -1,0 +1,100 @@
+"""The `forest` command line: runs the service's processes and calls services directly."""
+
+from __future__ import annotations
+
+import asyncio
+import getpass
+import os
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from forest.cli import migrate
+
+app = typer.Typer(help="Forest: public bid notice boards, crawled and served.", no_args_is_help=True)
+db_app = typer.Typer(help="Database migrations.", no_args_is_help=True)
+users_app = typer.Typer(help="User accounts.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(users_app, name="users")
+console = Console()
+
+
+@db_app.command("upgrade")
+def db_upgrade(revision: str = "head") -> None:
+    """Apply migrations up to REVISION (default: head)."""
+    migrate.upgrade(revision)
+
+
+@db_app.command("downgrade")
+def db_downgrade(revision: str = typer.Argument(..., help="Target revision, e.g. -1 or base.")) -> None:
+    """Revert migrations down to REVISION."""
+    migrate.downgrade(revision)
+
+
+@db_app.command("check")
+def db_check() -> None:
+    """Fail if the models and the migrations disagree."""
+    migrate.check()
+    console.print("[green]models and migrations agree[/green]")
+
+
+@users_app.command("create-admin")
+def create_admin(
+    email: str,
+    password: Annotated[str | None, typer.Option(envvar="FOREST_ADMIN_PASSWORD", help="Read from the environment.")]
+    = None,
+) -> None:
+    """Create an admin (or promote an existing user), asking for the password unless FOREST_ADMIN_PASSWORD is set."""
+    from forest.config import get_settings
+    from forest.database import Database
+    from forest.users import service
+
+    if password is None:
+        password = getpass.getpass("Password: ")
+        if password != getpass.getpass("Repeat password: "):
+            raise typer.BadParameter("passwords differ")
+    if not 8 <= len(password) <= 128:
+        raise typer.BadParameter("the password must be 8 to 128 characters")
+
+    async def run() -> None:
+        db = Database.from_settings(get_settings())
+        try:
+            async with db.sessionmaker() as session:
+                user = await service.ensure_admin(session=session, email=email, password=password)
+                console.print(f"admin [bold]{user.email}[/bold] (id {user.id}) ready")
+        finally:
+            await db.dispose()
+
+    asyncio.run(run())
+
+
+@app.command()
+def api(
+    host: Annotated[str | None, typer.Option(help="Bind address.")] = None,
+    port: Annotated[int | None, typer.Option(help="Port.")] = None,
+    workers: Annotated[int, typer.Option(help="Worker processes.")] = 1,
+) -> None:
+    """Serve the HTTP API and the dashboard with uvicorn."""
+    import uvicorn
+
+    from forest.config import get_settings
+
+    settings = get_settings()
+    uvicorn.run("forest.app:create_app", factory=True, host=host or settings.api_host, port=port or settings.api_port,
+                workers=workers, proxy_headers=True, log_level="info")
+
+
+def _repo_root() -> Path:
+    return Path(__file__).resolve().parents[3]
+
+
+def main() -> None:
+    """Entry point for `python -m forest.cli.main`."""
+    os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    app()
+
+
+if __name__ == "__main__":
+    main()

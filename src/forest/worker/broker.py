@@ -1,0 +1,28 @@
+"""Broker reachability checks shared by /readyz and job submission."""
+
+from __future__ import annotations
+
+import asyncio
+
+from kombu import Connection
+
+
+def _connect(url: str, timeout: float) -> None:
+    with Connection(url, connect_timeout=timeout, transport_options={"max_retries": 0}) as conn:
+        conn.ensure_connection(max_retries=1, timeout=max(1, int(timeout)))
+
+
+async def check_broker(url: str, *, timeout: float = 3.0) -> None:
+    """Raise if the broker cannot be reached within `timeout` seconds."""
+    if url.startswith(("redis://", "rediss://")):
+        import redis.asyncio as aioredis
+
+        client = aioredis.Redis.from_url(url, socket_connect_timeout=timeout, socket_timeout=timeout)
+        try:
+            async with asyncio.timeout(timeout):
+                await client.ping()
+        finally:
+            await client.aclose()
+        return
+    async with asyncio.timeout(timeout + 0.5):
+        await asyncio.to_thread(_connect, url, timeout)
