@@ -24,7 +24,7 @@ def _index_html() -> str:
     return (STATIC_DIR / "index.html").read_text(encoding="utf-8")
 
 
-@router.get("/", response_class=HTMLResponse, include_in_schema=False)
+@router.api_route("/", methods=["GET", "HEAD"], response_class=HTMLResponse, include_in_schema=False)
 async def index() -> HTMLResponse:
     """Return the single-page dashboard."""
     return HTMLResponse(

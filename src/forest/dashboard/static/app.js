@@ -14,7 +14,14 @@ const TOAST_MS = 8000;
 const $ = (id) => document.getElementById(id);
 const numberFmt = new Intl.NumberFormat("ko-KR");
 const fmtNum = (n) => (n === null || n === undefined || n === "" ? "–" : numberFmt.format(Number(n)));
-const fmtTime = (iso) => (iso ? new Date(iso).toLocaleString("ko-KR", { hour12: false }) : "");
+const pad = (n) => String(n).padStart(2, "0");
+/** Local "YYYY-MM-DD HH:MM:SS" (or only the time with `timeOnly`). */
+function fmtTime(iso, { timeOnly = false } = {}) {
+  const d = iso ? new Date(iso) : null;
+  if (!d || Number.isNaN(d.getTime())) return "";
+  const time = `${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
+  return timeOnly ? time : `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${time}`;
+}
 
 /** Create an element with attributes and children (strings become text nodes). */
 function el(tag, attrs = {}, ...children) {
@@ -173,18 +180,19 @@ function showAuth(message) {
 }
 
 async function showApp() {
+  // Check the stored token once before loading anything, so an expired one costs a single request.
+  try {
+    const me = await api(`${API}/users/me`);
+    $("user-email").textContent = me.email;
+  } catch (err) {
+    if (err.status === 401) return; // api() has already returned to the login form
+  }
   document.body.dataset.auth = "in";
   $("auth-view").hidden = true;
   $("tabs").hidden = false;
   $("session").hidden = false;
   render();
   live.start();
-  try {
-    const me = await api(`${API}/users/me`);
-    $("user-email").textContent = me.email;
-  } catch {
-    // A 401 already sent the user to the login form; other errors only hide the email.
-  }
 }
 
 function logout(message) {
@@ -585,7 +593,7 @@ const crawls = {
     }
     if (data.error || data.message) summary = [summary, data.error || data.message].filter(Boolean).join(" — ");
     log.append(el("li", { "data-event-id": event.id ?? null },
-      el("time", { datetime: event.at || event.created_at, text: fmtTime(event.at || event.created_at) }),
+      el("time", { datetime: event.at || event.created_at, text: fmtTime(event.at || event.created_at, { timeOnly: true }) }),
       el("span", { class: "ev-type", text: event.type || event.kind || "event" }),
       typeof summary === "string" ? summary : JSON.stringify(summary)));
     log.scrollTop = log.scrollHeight;
@@ -608,6 +616,8 @@ const crawls = {
     if (message.type === "job.started") update.started_at = message.at;
     if (TERMINAL.has(nextState)) update.finished_at = data.finished_at || message.at;
     crawls.upsert(update);
+    // The final event may not carry everything (error text, timestamps): read the job once more.
+    if (TERMINAL.has(nextState)) crawls.refreshJob(message.job_id);
     const log = document.querySelector(`#job-list [data-job-id="${CSS.escape(message.job_id)}"] details[open] .job-events`);
     if (log) crawls.appendEvent(log, message);
   },
@@ -639,11 +649,11 @@ function svg(tag, attrs = {}, ...children) {
 
 const svgTitle = (text) => svg("title", { text });
 
-/** Round a maximum up to a "nice" axis value (1, 2, 5 × 10^n). */
-function niceMax(value) {
+/** Round a value up to a "nice" step (1, 2, 5 × 10^n). */
+function niceStep(value) {
   if (value <= 0) return 1;
   const power = 10 ** Math.floor(Math.log10(value));
-  for (const step of [1, 2, 5, 10]) if (step * power >= value) return step * power;
+  for (const step of [1, 2, 5]) if (step * power >= value) return step * power;
   return 10 * power;
 }
 
@@ -724,16 +734,19 @@ const analytics = {
     }
     const width = 640, height = 260, left = 40, right = 48, top = 12, bottom = 34;
     const plotW = width - left - right, plotH = height - top - bottom;
-    const maxCount = niceMax(Math.max(...items.map((i) => i.bid_count)));
-    const maxViews = niceMax(Math.max(...items.map((i) => Number(i.total_views) || 0)));
+    // Grid lines follow round notice counts; the views axis is scaled to land on the same lines.
+    const countStep = Math.max(1, niceStep(Math.max(...items.map((i) => i.bid_count)) / 4));
+    const ticks = Math.max(1, Math.ceil(Math.max(...items.map((i) => i.bid_count)) / countStep));
+    const maxCount = countStep * ticks;
+    const maxViews = niceStep(Math.max(...items.map((i) => Number(i.total_views) || 0)) / ticks) * ticks;
     const slot = plotW / items.length;
     const barW = Math.max(1, Math.min(28, slot * 0.7));
     const root = svg("svg", { viewBox: `0 0 ${width} ${height}`, role: "img", "aria-labelledby": "daily-title", class: "column-chart" });
-    for (let t = 0; t <= 4; t++) {
-      const y = top + plotH - (t / 4) * plotH;
+    for (let t = 0; t <= ticks; t++) {
+      const y = top + plotH - (t / ticks) * plotH;
       root.append(svg("line", { class: "grid", x1: left, x2: width - right, y1: y, y2: y }),
-        svg("text", { class: "tick", x: left - 6, y: y + 3, "text-anchor": "end", text: numberFmt.format(Math.round((maxCount * t) / 4)) }),
-        svg("text", { class: "tick", x: width - right + 6, y: y + 3, text: numberFmt.format(Math.round((maxViews * t) / 4)) }));
+        svg("text", { class: "tick", x: left - 6, y: y + 3, "text-anchor": "end", text: numberFmt.format((maxCount * t) / ticks) }),
+        svg("text", { class: "tick", x: width - right + 6, y: y + 3, text: numberFmt.format((maxViews * t) / ticks) }));
     }
     const labelEvery = Math.ceil(items.length / 8);
     const points = [];
@@ -991,7 +1004,8 @@ const toasts = {
     close.addEventListener("click", dismiss);
     $("toasts").append(toast);
     setTimeout(dismiss, TOAST_MS);
-    while ($("toasts").childElementCount > 5) $("toasts").firstElementChild.remove();
+    const max = window.matchMedia("(max-width: 640px)").matches ? 2 : 4;
+    while ($("toasts").childElementCount > max) $("toasts").firstElementChild.remove();
   },
 };
 
