@@ -1,0 +1,207 @@
+"""Egress policy: which URLs the crawler may reach, and a transport that connects only to checked addresses.
+
+A crawl URL comes from users, so it must never reach the service's own network (cloud metadata at
+169.254.169.254, databases on 10.x, the API on 127.0.0.1). The check resolves the host once and the
+transport connects to exactly that address, so a DNS answer cannot change between check and connect.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import socket
+from collections.abc import Awaitable, Callable, Collection
+from dataclasses import dataclass
+from types import TracebackType
+
+import httpx
+
+# Explicit lists instead of `ipaddress.is_private`, whose meaning has changed between Python releases.
+_BLOCKED_V4 = tuple(
+    ipaddress.IPv4Network(net)
+    for net in (
+        "0.0.0.0/8",
+        "10.0.0.0/8",
+        "100.64.0.0/10",
+        "127.0.0.0/8",
+        "169.254.0.0/16",
+        "172.16.0.0/12",
+        "192.0.0.0/24",
+        "192.0.2.0/24",
+        "192.88.99.0/24",
+        "192.168.0.0/16",
+        "198.18.0.0/15",
+        "198.51.100.0/24",
+        "203.0.113.0/24",
+        "224.0.0.0/4",
+        "240.0.0.0/4",
+        "255.255.255.255/32",
+    )
+)
+_BLOCKED_V6 = tuple(
+    ipaddress.IPv6Network(net)
+    for net in (
+        "::/128",
+        "::1/128",
+        "100::/64",
+        "2001:db8::/32",
+        "fc00::/7",
+        "fe80::/10",
+        "ff00::/8",
+    )
+)
+# IPv6 ranges that carry an IPv4 address in their low 32 bits: judged by that IPv4 address.
+_V4_MAPPED = ipaddress.IPv6Network("::ffff:0:0/96")
+_NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+Resolver = Callable[[str, int], Awaitable[list[str]]]
+
+
+class UrlNotAllowed(Exception):
+    """A URL the egress policy refuses; `reason` says why in words a user understands."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass(frozen=True, slots=True)
+class ResolvedTarget:
+    """A URL that passed the policy, with the one address the connection must use."""
+
+    url: httpx.URL
+    scheme: str
+    host: str
+    port: int
+    address: str
+    allow_listed: bool
+
+
+def blocked_reason(address: str) -> str | None:
+    """Why an IP address may not be reached, or None when it is a public address."""
+    ip = ipaddress.ip_address(address.split("%", 1)[0])
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip in _V4_MAPPED or ip in _NAT64:
+            embedded = ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+            inner = blocked_reason(str(embedded))
+            return f"address {address} embeds {embedded}: {inner}" if inner else None
+        for net in _BLOCKED_V6:
+            if ip in net:
+                return f"address {address} is {_describe(net)}"
+        return None
+    for net4 in _BLOCKED_V4:
+        if ip in net4:
+            return f"address {address} is {_describe(net4)}"
+    return None
+
+
+def _describe(net: ipaddress.IPv4Network | ipaddress.IPv6Network) -> str:
+    if net.is_loopback:
+        return f"loopback ({net})"
+    if net.is_link_local:
+        return f"link-local ({net})"
+    if net.is_multicast:
+        return f"multicast ({net})"
+    return f"private or reserved ({net})"
+
+
+def _normalise_host(host: str) -> str:
+    return host.strip("[]").rstrip(".").lower()
+
+
+async def system_resolver(host: str, port: int) -> list[str]:
+    """Every address the system resolver gives for `host` (numeric forms like `127.1` included)."""
+    loop = asyncio.get_running_loop()
+    infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    return list(dict.fromkeys(str(info[4][0]) for info in infos))
+
+
+class EgressPolicy:
+    """Decides whether a URL may be fetched; `allow_hosts` holds `host:port` pairs exempt from the address check."""
+
+    def __init__(self, allow_hosts: Collection[str] = (), *, resolver: Resolver | None = None) -> None:
+        self._allowed: set[tuple[str, int]] = set()
+        for entry in allow_hosts:
+            host, sep, port = entry.strip().rpartition(":")
+            if not sep or not port.isdigit() or not host:
+                raise ValueError(f"allow-listed host {entry!r} must be written host:port")
+            self._allowed.add((_normalise_host(host), int(port)))
+        self._resolve = resolver or system_resolver
+
+    def is_allow_listed(self, host: str, port: int) -> bool:
+        """Whether `host:port` was explicitly allowed (it may then be a private address)."""
+        return (_normalise_host(host), port) in self._allowed
+
+    async def check_url(self, url: str | httpx.URL) -> ResolvedTarget:
+        """Resolve and check a URL; raises UrlNotAllowed with the reason when it must not be fetched."""
+        try:
+            parsed = httpx.URL(url) if isinstance(url, str) else url
+        except (httpx.InvalidURL, ValueError) as exc:
+            raise UrlNotAllowed(f"invalid URL: {exc}") from exc
+        scheme = parsed.scheme.lower()
+        if scheme not in _DEFAULT_PORTS:
+            raise UrlNotAllowed(f"scheme {scheme or '(none)'!r} is not allowed; use http or https")
+        if parsed.userinfo:
+            raise UrlNotAllowed("URLs with a user name or password are not allowed")
+        host = _normalise_host(parsed.host)
+        if not host:
+            raise UrlNotAllowed("URL has no host")
+        port = parsed.port or _DEFAULT_PORTS[scheme]
+        allow_listed = self.is_allow_listed(host, port)
+        if not allow_listed and port not in _DEFAULT_PORTS.values():
+            raise UrlNotAllowed(f"port {port} is not allowed; only 80 and 443 unless {host}:{port} is allow-listed")
+        try:
+            addresses = await self._resolve(host, port)
+        except (OSError, UnicodeError) as exc:
+            raise UrlNotAllowed(f"host {host} does not resolve: {exc}") from exc
+        if not addresses:
+            raise UrlNotAllowed(f"host {host} does not resolve")
+        if not allow_listed:
+            for address in addresses:
+                reason = blocked_reason(address)
+                if reason:
+                    raise UrlNotAllowed(reason if address == host else f"{host} resolves to {reason}")
+        return ResolvedTarget(
+            url=parsed, scheme=scheme, host=host, port=port, address=addresses[0], allow_listed=allow_listed
+        )
+
+
+class PinnedTransport(httpx.AsyncBaseTransport):
+    """Checks every request against the policy and connects to the checked address, not a fresh lookup.
+
+    The URL host is replaced by the IP while the `Host` header and TLS SNI keep the name. One inner
+    pool per original origin, so a TLS connection verified for one name is never reused for another.
+    """
+
+    def __init__(self, policy: EgressPolicy) -> None:
+        self._policy = policy
+        self._pools: dict[tuple[str, str, int], httpx.AsyncHTTPTransport] = {}
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        """Check, pin to the resolved address and send."""
+        target = await self._policy.check_url(request.url)
+        key = (target.scheme, target.host, target.port)
+        pool = self._pools.get(key)
+        if pool is None:
+            pool = self._pools[key] = httpx.AsyncHTTPTransport(retries=0)
+        if "host" not in request.headers:
+            request.headers["Host"] = request.url.netloc.decode("ascii")
+        if target.scheme == "https":
+            request.extensions = {**request.extensions, "sni_hostname": target.host}
+        request.url = request.url.copy_with(host=target.address)
+        return await pool.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        """Close every inner pool."""
+        pools, self._pools = list(self._pools.values()), {}
+        for pool in pools:
+            await pool.aclose()
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None = None,
+        exc_value: BaseException | None = None,
+        traceback: TracebackType | None = None,
+    ) -> None:
+        await self.aclose()

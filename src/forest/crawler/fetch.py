@@ -1,0 +1,306 @@
+"""HTTP fetching for one crawl: egress-checked, polite, retried, size-capped."""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import random
+import time
+import zlib
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from types import TracebackType
+
+import httpx
+
+from forest.crawler.decode import decode_html
+from forest.crawler.egress import EgressPolicy, PinnedTransport, UrlNotAllowed
+
+USER_AGENT = "Forest/0.1 (+https://github.com/forest-bids/forest)"
+MiB = 1024 * 1024
+RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
+REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+
+BeforeHop = Callable[[str], Awaitable[None]]
+
+
+class FetchError(Exception):
+    """A page could not be fetched; `reason` is meant for the crawl's error list."""
+
+    def __init__(self, reason: str, *, url: str | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.url = url
+
+
+class PageTooLarge(FetchError):
+    """The decompressed body exceeded the size cap."""
+
+
+class TooManyRedirects(FetchError):
+    """The redirect chain was longer than allowed."""
+
+
+class HttpStatusError(FetchError):
+    """The final response was not a success."""
+
+    def __init__(self, reason: str, *, url: str | None = None, status: int = 0) -> None:
+        super().__init__(reason, url=url)
+        self.status = status
+
+
+@dataclass(frozen=True, slots=True)
+class FetchedPage:
+    """One fetched and decoded response."""
+
+    url: str
+    status: int
+    headers: httpx.Headers
+    content: bytes
+    text: str
+    encoding: str
+
+    @property
+    def ok(self) -> bool:
+        """Whether the status is 2xx."""
+        return 200 <= self.status < 300
+
+    def raise_for_status(self) -> None:
+        """Raise HttpStatusError unless the status is 2xx."""
+        if not self.ok:
+            raise HttpStatusError(f"HTTP {self.status} for {self.url}", url=self.url, status=self.status)
+
+
+@dataclass(frozen=True, slots=True)
+class FetchOptions:
+    """Tunables of a Fetcher; the defaults are the polite production values."""
+
+    user_agent: str = USER_AGENT
+    connect_timeout: float = 10.0
+    request_timeout: float = 30.0
+    max_bytes: int = 10 * MiB
+    max_redirects: int = 5
+    max_retries: int = 3
+    backoff_base: float = 0.5
+    backoff_max: float = 30.0
+    retry_after_cap: float = 60.0
+    polite: bool = True
+    delay_seconds: float = 1.0
+    jitter: float = 0.25
+    per_host_concurrency: int = 1
+    concurrency: int = 4
+
+
+@dataclass
+class _Host:
+    """Politeness state of one origin."""
+
+    semaphore: asyncio.Semaphore
+    delay: float
+    next_start: float = 0.0
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+
+def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
+    """Seconds to wait from a Retry-After header (delta seconds or HTTP date), or None."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    current = time.time() if now is None else now
+    return max(0.0, when.timestamp() - current)
+
+
+def origin_of(url: httpx.URL) -> str:
+    """`scheme://host:port`, the key for politeness and robots.txt."""
+    port = url.port or (443 if url.scheme == "https" else 80)
+    return f"{url.scheme}://{url.host}:{port}"
+
+
+class Fetcher:
+    """One crawl's HTTP client: every hop egress-checked, per-host polite, retried and size-capped."""
+
+    def __init__(
+        self,
+        policy: EgressPolicy,
+        options: FetchOptions | None = None,
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self.options = options or FetchOptions()
+        self._policy = policy
+        opts = self.options
+        self._client = httpx.AsyncClient(
+            transport=transport or PinnedTransport(policy),
+            follow_redirects=False,
+            timeout=httpx.Timeout(opts.request_timeout, connect=opts.connect_timeout),
+            headers={
+                "User-Agent": opts.user_agent,
+                # Only encodings we decompress ourselves, under the size cap.
+                "Accept-Encoding": "gzip, deflate",
+                "Accept": "text/html,application/xhtml+xml;q=0.9,*/*;q=0.8",
+                "Accept-Language": "ko-KR,ko;q=0.9,en;q=0.5",
+            },
+        )
+        self._global = asyncio.Semaphore(max(1, opts.concurrency))
+        self._hosts: dict[str, _Host] = {}
+        self.requests_made = 0
+
+    async def __aenter__(self) -> Fetcher:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc_value: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close the client and its connections."""
+        await self._client.aclose()
+
+    def _host(self, origin: str) -> _Host:
+        host = self._hosts.get(origin)
+        if host is None:
+            opts = self.options
+            limit = opts.per_host_concurrency if opts.polite else max(opts.per_host_concurrency, opts.concurrency)
+            delay = opts.delay_seconds if opts.polite else 0.0
+            host = self._hosts[origin] = _Host(semaphore=asyncio.Semaphore(max(1, limit)), delay=delay)
+        return host
+
+    def raise_delay(self, origin: str, seconds: float) -> None:
+        """Make requests to `origin` at least `seconds` apart (robots.txt Crawl-delay)."""
+        host = self._host(origin)
+        host.delay = max(host.delay, seconds)
+
+    def _hold_off(self, origin: str, seconds: float) -> None:
+        host = self._host(origin)
+        host.next_start = max(host.next_start, time.monotonic() + seconds)
+
+    async def _wait_turn(self, host: _Host) -> None:
+        # Reserve a start time under the lock, sleep outside it, so waiting requests queue in order.
+        async with host.lock:
+            now = time.monotonic()
+            start = max(now, host.next_start)
+            spread = host.delay * self.options.jitter
+            host.next_start = start + max(0.0, host.delay + random.uniform(-spread, spread))
+        if start > now:
+            await asyncio.sleep(start - now)
+
+    async def get(self, url: str, *, encoding: str | None = None, before_hop: BeforeHop | None = None) -> FetchedPage:
+        """GET a page following up to `max_redirects` redirects; non-2xx final statuses are returned, not raised.
+
+        `before_hop` runs before each hop (the crawl's robots.txt check). Raises UrlNotAllowed,
+        PageTooLarge, TooManyRedirects or FetchError.
+        """
+        current = httpx.URL(url)
+        for _ in range(self.options.max_redirects + 1):
+            if before_hop is not None:
+                await before_hop(str(current))
+            response_url, status, headers, content = await self._get_with_retries(current)
+            if status in REDIRECT_STATUSES and headers.get("location"):
+                try:
+                    current = response_url.join(headers["location"])
+                except httpx.InvalidURL as exc:
+                    raise FetchError(f"bad redirect location from {response_url}: {exc}", url=url) from exc
+                if current.scheme not in ("http", "https"):
+                    raise UrlNotAllowed(f"redirect to scheme {current.scheme!r} is not allowed")
+                continue
+            text, used = decode_html(content, content_type=headers.get("content-type"), override=encoding)
+            return FetchedPage(
+                url=str(response_url), status=status, headers=headers, content=content, text=text, encoding=used
+            )
+        raise TooManyRedirects(f"more than {self.options.max_redirects} redirects starting at {url}", url=url)
+
+    async def _get_with_retries(self, url: httpx.URL) -> tuple[httpx.URL, int, httpx.Headers, bytes]:
+        opts = self.options
+        origin = origin_of(url)
+        attempt = 0
+        while True:
+            try:
+                result = await self._get_once(url, origin)
+            except (httpx.TransportError, TimeoutError) as exc:
+                if attempt >= opts.max_retries:
+                    reason = str(exc) or type(exc).__name__
+                    raise FetchError(f"{url} failed after {attempt + 1} attempts: {reason}", url=str(url)) from exc
+                wait = self._backoff(attempt)
+            else:
+                status, headers = result[1], result[2]
+                if status not in RETRY_STATUSES or attempt >= opts.max_retries:
+                    return result
+                retry_after = parse_retry_after(headers.get("retry-after"))
+                if retry_after is not None:
+                    wait = min(retry_after, opts.retry_after_cap)
+                    # Every request to this host waits, not only this one: the server asked the crawler to slow down.
+                    self._hold_off(origin, wait)
+                else:
+                    wait = self._backoff(attempt)
+            attempt += 1
+            await asyncio.sleep(wait)
+
+    def _backoff(self, attempt: int) -> float:
+        # Full jitter keeps parallel crawls from retrying in lockstep.
+        opts = self.options
+        return random.uniform(0, min(opts.backoff_max, opts.backoff_base * 2**attempt))
+
+    async def _get_once(self, url: httpx.URL, origin: str) -> tuple[httpx.URL, int, httpx.Headers, bytes]:
+        host = self._host(origin)
+        async with self._global, host.semaphore:
+            await self._wait_turn(host)
+            self.requests_made += 1
+            async with asyncio.timeout(self.options.request_timeout):
+                request = self._client.build_request("GET", url)
+                response = await self._client.send(request, stream=True)
+                try:
+                    content = await self._read_capped(response)
+                finally:
+                    await response.aclose()
+        return url, response.status_code, response.headers, content
+
+    async def _read_capped(self, response: httpx.Response) -> bytes:
+        limit = self.options.max_bytes
+        url = str(response.request.url)
+        coding = response.headers.get("content-encoding", "identity").strip().lower()
+        if coding in ("", "identity"):
+            decoder = None
+        elif coding in ("gzip", "x-gzip"):
+            decoder = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        elif coding == "deflate":
+            decoder = zlib.decompressobj(zlib.MAX_WBITS)
+        else:
+            raise FetchError(f"unsupported content-encoding {coding!r} from {url}", url=url)
+        declared = response.headers.get("content-length", "")
+        if decoder is None and declared.isdigit() and int(declared) > limit:
+            raise PageTooLarge(f"page is {int(declared)} bytes, over the {limit} byte limit", url=url)
+        chunks: list[bytes] = []
+        total = 0
+        async for raw in response.aiter_raw():
+            pending = raw
+            while pending:
+                if decoder is None:
+                    out, pending = pending, b""
+                else:
+                    # max_length bounds memory even for a gzip bomb: never inflate more than the cap.
+                    try:
+                        out = decoder.decompress(pending, limit - total + 1)
+                    except zlib.error as exc:
+                        raise FetchError(f"corrupt {coding} body from {url}: {exc}", url=url) from exc
+                    pending = decoder.unconsumed_tail
+                total += len(out)
+                if total > limit:
+                    raise PageTooLarge(f"page body exceeds the {limit} byte limit after decompression", url=url)
+                chunks.append(out)
+        if decoder is not None:
+            tail = decoder.flush()
+            total += len(tail)
+            if total > limit:
+                raise PageTooLarge(f"page body exceeds the {limit} byte limit after decompression", url=url)
+            chunks.append(tail)
+        return b"".join(chunks)

@@ -1,0 +1,398 @@
+"""Notices, list and detail pages, and the building blocks every board parser shares.
+
+Parsers are pure functions of (HTML, page URL): no I/O, so they are tested on fixtures.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import re
+from dataclasses import dataclass, field, replace
+from typing import Protocol
+from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
+
+from selectolax.lexbor import LexborHTMLParser, LexborNode
+
+
+@dataclass(frozen=True, slots=True)
+class Attachment:
+    """A file attached to a notice."""
+
+    name: str
+    url: str
+
+
+@dataclass(frozen=True, slots=True)
+class Notice:
+    """One notice as crawled; `url` is the absolute detail URL."""
+
+    external_id: str
+    title: str
+    department: str
+    post_date: dt.date
+    views: int
+    url: str
+    attachments: tuple[Attachment, ...] = ()
+    pinned: bool = False
+
+    @property
+    def content_hash(self) -> str:
+        """sha256 of the fields whose change is a real edit; views are left out on purpose."""
+        payload = json.dumps(
+            [
+                self.title,
+                self.department,
+                self.post_date.isoformat(),
+                [[a.name, a.url] for a in self.attachments],
+            ],
+            ensure_ascii=False,
+            separators=(",", ":"),
+        )
+        return hashlib.sha256(payload.encode()).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class RowError:
+    """A list row that could not be parsed; the crawl records it and goes on."""
+
+    reason: str
+    snippet: str
+
+
+@dataclass(slots=True)
+class ListPage:
+    """The parsed rows of one list page and where the next page is."""
+
+    notices: list[Notice] = field(default_factory=list)
+    errors: list[RowError] = field(default_factory=list)
+    next_url: str | None = None
+    last_page: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DetailPage:
+    """What a detail page says; None where the page did not say it."""
+
+    title: str | None = None
+    department: str | None = None
+    post_date: dt.date | None = None
+    views: int | None = None
+    attachments: tuple[Attachment, ...] | None = None
+
+
+class BoardParser(Protocol):
+    """Turns one board's list and detail pages into notices."""
+
+    def parse_list(self, html: str, url: str) -> ListPage:
+        """Parse a list page fetched from `url`."""
+        ...
+
+    def parse_detail(self, html: str, url: str) -> DetailPage:
+        """Parse a detail page fetched from `url`."""
+        ...
+
+
+class LayoutNotDetected(Exception):
+    """No notice table could be recognised on the page."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def apply_detail(notice: Notice, detail: DetailPage) -> Notice:
+    """The notice with the detail page's fields, which are authoritative where present."""
+    return replace(
+        notice,
+        title=detail.title or notice.title,
+        department=detail.department or notice.department,
+        post_date=detail.post_date or notice.post_date,
+        views=max(notice.views, detail.views or 0),
+        attachments=detail.attachments if detail.attachments is not None else notice.attachments,
+    )
+
+
+# ---- text, dates, numbers ----------------------------------------------------------------------
+
+_SPACES = re.compile(r"\s+")
+_DATE_PATTERNS = (
+    re.compile(r"(?P<y>\d{4})\s*[-./]\s*(?P<m>\d{1,2})\s*[-./]\s*(?P<d>\d{1,2})"),
+    re.compile(r"(?P<y>\d{4})\s*년\s*(?P<m>\d{1,2})\s*월\s*(?P<d>\d{1,2})\s*일?"),
+    re.compile(r"(?<!\d)(?P<y>\d{2})\s*[-./]\s*(?P<m>\d{1,2})\s*[-./]\s*(?P<d>\d{1,2})(?!\d)"),
+    re.compile(r"(?<!\d)(?P<y>\d{4})(?P<m>\d{2})(?P<d>\d{2})(?!\d)"),
+)
+_VIEWS = re.compile(r"\d[\d,]*")
+
+
+def clean_text(value: str | None) -> str:
+    """Whitespace collapsed and trimmed (boards indent cell text heavily)."""
+    return _SPACES.sub(" ", value or "").strip()
+
+
+def parse_date(value: str) -> dt.date:
+    """A board date such as 2026-11-20, 2026.11.20, 26.11.20 or 2026년 11월 20일 (a trailing time is ignored)."""
+    text = clean_text(value)
+    for pattern in _DATE_PATTERNS:
+        match = pattern.search(text)
+        if match is None:
+            continue
+        year = int(match["y"])
+        if year < 100:
+            year += 2000
+        try:
+            return dt.date(year, int(match["m"]), int(match["d"]))
+        except ValueError as exc:
+            raise ValueError(f"not a calendar date: {text!r}") from exc
+    raise ValueError(f"no date in {text!r}")
+
+
+def parse_views(value: str) -> int:
+    """A view count such as `1,234` (empty means 0)."""
+    text = clean_text(value)
+    if not text or text in ("-", "0"):
+        return 0
+    match = _VIEWS.search(text)
+    if match is None:
+        raise ValueError(f"no view count in {text!r}")
+    return int(match.group(0).replace(",", ""))
+
+
+def node_text(node: LexborNode | None) -> str:
+    """The node's visible text, whitespace collapsed."""
+    if node is None:
+        return ""
+    return clean_text(node.text(deep=True, separator=" "))
+
+
+def snippet(node: LexborNode, limit: int = 200) -> str:
+    """A short piece of a row's HTML for error reports."""
+    html = clean_text(node.html or "")
+    return html if len(html) <= limit else html[: limit - 1] + "…"
+
+
+# ---- links and JavaScript navigation -------------------------------------------------------------
+
+# Query parameters that carry a notice id on eGovFrame and similar boards, most specific first.
+ID_PARAMS = ("nttId", "nttSn", "bbsSn", "articleId", "boardSeq", "seq", "idx", "bidNo", "id", "no", "num")
+PAGE_PARAMS = ("pageIndex", "page", "pageNo", "pageNum", "cpage", "currentPage", "curPage")
+_JS_ARG = re.compile(r"""\(\s*['"]?([A-Za-z0-9_-]+)['"]?""")
+_JS_PAGE = re.compile(r"""\(\s*['"]?(\d+)['"]?\s*[,)]""")
+_VOID = re.compile(r"void\s*\(\s*0?\s*\)")
+_JS_DOWNLOAD = re.compile(r"""fn_egov_downFile\(\s*['"]([^'"]+)['"]\s*,\s*['"]([^'"]+)['"]""")
+
+
+def is_js_link(href: str | None) -> bool:
+    """Whether an href is not a real link (`javascript:`, `#`, empty)."""
+    value = (href or "").strip()
+    return not value or value.startswith("#") or value.lower().startswith("javascript:")
+
+
+def query_param(url: str, names: tuple[str, ...]) -> str | None:
+    """The first of `names` present in the URL's query (case-insensitive names)."""
+    params = {k.lower(): v for k, v in parse_qsl(urlsplit(url).query, keep_blank_values=False)}
+    for name in names:
+        value = params.get(name.lower())
+        if value:
+            return value
+    return None
+
+
+def with_query(url: str, **params: str) -> str:
+    """The URL with these query parameters set (replacing existing ones)."""
+    parts = urlsplit(url)
+    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k not in params]
+    query.extend(params.items())
+    return urlunsplit(parts._replace(query=urlencode(query), fragment=""))
+
+
+def id_from_link(href: str | None, onclick: str | None) -> str | None:
+    """The notice id in a link: a known query parameter, or the first argument of a JavaScript call."""
+    if href and not is_js_link(href):
+        found = query_param(href, ID_PARAMS)
+        if found:
+            return found
+    for script in (onclick, href):
+        script = _VOID.sub("", script or "")
+        if "(" in script:
+            match = _JS_ARG.search(script)
+            if match:
+                return match.group(1)
+    return None
+
+
+def js_page_number(script: str | None) -> int | None:
+    """The page number in `fn_egov_link_page(3)`, `goPage('3')` and the like."""
+    if not script:
+        return None
+    match = _JS_PAGE.search(script)
+    return int(match.group(1)) if match else None
+
+
+def page_param_name(url: str) -> str:
+    """The query parameter a board uses for its page number (eGovFrame's `pageIndex` by default)."""
+    keys = {k.lower(): k for k, _ in parse_qsl(urlsplit(url).query)}
+    for name in PAGE_PARAMS:
+        if name.lower() in keys:
+            return keys[name.lower()]
+    return "pageIndex"
+
+
+def current_page(url: str) -> int:
+    """The page number of a list URL (1 when absent)."""
+    value = query_param(url, PAGE_PARAMS)
+    return int(value) if value and value.isdigit() else 1
+
+
+def attachment_url(href: str | None, onclick: str | None, base_url: str) -> str | None:
+    """An absolute download URL for an attachment link, decoding eGovFrame's `fn_egov_downFile` calls."""
+    if href and not is_js_link(href):
+        return urljoin(base_url, href.strip())
+    for script in (onclick, href):
+        match = _JS_DOWNLOAD.search(script or "")
+        if match:
+            return urljoin(base_url, f"/cmm/fms/FileDown.do?atchFileId={match[1]}&fileSn={match[2]}")
+    return None
+
+
+def paging_next(tree: LexborHTMLParser, page_url: str) -> tuple[str | None, int | None]:
+    """(next list page URL, last page number) from an eGovFrame-style pager.
+
+    Prefers the link to exactly the current page + 1, because eGovFrame's `a.next` often jumps a
+    whole block of ten pages; falls back to `a.next` when the pager shows no page numbers.
+    """
+    pager = tree.css_first("div.paging, div.pagination, nav.pagination, ul.pagination, div.page, .board_paging")
+    scope = pager if pager is not None else tree.body
+    if scope is None:
+        return None, None
+    here = current_page(page_url)
+    param = page_param_name(page_url)
+    targets: list[tuple[int, str, LexborNode]] = []
+    for link in scope.css("a"):
+        href = link.attributes.get("href") or ""
+        onclick = link.attributes.get("onclick") or ""
+        number: int | None = None
+        url: str | None = None
+        if not is_js_link(href):
+            url = urljoin(page_url, href.strip())
+            value = query_param(url, PAGE_PARAMS)
+            number = int(value) if value and value.isdigit() else None
+        if number is None:
+            number = js_page_number(onclick) or js_page_number(href)
+        if number is None and node_text(link).isdigit():
+            number = int(node_text(link))
+        if number is None:
+            continue
+        if url is None or query_param(url, PAGE_PARAMS) is None:
+            url = with_query(page_url, **{param: str(number)})
+        targets.append((number, url, link))
+    if pager is None:
+        targets = [t for t in targets if _is_next_link(t[2])]
+    last_page = max((n for n, _, _ in targets), default=None)
+    for number, url, _ in targets:
+        if number == here + 1:
+            return url, last_page
+    for number, url, link in targets:
+        if _is_next_link(link) and number > here:
+            return url, last_page
+    return None, last_page
+
+
+def _is_next_link(link: LexborNode) -> bool:
+    classes = (link.attributes.get("class") or "").split()
+    label = f"{node_text(link)} {link.attributes.get('title') or ''}".strip().lower()
+    return "next" in classes or "btn-next" in classes or label in ("다음", "next", "다음 페이지", ">", "›")
+
+
+def is_pinned_row(row: LexborNode, number_text: str = "") -> bool:
+    """Whether a row is a pinned 공지 row (repeated on every page)."""
+    classes = (row.attributes.get("class") or "").split()
+    if {"notice", "pinned", "top", "fixed"} & set(classes):
+        return True
+    if row.css_first(".ico_notice, .notice_icon, img[alt*=공지]") is not None:
+        return True
+    return "공지" in number_text
+
+
+# ---- table header recognition ---------------------------------------------------------------
+
+HEADER_ALIASES: dict[str, tuple[str, ...]] = {
+    "number": ("번호", "no", "no.", "순번", "num"),
+    "title": ("제목", "title", "공고명", "건명", "subject", "입찰공고명"),
+    "department": ("담당부서", "부서", "department", "dept", "부서명", "담당", "작성부서", "공고기관"),
+    "post_date": ("작성일", "등록일", "게시일", "date", "공고일", "작성일자", "등록일자", "게시일자", "공고일자"),
+    "attachments": ("첨부", "첨부파일", "파일", "file", "files"),
+    "views": ("조회수", "조회", "views", "hits", "hit", "조회 수"),
+}
+
+
+def header_field(text: str) -> str | None:
+    """Which notice field a header cell's text names, if any."""
+    key = clean_text(text).replace(" ", "").lower()
+    for name, aliases in HEADER_ALIASES.items():
+        if key in aliases:
+            return name
+    return None
+
+
+def header_columns(table: LexborNode) -> dict[str, int]:
+    """Field name → 0-based column index from the table's header row."""
+    header = table.css_first("thead tr") or table.css_first("tr")
+    if header is None:
+        return {}
+    columns: dict[str, int] = {}
+    for index, cell in enumerate(header.css("th, td")):
+        name = header_field(node_text(cell))
+        if name and name not in columns:
+            columns[name] = index
+    return columns
+
+
+def find_notice_table(tree: LexborHTMLParser) -> tuple[LexborNode, dict[str, int]]:
+    """The table whose header names notice columns; raises LayoutNotDetected with the reason."""
+    tables = tree.css("table")
+    if not tables:
+        raise LayoutNotDetected("the page has no <table>; configure CSS selectors for this board")
+    best: tuple[int, LexborNode, dict[str, int]] | None = None
+    for table in tables:
+        columns = header_columns(table)
+        if "title" in columns and "post_date" in columns and len(columns) >= 3:
+            score = len(columns)
+            if best is None or score > best[0]:
+                best = (score, table, columns)
+    if best is None:
+        seen = [", ".join(node_text(c) for c in (t.css_first("thead tr") or t).css("th")[:8]) for t in tables[:3]]
+        raise LayoutNotDetected(
+            "no table has notice headers (needs 제목/Title and 작성일/Date plus one of "
+            "번호, 담당부서, 조회수); header cells seen: " + ("; ".join(s for s in seen if s) or "none")
+        )
+    return best[1], best[2]
+
+
+def table_selector(table: LexborNode) -> str:
+    """A CSS selector that finds this table again."""
+    table_id = table.attributes.get("id")
+    if table_id and re.fullmatch(r"[A-Za-z][\w-]*", table_id):
+        return f"table#{table_id}"
+    classes = [c for c in (table.attributes.get("class") or "").split() if re.fullmatch(r"[A-Za-z][\w-]*", c)]
+    if classes:
+        return "table." + ".".join(classes)
+    return "table"
+
+
+def detect_table(html: str) -> dict[str, str]:
+    """Selectors for a board given only its URL, from the table whose header names notice columns."""
+    tree = LexborHTMLParser(html)
+    table, columns = find_notice_table(tree)
+    selector = table_selector(table)
+    if selector == "table":
+        # No id or class to anchor on: fall back to the table's position among its siblings.
+        index = tree.css("table").index(table) + 1
+        selector = f"table:nth-of-type({index})"
+    selectors = {"row": f"{selector} tbody tr"}
+    for name in ("title", "department", "post_date", "views"):
+        if name in columns:
+            selectors[name] = f"td:nth-child({columns[name] + 1})"
+    selectors["detail_link"] = f"td:nth-child({columns['title'] + 1}) a::attr(href)"
+    return selectors

@@ -1,0 +1,112 @@
+"""Fixtures for the crawler tests: the demo board on 127.0.0.1 and scratch databases."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import asyncpg
+import pytest
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
+
+import forest.models  # noqa: F401 - registers every table on Base.metadata
+from forest.crawler.engine import CrawlConfig
+from forest.database import Base
+from forest.demo_site.testing import DemoSite, running_demo_site
+from forest.sources.models import Source
+
+PG_ADMIN_DSN = os.environ.get("FOREST_TEST_PG_ADMIN_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
+PG_SCRATCH_DB = "forest_crawler_test"
+DEMO_NOTICES = 120
+
+
+@pytest.fixture(scope="session")
+def demo_site() -> Iterator[DemoSite]:
+    """One demo board for the whole session; tests get it reset."""
+    with running_demo_site(notices=DEMO_NOTICES, seed=7) as site:
+        yield site
+
+
+@pytest.fixture
+def demo(demo_site: DemoSite) -> DemoSite:
+    """The demo board, freshly reset (notices, faults, counters, robots.txt)."""
+    demo_site.board.reset()
+    return demo_site
+
+
+def demo_host(site: DemoSite) -> str:
+    """The demo board's host:port, for allow-listing."""
+    return urlsplit(site.base_url).netloc
+
+
+def demo_config(site: DemoSite, path: str = "/kfs/bid/list.do", **overrides: Any) -> CrawlConfig:
+    """A fast crawl config for the demo board: polite but with no delay, tiny backoffs."""
+    values: dict[str, Any] = {
+        "start_url": site.url(path),
+        "preset": "demo_board",
+        "allow_hosts": [demo_host(site)],
+        "delay_seconds": 0.0,
+        "backoff_base": 0.01,
+        "max_pages": 100,
+        "request_timeout": 10.0,
+    }
+    values.update(overrides)
+    return CrawlConfig(**values)
+
+
+async def _admin(statement: str) -> None:
+    conn = await asyncpg.connect(PG_ADMIN_DSN, timeout=5)
+    try:
+        await conn.execute(statement)
+    finally:
+        await conn.close()
+
+
+@pytest.fixture(scope="module")
+def pg_scratch_url() -> Iterator[str]:
+    """A scratch PostgreSQL database, dropped after the module."""
+    try:
+        asyncio.run(_admin(f"DROP DATABASE IF EXISTS {PG_SCRATCH_DB} WITH (FORCE)"))
+        asyncio.run(_admin(f"CREATE DATABASE {PG_SCRATCH_DB}"))
+    except (OSError, asyncpg.PostgresError) as exc:
+        pytest.skip(f"PostgreSQL not reachable at {PG_ADMIN_DSN}: {exc}")
+    base = PG_ADMIN_DSN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://", 1)
+    yield f"{base}/{PG_SCRATCH_DB}"
+    asyncio.run(_admin(f"DROP DATABASE IF EXISTS {PG_SCRATCH_DB} WITH (FORCE)"))
+
+
+@pytest.fixture(params=["postgresql", "sqlite"])
+async def sessionmaker(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
+    """Fresh tables on PostgreSQL or SQLite."""
+    if request.param == "postgresql":
+        url = request.getfixturevalue("pg_scratch_url")
+    else:
+        url = f"sqlite+aiosqlite:///{tmp_path / 'crawler.db'}"
+    engine = create_async_engine(url)
+    async with engine.begin() as conn:
+        await conn.run_sync(Base.metadata.drop_all)
+        await conn.run_sync(Base.metadata.create_all)
+    try:
+        yield async_sessionmaker(engine, expire_on_commit=False)
+    finally:
+        async with engine.begin() as conn:
+            await conn.run_sync(Base.metadata.drop_all)
+        await engine.dispose()
+
+
+@pytest.fixture
+async def source_id(sessionmaker: async_sessionmaker[AsyncSession]) -> int:
+    """One Source row to hang bids on."""
+    async with sessionmaker() as session, session.begin():
+        source = Source(
+            name="산림청 입찰공고", start_url="https://www.forest.go.kr/kfs/bid/list.do", preset="egov_board"
+        )
+        session.add(source)
+        await session.flush()
+        return source.id
