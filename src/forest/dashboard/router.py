@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
@@ -24,9 +24,8 @@ def _index_html() -> str:
     return (STATIC_DIR / "index.html").read_text(encoding="utf-8")
 
 
-@router.api_route("/", methods=["GET", "HEAD"], response_class=HTMLResponse, include_in_schema=False)
-async def index() -> HTMLResponse:
-    """Return the single-page dashboard."""
+async def index(request: Request) -> HTMLResponse:
+    """Return the single-page dashboard; its query string (``?tab=notices&q=…``) belongs to the page."""
     return HTMLResponse(
         _index_html(),
         headers={
@@ -36,6 +35,11 @@ async def index() -> HTMLResponse:
             "Cache-Control": "no-cache",
         },
     )
+
+
+# A plain Starlette route rather than an API route: the API's app-wide dependencies (such as the
+# refusal of unknown query parameters) must not apply to the page's own, client-side query string.
+router.add_route("/", index, methods=["GET", "HEAD"], include_in_schema=False)
 
 
 def mount_static(app: FastAPI) -> None:

@@ -6,6 +6,7 @@ const TOKEN_KEY = "forest.token";
 const LAST_EVENT_KEY = "forest.lastEventId";
 const TABS = ["notices", "crawls", "analytics", "alerts"];
 const TERMINAL = new Set(["succeeded", "failed", "cancelled"]);
+const STATE_RANK = { queued: 0, running: 1, succeeded: 2, failed: 2, cancelled: 2 };
 const BID_FILTER_KEYS = ["q", "department", "views_gte", "views_lte", "posted_from", "posted_to", "sort"];
 const DEFAULT_SORT = "-post_date";
 const PAGE_SIZE = 30;
@@ -38,6 +39,18 @@ function el(tag, attrs = {}, ...children) {
   }
   return node;
 }
+
+/** Only http(s) links from crawled data become clickable; anything else (javascript:, data:) is dropped. */
+function safeUrl(url) {
+  try {
+    const parsed = new URL(url, location.href);
+    return parsed.protocol === "http:" || parsed.protocol === "https:" ? parsed.href : null;
+  } catch {
+    return null;
+  }
+}
+
+const errorText = (error) => (error && typeof error === "object" ? error.message ?? error.detail ?? JSON.stringify(error) : error);
 
 function uuid() {
   if (crypto.randomUUID) return crypto.randomUUID();
@@ -364,7 +377,10 @@ const notices = {
 
   row(bid) {
     const attachments = Array.isArray(bid.attachments) ? bid.attachments.length : 0;
-    const link = el("a", { href: bid.url, target: "_blank", rel: "noopener noreferrer", text: bid.title });
+    const href = safeUrl(bid.url);
+    const link = href
+      ? el("a", { href, target: "_blank", rel: "noopener noreferrer", text: bid.title })
+      : el("span", { text: bid.title });
     return el("tr", { "data-bid-id": bid.id },
       el("td", { class: "title", "data-label": "제목" }, link),
       el("td", { "data-label": "담당부서", text: bid.department || "–" }),
@@ -486,8 +502,10 @@ const crawls = {
   /** Insert or update a job's list item. New jobs go to the top unless `append`. */
   upsert(job, { append = false } = {}) {
     const known = crawls.jobs.get(job.id);
-    // Events may be replayed after a reconnect: never move a finished job back to an earlier state.
-    if (known && TERMINAL.has(known.state) && !TERMINAL.has(job.state)) job = { ...job, state: known.state };
+    // Replayed events and slow refreshes can arrive late: never move a job back to an earlier state.
+    if (known && job.state && STATE_RANK[job.state] < STATE_RANK[known.state]) {
+      job = { ...job, state: known.state, progress: undefined };
+    }
     const merged = { ...known, ...job, progress: { ...known?.progress, ...job.progress } };
     crawls.jobs.set(job.id, merged);
     let item = document.querySelector(`#job-list [data-job-id="${CSS.escape(job.id)}"]`);
@@ -556,7 +574,7 @@ const crawls = {
     counter("errors").textContent = fmtNum(p.errors ?? 0);
 
     const error = item.querySelector(".job-error");
-    error.textContent = job.error ? String(typeof job.error === "object" ? job.error.message ?? JSON.stringify(job.error) : job.error) : "";
+    error.textContent = job.error ? String(errorText(job.error)) : "";
     error.hidden = !job.error;
     item.querySelector(".job-cancel").disabled = TERMINAL.has(jobState);
     item.querySelector(".job-retry").disabled = !(jobState === "failed" || jobState === "cancelled");
@@ -591,7 +609,7 @@ const crawls = {
     if (p && (p.pages_done !== undefined || p.items_seen !== undefined)) {
       summary = `pages ${p.pages_done ?? 0}${p.pages_total ? `/${p.pages_total}` : ""}, new ${p.items_new ?? 0}, updated ${p.items_updated ?? 0}, errors ${p.errors ?? 0}`;
     }
-    if (data.error || data.message) summary = [summary, data.error || data.message].filter(Boolean).join(" — ");
+    if (data.error || data.message) summary = [summary, errorText(data.error || data.message)].filter(Boolean).join(" — ");
     log.append(el("li", { "data-event-id": event.id ?? null },
       el("time", { datetime: event.at || event.created_at, text: fmtTime(event.at || event.created_at, { timeOnly: true }) }),
       el("span", { class: "ev-type", text: event.type || event.kind || "event" }),
@@ -611,7 +629,12 @@ const crawls = {
       return;
     }
     const update = { id: message.job_id, state: nextState };
-    if (data.progress) update.progress = data.progress;
+    // Progress events carry a per-job sequence number; an older one must not overwrite newer counters.
+    const seq = data.seq ?? message.seq;
+    if (data.progress && !(seq !== undefined && known.seq !== undefined && seq <= known.seq)) {
+      update.progress = data.progress;
+      if (seq !== undefined) update.seq = seq;
+    }
     if (data.error) update.error = data.error;
     if (message.type === "job.started") update.started_at = message.at;
     if (TERMINAL.has(nextState)) update.finished_at = data.finished_at || message.at;
@@ -724,7 +747,7 @@ const analytics = {
 
   /** Columns of notices per day (gaps filled with zero) with total views as a line on its own scale. */
   columnChart(rawItems) {
-    if (!rawItems.length) return [el("p", { class: "muted", text: "No notices in this period." })];
+    if (!rawItems.some((i) => i.bid_count > 0)) return [el("p", { class: "muted", text: "No notices in this period." })];
     const byDate = new Map(rawItems.map((i) => [String(i.date).slice(0, 10), { ...i, date: String(i.date).slice(0, 10) }]));
     const sorted = [...byDate.keys()].sort();
     const items = [];
@@ -987,8 +1010,9 @@ const toasts = {
     const data = message.data || {};
     const bid = data.bid || {};
     const alertName = data.alert_name ?? data.alert?.name ?? data.name;
-    const title = bid.url
-      ? el("a", { class: "toast-title", href: bid.url, target: "_blank", rel: "noopener noreferrer", text: bid.title || "New notice" })
+    const href = safeUrl(bid.url);
+    const title = href
+      ? el("a", { class: "toast-title", href, target: "_blank", rel: "noopener noreferrer", text: bid.title || "New notice" })
       : el("span", { class: "toast-title", text: bid.title || "New notice" });
     const meta = [bid.department, bid.post_date, bid.views !== undefined ? `조회 ${fmtNum(bid.views)}` : null]
       .filter(Boolean).join(" · ");
