@@ -214,6 +214,7 @@ function logout(message) {
   live.stop();
   state.loaded.clear();
   notices.clear();
+  crawls.jobs.clear();
   $("job-list").replaceChildren();
   $("alert-list").replaceChildren();
   $("user-email").textContent = "";
@@ -919,6 +920,8 @@ const live = {
 
   stop() {
     live.running = false;
+    live.attempt = 0;
+    live.seen.clear();
     clearTimeout(live.timer);
     clearTimeout(live.watchdog);
     const socket = live.socket;
