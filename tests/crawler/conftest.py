@@ -5,16 +5,14 @@ from __future__ import annotations
 import asyncio
 import os
 from collections.abc import AsyncIterator, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
-from urllib.parse import urlsplit
 
 import asyncpg
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
 
 import forest.models  # noqa: F401 - registers every table on Base.metadata
-from forest.crawler.engine import CrawlConfig
 from forest.database import Base
 from forest.demo_site.testing import DemoSite, running_demo_site
 from forest.sources.models import Source
@@ -38,27 +36,7 @@ def demo(demo_site: DemoSite) -> DemoSite:
     return demo_site
 
 
-def demo_host(site: DemoSite) -> str:
-    """The demo board's host:port, for allow-listing."""
-    return urlsplit(site.base_url).netloc
-
-
-def demo_config(site: DemoSite, path: str = "/kfs/bid/list.do", **overrides: Any) -> CrawlConfig:
-    """A fast crawl config for the demo board: polite but with no delay, tiny backoffs."""
-    values: dict[str, Any] = {
-        "start_url": site.url(path),
-        "preset": "demo_board",
-        "allow_hosts": [demo_host(site)],
-        "delay_seconds": 0.0,
-        "backoff_base": 0.01,
-        "max_pages": 100,
-        "request_timeout": 10.0,
-    }
-    values.update(overrides)
-    return CrawlConfig(**values)
-
-
-async def _admin(statement: str) -> None:
+async def _admin_async(statement: str) -> None:
     conn = await asyncpg.connect(PG_ADMIN_DSN, timeout=5)
     try:
         await conn.execute(statement)
@@ -66,17 +44,23 @@ async def _admin(statement: str) -> None:
         await conn.close()
 
 
+def _admin(statement: str) -> None:
+    # Its own thread and loop: the fixture may be set up from inside a running test loop.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pool.submit(asyncio.run, _admin_async(statement)).result()
+
+
 @pytest.fixture(scope="module")
 def pg_scratch_url() -> Iterator[str]:
     """A scratch PostgreSQL database, dropped after the module."""
     try:
-        asyncio.run(_admin(f"DROP DATABASE IF EXISTS {PG_SCRATCH_DB} WITH (FORCE)"))
-        asyncio.run(_admin(f"CREATE DATABASE {PG_SCRATCH_DB}"))
+        _admin(f"DROP DATABASE IF EXISTS {PG_SCRATCH_DB} WITH (FORCE)")
+        _admin(f"CREATE DATABASE {PG_SCRATCH_DB}")
     except (OSError, asyncpg.PostgresError) as exc:
         pytest.skip(f"PostgreSQL not reachable at {PG_ADMIN_DSN}: {exc}")
     base = PG_ADMIN_DSN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://", 1)
     yield f"{base}/{PG_SCRATCH_DB}"
-    asyncio.run(_admin(f"DROP DATABASE IF EXISTS {PG_SCRATCH_DB} WITH (FORCE)"))
+    _admin(f"DROP DATABASE IF EXISTS {PG_SCRATCH_DB} WITH (FORCE)")
 
 
 @pytest.fixture(params=["postgresql", "sqlite"])

@@ -1,0 +1,89 @@
+"""The database sink on real PostgreSQL and SQLite: idempotent upserts, edits, views-only ticks."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import replace
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from forest.bids.ingest import DbNoticeStore
+from forest.bids.models import Bid
+from forest.crawler.parse import Attachment, Notice
+
+
+def notice(n: int, **changes: object) -> Notice:
+    base = Notice(
+        external_id=str(123_450 + n),
+        title=f"2026년 임도 신설 공사 입찰공고 {n}",
+        department="산림경영과",
+        post_date=dt.date(2026, 11, 20) - dt.timedelta(days=n),
+        views=100 + n,
+        url=f"https://www.forest.go.kr/kfs/bid/view.do?nttId={123_450 + n}",
+        attachments=(Attachment("공고문.hwp", f"https://www.forest.go.kr/kfs/bid/download.do?fileId={n}"),),
+    )
+    return replace(base, **changes)  # type: ignore[arg-type]
+
+
+async def bids(sessionmaker: async_sessionmaker[AsyncSession]) -> dict[str, Bid]:
+    async with sessionmaker() as session:
+        return {b.external_id: b for b in (await session.scalars(select(Bid))).all()}
+
+
+async def test_upsert_is_idempotent(sessionmaker: async_sessionmaker[AsyncSession], source_id: int) -> None:
+    store = DbNoticeStore(sessionmaker, source_id)
+    batch = [notice(n) for n in range(3)]
+
+    first = await store.upsert(batch)
+    second = await store.upsert(batch)
+
+    assert [n.external_id for n in first.new] == [n.external_id for n in batch]
+    assert len(set(first.new_ids)) == 3
+    assert (second.new, second.updated) == ([], [])
+    stored = await bids(sessionmaker)
+    assert stored["123450"].attachments == [
+        {"name": "공고문.hwp", "url": "https://www.forest.go.kr/kfs/bid/download.do?fileId=0"}
+    ]
+    assert stored["123450"].content_hash == batch[0].content_hash
+    assert await store.newest_post_date() == dt.date(2026, 11, 20)
+    known = await store.known(["123451", "nope"])
+    assert set(known) == {"123451"} and known["123451"].title == batch[1].title
+
+
+async def test_edit_is_updated_and_views_only_is_not(
+    sessionmaker: async_sessionmaker[AsyncSession], source_id: int
+) -> None:
+    store = DbNoticeStore(sessionmaker, source_id)
+    await store.upsert([notice(0), notice(1), notice(2)])
+    before = await bids(sessionmaker)
+
+    edited = notice(0, title="2026년 임도 신설 공사 입찰공고 0 (정정)", views=150)
+    ticked = notice(1, views=999)
+    result = await store.upsert([edited, ticked], views={"123452": 555})
+
+    assert [n.external_id for n in result.updated] == ["123450"]
+    assert result.updated_ids == [before["123450"].id]
+    assert result.new == []
+    after = await bids(sessionmaker)
+    assert (after["123450"].title, after["123450"].views) == (edited.title, 150)
+    assert after["123450"].updated_at > before["123450"].updated_at
+    assert after["123450"].first_seen_at == before["123450"].first_seen_at
+    assert after["123451"].views == 999
+    assert after["123451"].updated_at == before["123451"].updated_at
+    assert after["123452"].views == 555
+    assert after["123452"].updated_at == before["123452"].updated_at
+
+
+async def test_store_is_scoped_to_its_source(sessionmaker: async_sessionmaker[AsyncSession], source_id: int) -> None:
+    from forest.sources.models import Source
+
+    async with sessionmaker() as session, session.begin():
+        other = Source(name="다른 게시판", start_url="https://other.example/list.do")
+        session.add(other)
+        await session.flush()
+        other_id = other.id
+    await DbNoticeStore(sessionmaker, source_id).upsert([notice(0)])
+    result = await DbNoticeStore(sessionmaker, other_id).upsert([notice(0)])
+    assert len(result.new) == 1
+    assert await DbNoticeStore(sessionmaker, other_id).known(["123450"])
