@@ -15,6 +15,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 from replay_target import Target
+from starlette.testclient import TestClient
 from typer.testing import CliRunner
 
 from forest.replay import (
@@ -110,6 +111,23 @@ async def test_access_log_records_route_status_and_no_secrets(tmp_path: Path) ->
         assert record["ts"].endswith("Z") and len(record["ts"].split(".")[1]) == 7
         assert abs(datetime.fromisoformat(record["ts"]) - datetime.now(UTC)) < timedelta(minutes=1)
         assert record["latency_ms"] >= 0
+
+
+def test_access_log_is_flushed_on_shutdown(tmp_path: Path) -> None:
+    api = FastAPI()
+
+    @api.get("/ping")
+    async def ping() -> str:
+        return "pong"
+
+    log_path = tmp_path / "access.jsonl"
+    # A flush interval far beyond the test: only the lifespan shutdown can have written the lines.
+    with TestClient(AccessLogMiddleware(api, log_path, flush_interval=3600)) as client:
+        assert client.get("/ping?a=1").status_code == 200
+        assert client.get("/ping?a=2").status_code == 200
+        assert log_path.read_text() == ""
+
+    assert [json.loads(line)["query"] for line in log_path.read_text().splitlines()] == ["a=1", "a=2"]
 
 
 def test_redact_query_drops_secret_params_and_keeps_the_rest() -> None:

@@ -130,9 +130,9 @@ class AccessLogMiddleware:
     recorded. The file is flushed on lifespan shutdown and at interpreter exit.
     """
 
-    def __init__(self, app: ASGIApp, path: Path) -> None:
+    def __init__(self, app: ASGIApp, path: Path, *, flush_interval: float = _FLUSH_INTERVAL_S) -> None:
         self.app = app
-        self.log = AppendLog(Path(path))
+        self.log = AppendLog(Path(path), flush_interval=flush_interval)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Run the wrapped app and record the request once it has been answered."""

@@ -275,6 +275,7 @@ def comparison_table(comparisons: Sequence[RouteComparison], *, title: str = "A 
         ("Δreq/s", "right"),
         ("errors A → B", "right"),
         ("verdict", "left"),
+        ("why", "left"),
     ):
         table.add_column(name, justify=justify)  # type: ignore[arg-type]
     colours = {"slower": "red", "faster": "green", "no significant change": "dim"}
@@ -289,5 +290,6 @@ def comparison_table(comparisons: Sequence[RouteComparison], *, title: str = "A 
             f"{row.throughput_change:+.1%}",
             f"{row.errors_a} → {row.errors_b}",
             f"[{colours[row.verdict]}]{row.verdict}[/]",
+            f"[dim]{row.reason}[/dim]",
         )
     return table
