@@ -16,6 +16,7 @@ from forest.errors import install_error_handlers
 from forest.ops.metrics import MetricsMiddleware
 from forest.ops.router import router as ops_router
 from forest.pagination import CursorSigner
+from forest.sources.router import router as sources_router
 from forest.users.router import router as users_router
 
 log = logging.getLogger(__name__)
@@ -45,7 +46,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
 
     # Routers carry their full prefix themselves, so every route's path is its public template.
-    for router in (users_router, ops_router):
+    for router in (users_router, sources_router, ops_router):
         app.include_router(router)
 
     app.add_middleware(MetricsMiddleware)

@@ -1,0 +1,87 @@
+"""Source routes: the boards Forest crawls. Anyone signed in reads them; admins change them."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
+
+from forest.dependencies import API_PREFIX, AdminUser, CurrentUser, DbSession, ListParams, SettingsDep, Signer
+from forest.pagination import Keyset, Page, SortKey, paginate, to_page
+from forest.sources import service
+from forest.sources.models import Source
+from forest.sources.schemas import SourceCreate, SourceFilters, SourceRead, SourceUpdate, SourceValidation
+
+router = APIRouter(prefix=API_PREFIX, tags=["sources"])
+SOURCE_KEYSET = Keyset(id_column=Source.id, id_kind="int",
+                       sorts={"id": SortKey(Source.id, "int"), "name": SortKey(Source.name, "str")},
+                       default="id", allowed=("id", "-id", "name"))
+SourceId = Annotated[int, Path(ge=1, le=2**62)]
+
+
+def source_filters(
+    enabled: Annotated[bool | None, Query(description="Only enabled (`true`) or disabled (`false`) sources.")] = None,
+) -> SourceFilters:
+    """Dependency reading the source filters from the query string."""
+    return SourceFilters(enabled=enabled)
+
+
+Filters = Annotated[SourceFilters, Depends(source_filters)]
+
+
+async def valid_source(source_id: SourceId, session: DbSession) -> Source:
+    """The source of the path, or 404."""
+    return await service.get_or_raise(session=session, source_id=source_id)
+
+
+ValidSource = Annotated[Source, Depends(valid_source)]
+
+
+@router.get("/sources", response_model=Page[SourceRead])
+async def list_sources(_user: CurrentUser, session: DbSession, params: ListParams, filters: Filters, signer: Signer,
+                       settings: SettingsDep, request: Request, response: Response) -> dict[str, Any]:
+    """Crawl sources, keyset-paginated. Sorts: `id` (default), `-id`, `name`; filter `enabled`."""
+    result = await paginate(session, service.list_query(filters=filters), keyset=SOURCE_KEYSET, params=params,
+                            filters=filters.model_dump(), signer=signer, count_timeout_ms=settings.count_timeout_ms)
+    return to_page(result, response, request, SourceRead)
+
+
+@router.get("/sources/{source_id}", response_model=SourceRead)
+async def get_source(_user: CurrentUser, source: ValidSource) -> Source:
+    """One source."""
+    return source
+
+
+@router.post("/sources", status_code=201, response_model=SourceRead)
+async def create_source(source_in: SourceCreate, _admin: AdminUser, session: DbSession, settings: SettingsDep,
+                        response: Response) -> Source:
+    """Add a source (admin). `start_url` must pass the crawler's egress policy (else 400 `url_not_allowed`);
+    `preset`, `selectors`, `schedule` (cron) and `timezone` are checked (422); names are unique (409)."""
+    source = await service.create(session=session, settings=settings, source_in=source_in)
+    response.headers["Location"] = f"{API_PREFIX}/sources/{source.id}"
+    return source
+
+
+@router.patch("/sources/{source_id}", response_model=SourceRead)
+async def update_source(source_id: SourceId, source_in: SourceUpdate, _admin: AdminUser, session: DbSession,
+                        settings: SettingsDep) -> Source:
+    """Change a source (admin): only the fields sent change, `null` clears an optional one.
+    A new `schedule` or `timezone` recomputes `next_run_at`."""
+    return await service.update(session=session, settings=settings, source_id=source_id, source_in=source_in)
+
+
+@router.delete("/sources/{source_id}", status_code=204)
+async def delete_source(source_id: SourceId, _admin: AdminUser, session: DbSession) -> Response:
+    """Delete a source and its bids (admin). Past crawl jobs stay, without a source."""
+    await service.delete(session=session, source_id=source_id)
+    return Response(status_code=204)
+
+
+@router.post("/sources/{source_id}/validate", response_model=SourceValidation)
+async def validate_source(_admin: AdminUser, source: ValidSource, settings: SettingsDep) -> SourceValidation:
+    """Fetch and parse the source's first list page without storing anything (admin).
+
+    Answers 200 either way: `ok` is false and `errors` says why when the page cannot be fetched or
+    its layout cannot be read. `sample` holds the first three notices found.
+    """
+    return await service.validate(settings=settings, source=source)

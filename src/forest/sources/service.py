@@ -1,0 +1,198 @@
+"""Sources: the only code that reads or writes the source table."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+from urllib.parse import urlsplit
+
+from sqlalchemy import Select, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from forest.config import Settings
+from forest.crawler.egress import EgressPolicy
+from forest.crawler.egress import UrlNotAllowed as EgressRefused
+from forest.crawler.engine import CrawlConfig, crawl
+from forest.crawler.memory import MemoryStore
+from forest.database import utcnow
+from forest.errors import Conflict, NotFound, UrlNotAllowed, ValidationFailed
+from forest.sources import schedules
+from forest.sources.models import Source
+from forest.sources.schemas import NoticeSample, SourceCreate, SourceFilters, SourceUpdate, SourceValidation
+
+DEMO_SOURCE_NAME = "산림청 입찰공고 (demo board)"
+VALIDATE_SAMPLE_SIZE = 3
+# A validation fetches one page while the client waits: fail fast instead of retrying for minutes.
+_VALIDATE_TIMEOUT_SECONDS = 15.0
+
+
+async def get(*, session: AsyncSession, source_id: int) -> Source | None:
+    """A source by id."""
+    return await session.get(Source, source_id)
+
+
+async def get_or_raise(*, session: AsyncSession, source_id: int) -> Source:
+    """A source by id, or NotFound."""
+    source = await get(session=session, source_id=source_id)
+    if source is None:
+        raise NotFound(f"Source {source_id} does not exist.")
+    return source
+
+
+async def for_url(*, session: AsyncSession, url: str, max_pages: int) -> Source:
+    """The ad-hoc source that holds the bids of a bare-URL crawl (created on first use)."""
+    parts = urlsplit(url)
+    name = f"url:{parts.netloc}{parts.path}"[:200]
+    source = await session.scalar(select(Source).where(Source.name == name))
+    if source is not None:
+        return source
+    source = Source(name=name, start_url=url, max_pages=max_pages, enabled=False, created_at=utcnow(),
+                    timezone="Asia/Seoul", polite=True)
+    session.add(source)
+    try:
+        await session.flush()
+    except IntegrityError:
+        await session.rollback()
+        found = await session.scalar(select(Source).where(Source.name == name))
+        assert found is not None
+        return found
+    return source
+
+
+async def ensure_demo_source(*, session: AsyncSession, base_url: str) -> Source:
+    """The default source of `make run`: the local demo bid board."""
+    source = await session.scalar(select(Source).where(Source.name == DEMO_SOURCE_NAME))
+    if source is None:
+        source = Source(name=DEMO_SOURCE_NAME, start_url=f"{base_url}/kfs/bid/list.do", preset="demo_board",
+                        max_pages=50, schedule=None, timezone="Asia/Seoul", polite=True, delay_seconds=0.2,
+                        enabled=True, created_at=utcnow())
+        session.add(source)
+        await session.commit()
+    return source
+
+
+def list_query(*, filters: SourceFilters) -> Select[tuple[Source]]:
+    """Sources matching the list filters (the caller adds order and limit)."""
+    stmt = select(Source)
+    if filters.enabled is not None:
+        stmt = stmt.where(Source.enabled.is_(filters.enabled))
+    return stmt
+
+
+async def check_start_url(*, settings: Settings, url: str) -> None:
+    """Raise UrlNotAllowed unless the egress policy lets the crawler fetch `url`."""
+    try:
+        await EgressPolicy(settings.crawl_allow_hosts).check_url(url)
+    except EgressRefused as exc:
+        raise UrlNotAllowed(f"This start_url may not be crawled: {exc.reason}.") from exc
+
+
+def _field_error(field: str, message: str) -> ValidationFailed:
+    return ValidationFailed(f"{field}: {message}", errors=[{"loc": ["body", field], "field": field,
+                                                             "message": message, "type": "value_error"}])
+
+
+def _next_run_at(schedule: str | None, timezone: str, now: dt.datetime) -> dt.datetime | None:
+    if schedule is None:
+        return None
+    try:
+        return schedules.next_run(schedule, timezone, now)
+    except Exception as exc:  # croniter gives up on expressions that never fire (e.g. 30 February)
+        raise _field_error("schedule", f"{schedule!r} never fires: {exc}") from exc
+
+
+async def _check_name_free(session: AsyncSession, name: str, *, source_id: int | None = None) -> None:
+    stmt = select(Source.id).where(Source.name == name)
+    if source_id is not None:
+        stmt = stmt.where(Source.id != source_id)
+    if await session.scalar(stmt.limit(1)) is not None:
+        raise Conflict(f"A source named {name!r} already exists.")
+
+
+async def _commit(session: AsyncSession, name: str) -> None:
+    try:
+        await session.commit()
+    except IntegrityError as exc:  # a concurrent request took the name between the check and the write
+        await session.rollback()
+        raise Conflict(f"A source named {name!r} already exists.") from exc
+
+
+def _check_max_pages(settings: Settings, max_pages: int) -> None:
+    if max_pages > settings.crawl_max_pages_limit:
+        raise _field_error("max_pages", f"must be at most {settings.crawl_max_pages_limit} on this server")
+
+
+async def create(*, session: AsyncSession, settings: Settings, source_in: SourceCreate) -> Source:
+    """Add a source after checking its start URL against the egress policy and its name for uniqueness."""
+    _check_max_pages(settings, source_in.max_pages)
+    await check_start_url(settings=settings, url=source_in.start_url)
+    await _check_name_free(session, source_in.name)
+    now = utcnow()
+    source = Source(**source_in.model_dump(), created_at=now,
+                    next_run_at=_next_run_at(source_in.schedule, source_in.timezone, now))
+    session.add(source)
+    await _commit(session, source.name)
+    return source
+
+
+async def update(*, session: AsyncSession, settings: Settings, source_id: int, source_in: SourceUpdate) -> Source:
+    """Change the fields sent; a new schedule or time zone moves `next_run_at`."""
+    source = await get_or_raise(session=session, source_id=source_id)
+    changes: dict[str, Any] = source_in.changes()
+    if "max_pages" in changes:
+        _check_max_pages(settings, changes["max_pages"])
+    if "start_url" in changes and changes["start_url"] != source.start_url:
+        await check_start_url(settings=settings, url=changes["start_url"])
+    if "name" in changes:
+        await _check_name_free(session, changes["name"], source_id=source.id)
+    for name, value in changes.items():
+        setattr(source, name, value)
+    if "schedule" in changes or "timezone" in changes:
+        source.next_run_at = _next_run_at(source.schedule, source.timezone, utcnow())
+    await _commit(session, source.name)
+    await session.refresh(source)
+    return source
+
+
+async def delete(*, session: AsyncSession, source_id: int) -> None:
+    """Delete a source and, through the foreign key, its bids; its past jobs keep a null source."""
+    source = await get_or_raise(session=session, source_id=source_id)
+    await session.delete(source)
+    await session.commit()
+
+
+def validation_config(settings: Settings, source: Source) -> CrawlConfig:
+    """A one-page, no-details crawl of a source's first list page."""
+    return CrawlConfig(
+        start_url=source.start_url,
+        preset=source.preset,
+        selectors=source.selectors,
+        encoding=source.encoding,
+        max_pages=1,
+        # Two requests (robots.txt and one page) while a client waits: no politeness delay between them.
+        polite=False,
+        concurrency=1,
+        fetch_details=False,
+        max_retries=1,
+        request_timeout=_VALIDATE_TIMEOUT_SECONDS,
+        allow_hosts=tuple(settings.crawl_allow_hosts),
+    )
+
+
+async def validate(*, settings: Settings, source: Source) -> SourceValidation:
+    """Fetch and parse a source's first page without storing anything; problems become `errors`, not exceptions."""
+    store = MemoryStore()
+    try:
+        result = await crawl(validation_config(settings, source), store)
+    except Exception as exc:  # a parser bug on a strange page must still answer ok=false, not 500
+        return SourceValidation(ok=False, notices_found=0, sample=[], errors=[f"{type(exc).__name__}: {exc}"])
+    notices = list(store.notices.values())
+    errors = list(result.errors)
+    if not notices and not result.failed:
+        errors.append("the first page has no notices the layout could read")
+    sample = [NoticeSample(external_id=n.external_id, title=n.title, department=n.department,
+                           post_date=n.post_date, views=n.views, url=n.url)
+              for n in notices[:VALIDATE_SAMPLE_SIZE]]
+    return SourceValidation(ok=bool(notices) and not result.failed, notices_found=len(notices), sample=sample,
+                            errors=errors)
