@@ -9,15 +9,24 @@ from contextlib import asynccontextmanager
 from fastapi import Depends, FastAPI
 
 from forest import __version__
+from forest.alerts.router import router as alerts_router
+from forest.analytics.router import router as analytics_router
+from forest.bids.router import router as bids_router
 from forest.config import Settings, get_settings
+from forest.crawls.router import aliases as crawl_aliases
+from forest.crawls.router import router as crawls_router
 from forest.database import Database
 from forest.dependencies import reject_unknown_query_params
 from forest.errors import install_error_handlers
 from forest.ops.metrics import MetricsMiddleware
 from forest.ops.router import router as ops_router
 from forest.pagination import CursorSigner
+from forest.realtime.events import Publisher
+from forest.realtime.hub import Hub
+from forest.realtime.ws import router as ws_router
 from forest.sources.router import router as sources_router
 from forest.users.router import router as users_router
+from forest.worker.dispatch import Dispatcher
 
 log = logging.getLogger(__name__)
 
@@ -34,9 +43,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.db = Database.from_settings(settings)
+        app.state.publisher = Publisher(settings.redis_url)
+        app.state.dispatcher = Dispatcher(settings)
+        app.state.hub = Hub(app.state.db, redis_url=settings.redis_url,
+                            poll_interval=settings.event_poll_interval_seconds)
+        await app.state.hub.start()
         try:
             yield
         finally:
+            await app.state.hub.stop()
+            await app.state.publisher.close()
             await app.state.db.dispose()
 
     app = FastAPI(title="Forest", version=__version__, description=DESCRIPTION, lifespan=lifespan,
@@ -46,7 +62,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
 
     # Routers carry their full prefix themselves, so every route's path is its public template.
-    for router in (users_router, sources_router, ops_router):
+    for router in (users_router, bids_router, analytics_router, crawls_router, crawl_aliases, alerts_router,
+                   sources_router, ws_router, ops_router):
         app.include_router(router)
 
     app.add_middleware(MetricsMiddleware)

@@ -5,19 +5,22 @@ from __future__ import annotations
 import asyncio
 import getpass
 import os
-from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.console import Console
 
-from forest.cli import migrate
+from forest.cli import data, migrate
+from forest.cli.crawl import crawl_command
 
 app = typer.Typer(help="Forest: public bid notice boards, crawled and served.", no_args_is_help=True)
 db_app = typer.Typer(help="Database migrations.", no_args_is_help=True)
 users_app = typer.Typer(help="User accounts.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(users_app, name="users")
+app.add_typer(data.seed_app, name="seed")
+app.command("explain")(data.explain)
+app.command("crawl")(crawl_command)
 console = Console()
 
 
@@ -86,8 +89,33 @@ def api(
                 workers=workers, proxy_headers=True, log_level="info")
 
 
-def _repo_root() -> Path:
-    return Path(__file__).resolve().parents[3]
+@app.command()
+def worker(
+    concurrency: Annotated[int, typer.Option("--concurrency", "-c", help="Worker processes.")] = 2,
+    beat: Annotated[bool, typer.Option(help="Also run the periodic scheduler in this process.")] = False,
+    hostname: Annotated[str | None, typer.Option(help="Celery node name.")] = None,
+) -> None:
+    """Run a Celery worker for crawl jobs."""
+    from forest.worker.celery_app import celery
+
+    argv = ["worker", "--loglevel=INFO", f"--concurrency={concurrency}", "-E", "-Q", "forest",
+            "--without-gossip", "--without-mingle"]
+    if beat:
+        argv.append("--beat")
+    if hostname:
+        argv.append(f"--hostname={hostname}")
+    celery.worker_main(argv)
+
+
+@app.command()
+def beat() -> None:
+    """Run the periodic scheduler (stale-job reaper and source schedules)."""
+    from forest.config import get_settings
+    from forest.worker.celery_app import celery
+
+    schedule = get_settings().var_dir / "celerybeat-schedule"
+    schedule.parent.mkdir(parents=True, exist_ok=True)
+    celery.start(["beat", "--loglevel=INFO", f"--schedule={schedule}"])
 
 
 def main() -> None:

@@ -162,6 +162,14 @@ async def delete(*, session: AsyncSession, source_id: int) -> None:
     await session.commit()
 
 
+async def mark_crawled(*, session: AsyncSession, source_id: int) -> None:
+    """Record that a crawl of the source just finished successfully."""
+    source = await get(session=session, source_id=source_id)
+    if source is not None:
+        source.last_crawled_at = utcnow()
+        await session.commit()
+
+
 def validation_config(settings: Settings, source: Source) -> CrawlConfig:
     """A one-page, no-details crawl of a source's first list page."""
     return CrawlConfig(

@@ -1,0 +1,45 @@
+"""Alert routes: saved searches whose new matches are pushed to their owner."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Request, Response
+
+from forest.alerts import service
+from forest.alerts.models import Alert
+from forest.alerts.schemas import AlertCreate, AlertRead
+from forest.dependencies import API_PREFIX, CurrentUser, DbSession, ListParams, SettingsDep, Signer
+from forest.pagination import Keyset, Page, SortKey, paginate, to_page
+
+router = APIRouter(prefix=API_PREFIX, tags=["alerts"])
+ALERT_KEYSET = Keyset(id_column=Alert.id, id_kind="int", sorts={"id": SortKey(Alert.id, "int")}, default="-id")
+AlertId = Annotated[int, Path(ge=1, le=2**62)]
+
+
+@router.get("/alerts", response_model=Page[AlertRead])
+async def list_alerts(user: CurrentUser, session: DbSession, params: ListParams, signer: Signer, settings: SettingsDep,
+                      request: Request, response: Response) -> dict[str, Any]:
+    """Your alerts, newest first."""
+    result = await paginate(session, service.list_query(user=user), keyset=ALERT_KEYSET, params=params,
+                            filters={"user": user.id}, signer=signer, count_timeout_ms=settings.count_timeout_ms)
+    return to_page(result, response, request, AlertRead)
+
+
+@router.post("/alerts", status_code=201, response_model=AlertRead)
+async def create_alert(alert_in: AlertCreate, user: CurrentUser, session: DbSession, settings: SettingsDep) -> Alert:
+    """Save a search. New bids matching its `filters` arrive as `bid.new` events on your WebSocket."""
+    return await service.create(session=session, settings=settings, user=user, alert_in=alert_in)
+
+
+@router.get("/alerts/{alert_id}", response_model=AlertRead)
+async def get_alert(alert_id: AlertId, user: CurrentUser, session: DbSession) -> Alert:
+    """One of your alerts."""
+    return await service.get_owned(session=session, user=user, alert_id=alert_id)
+
+
+@router.delete("/alerts/{alert_id}", status_code=204)
+async def delete_alert(alert_id: AlertId, user: CurrentUser, session: DbSession) -> Response:
+    """Delete one of your alerts."""
+    await service.delete(session=session, user=user, alert_id=alert_id)
+    return Response(status_code=204)

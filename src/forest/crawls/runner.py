@@ -1,0 +1,342 @@
+"""Crawl jobs, worker side: claim an attempt, crawl, report progress, finish.
+
+Every write is guarded by the attempt number the worker claimed, so an older delivery of the same
+job (a worker presumed dead that wakes up) can never overwrite what a newer attempt wrote.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import datetime as dt
+import logging
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from forest.alerts import matching
+from forest.bids.ingest import DbNoticeStore
+from forest.bids.models import Bid
+from forest.config import Settings
+from forest.crawler.engine import CrawlConfig, CrawlProgress, crawl
+from forest.crawler.parse import Notice
+from forest.crawler.store import UpsertResult
+from forest.crawls.models import FINAL_STATES, CrawlJob, JobEvent
+from forest.crawls.schemas import progress_of
+from forest.database import Database, utcnow
+from forest.realtime import events
+from forest.realtime.events import Publisher
+from forest.sources.models import Source
+
+log = logging.getLogger(__name__)
+PROGRESS_MIN_INTERVAL = 0.25
+CANCEL_POLL_SECONDS = 1.0
+
+
+@dataclass
+class Outcome:
+    """What a delivery of a job did: `requeue` asks the caller to deliver it again later."""
+
+    state: str | None
+    requeue: bool = False
+
+
+class _AlertingStore(DbNoticeStore):
+    """The bid store of a job that also turns each batch's new bids into alert events."""
+
+    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession], source_id: int, publisher: Publisher) -> None:
+        super().__init__(sessionmaker, source_id)
+        self._sessionmaker = sessionmaker
+        self._publisher = publisher
+
+    async def upsert(self, notices: Sequence[Notice], *, views: Mapping[str, int] | None = None) -> UpsertResult:
+        result = await super().upsert(notices, views=views)
+        if result.new_ids:
+            async with self._sessionmaker() as session:
+                staged = await matching.stage_alert_events(session, bid_ids=result.new_ids)
+                await session.commit()
+            await self._publisher.publish(staged)
+        return result
+
+
+class JobRun:
+    """One attempt at one job."""
+
+    def __init__(self, db: Database, settings: Settings, job_id: uuid.UUID, publisher: Publisher) -> None:
+        self.db = db
+        self.settings = settings
+        self.job_id = job_id
+        self.publisher = publisher
+        self.attempt = 0
+        self.seq = 0
+        self.user_id = 0
+        self.superseded = False
+        self._last_emit = 0.0
+        self.last_progress: CrawlProgress | None = None
+
+    async def claim(self) -> CrawlJob | None:
+        """Take the next attempt of the job; None if there is nothing (more) to do."""
+        async with self.db.sessionmaker() as session:
+            job = await session.get(CrawlJob, self.job_id)
+            if job is None or job.state in FINAL_STATES:
+                return None
+            staged: list[JobEvent] = []
+            if job.cancel_requested:
+                staged.append(await _finish(session, job, "cancelled"))
+            elif job.attempt >= self.settings.crawl_max_attempts:
+                staged.append(await _finish(session, job, "failed", error=(
+                    f"gave up after {job.attempt} attempts: the worker was lost each time")))
+            if staged:
+                await session.commit()
+                await self.publisher.publish(staged)
+                return None
+            now = utcnow()
+            alive_after = now - dt.timedelta(seconds=self.settings.job_heartbeat_timeout_seconds)
+            if job.state == "running" and job.heartbeat_at is not None and job.heartbeat_at > alive_after:
+                return None  # a duplicate delivery while a live attempt runs: leave it alone
+            seen = job.attempt
+            result = await session.execute(
+                update(CrawlJob).where(CrawlJob.id == job.id, CrawlJob.attempt == seen,
+                                       CrawlJob.state.in_(("queued", "running")))
+                .values(attempt=seen + 1, state="running", heartbeat_at=now, error=None,
+                        started_at=job.started_at or now)
+                .execution_options(synchronize_session=False)
+            )
+            if getattr(result, "rowcount", 0) != 1:
+                await session.rollback()
+                return None  # another delivery claimed it first
+            await session.refresh(job)
+            self.attempt, self.user_id = job.attempt, job.user_id
+            event = await self._event(session, job, "job.started", {"state": "running", "attempt": job.attempt})
+            await session.commit()
+        await self.publisher.publish([event])
+        return job
+
+    async def _event(self, session: AsyncSession, job: CrawlJob, type_: str, data: dict[str, object]) -> JobEvent:
+        await events.lock_user_events(session, [job.user_id])
+        job.last_seq += 1
+        self.seq = job.last_seq
+        return events.add_event(session, user_id=job.user_id, type=type_, job_id=job.id, seq=job.last_seq,
+                                data={**data, "progress": progress_of(job)})
+
+    async def _mine(self, session: AsyncSession) -> CrawlJob | None:
+        job = await session.scalar(select(CrawlJob).where(CrawlJob.id == self.job_id)
+                                   .execution_options(populate_existing=True))
+        if job is None or job.attempt != self.attempt or job.state != "running":
+            self.superseded = True
+            return None
+        return job
+
+    async def on_progress(self, progress: CrawlProgress, *, force: bool = False) -> None:
+        """Store counters and a throttled progress event."""
+        self.last_progress = progress
+        now = time.monotonic()
+        if not force and now - self._last_emit < PROGRESS_MIN_INTERVAL:
+            return
+        self._last_emit = now
+        async with self.db.sessionmaker() as session:
+            job = await self._mine(session)
+            if job is None:
+                return
+            _apply(job, progress)
+            job.heartbeat_at = utcnow()
+            event = await self._event(session, job, "job.progress", {"state": "running"})
+            await session.commit()
+        await self.publisher.publish([event])
+
+    async def should_stop(self) -> bool:
+        """Whether the job was cancelled or taken over by a newer attempt."""
+        if self.superseded:
+            return True
+        async with self.db.sessionmaker() as session:
+            job = await self._mine(session)
+            return job is None or job.cancel_requested
+
+    async def heartbeat(self) -> None:
+        """Keep telling the reaper this attempt is alive."""
+        interval = max(1.0, self.settings.job_heartbeat_timeout_seconds / 4)
+        while True:
+            await asyncio.sleep(interval)
+            async with self.db.sessionmaker() as session:
+                await session.execute(update(CrawlJob).where(CrawlJob.id == self.job_id,
+                                                             CrawlJob.attempt == self.attempt,
+                                                             CrawlJob.state == "running")
+                                      .values(heartbeat_at=utcnow()))
+                await session.commit()
+
+    async def finish(self, state: str, progress: CrawlProgress | None, error: str | None) -> None:
+        """End the attempt in a final state (unless a newer attempt owns the job)."""
+        async with self.db.sessionmaker() as session:
+            job = await self._mine(session)
+            if job is None:
+                return
+            if progress is not None:
+                _apply(job, progress)
+            if job.attempt > 1 and job.source_id is not None and job.started_at is not None:
+                # Earlier attempts stored part of the crawl: count from the table, so the job's
+                # totals are exact however many deliveries it took.
+                job.items_new, job.items_updated = await _changed_since(session, job.source_id, job.started_at)
+            event = await _finish(session, job, state, error=error)
+            source = await session.get(Source, job.source_id) if job.source_id else None
+            if source is not None and state == "succeeded":
+                source.last_crawled_at = utcnow()
+            await session.commit()
+        await self.publisher.publish([event])
+
+    async def requeue(self, error: str) -> bool:
+        """Put the job back in the queue after a failure of this attempt; False when attempts are used up."""
+        async with self.db.sessionmaker() as session:
+            job = await self._mine(session)
+            if job is None:
+                return False
+            if job.attempt >= self.settings.crawl_max_attempts:
+                event = await _finish(session, job, "failed", error=error)
+                await session.commit()
+                await self.publisher.publish([event])
+                return False
+            job.state = "queued"
+            job.error = error
+            await session.commit()
+        return True
+
+
+async def _changed_since(session: AsyncSession, source_id: int, since: dt.datetime) -> tuple[int, int]:
+    new = await session.scalar(select(func.count()).select_from(Bid).where(Bid.source_id == source_id,
+                                                                         Bid.first_seen_at >= since))
+    updated = await session.scalar(select(func.count()).select_from(Bid).where(
+        Bid.source_id == source_id, Bid.first_seen_at < since, Bid.updated_at >= since))
+    return int(new or 0), int(updated or 0)
+
+
+def _apply(job: CrawlJob, progress: CrawlProgress) -> None:
+    job.pages_done = progress.pages_done
+    job.pages_total = progress.pages_total
+    job.items_seen = progress.items_seen
+    job.items_new = progress.items_new
+    job.items_updated = progress.items_updated
+    job.errors = progress.errors
+
+
+async def _finish(session: AsyncSession, job: CrawlJob, state: str, *, error: str | None = None) -> JobEvent:
+    from forest.crawls.service import finish
+
+    return await finish(session, job, state, error=error)
+
+
+async def _watch(run: JobRun, crawling: asyncio.Task[object]) -> None:
+    while not crawling.done():
+        await asyncio.sleep(CANCEL_POLL_SECONDS)
+        if await run.should_stop():
+            crawling.cancel()
+            return
+
+
+def crawl_config(settings: Settings, job: CrawlJob, source: Source | None) -> CrawlConfig:
+    """The crawler's configuration for a job."""
+    polite = source.polite if source else True
+    delay = source.delay_seconds if source and source.delay_seconds is not None else settings.crawl_polite_delay_seconds
+    return CrawlConfig(
+        start_url=job.url,
+        preset=source.preset if source else None,
+        selectors=source.selectors if source else None,
+        encoding=source.encoding if source else None,
+        max_pages=job.max_pages,
+        polite=polite,
+        delay_seconds=delay,
+        allow_hosts=tuple(settings.crawl_allow_hosts),
+    )
+
+
+async def run_job(settings: Settings, job_id: uuid.UUID,
+                  crawl_fn: Callable[..., Awaitable[object]] | None = None) -> Outcome:
+    """Run one delivery of a job to its end. The engine lives and dies inside this event loop."""
+    db = Database.from_settings(settings, pool_size=2, max_overflow=2) if not settings.is_sqlite \
+        else Database.from_settings(settings)
+    publisher = Publisher(settings.redis_url)
+    run = JobRun(db, settings, job_id, publisher)
+    beat: asyncio.Task[None] | None = None
+    try:
+        job = await run.claim()
+        if job is None:
+            return Outcome(state=None)
+        async with db.sessionmaker() as session:
+            source = await session.get(Source, job.source_id) if job.source_id else None
+        config = crawl_config(settings, job, source)
+        if job.attempt > 1:
+            # A resumed delivery must walk past the pages the lost attempt already stored.
+            config = dataclasses.replace(config, incremental=False)
+        assert job.source_id is not None
+        store = _AlertingStore(db.sessionmaker, job.source_id, publisher)
+        beat = asyncio.create_task(run.heartbeat())
+        crawling = asyncio.create_task(crawl(config, store, on_progress=run.on_progress, should_stop=run.should_stop))
+        # The crawler checks for a stop between pages; a slow page (many detail fetches) must not
+        # delay a cancel, so a watcher also interrupts the crawl mid-page.
+        watcher = asyncio.create_task(_watch(run, crawling))
+        try:
+            result = await crawling
+        except asyncio.CancelledError:
+            if run.superseded:
+                return Outcome(state=None)
+            await run.finish("cancelled", run.last_progress, None)
+            return Outcome(state="cancelled")
+        except Exception as exc:  # infrastructure failure (database gone…): try again later
+            log.exception("crawl %s attempt %s failed", job_id, run.attempt)
+            return Outcome(state="queued", requeue=await run.requeue(f"{type(exc).__name__}: {exc}"))
+        finally:
+            watcher.cancel()
+        if run.superseded:
+            return Outcome(state=None)
+        if result.cancelled:
+            await run.finish("cancelled", result.progress, None)
+            return Outcome(state="cancelled")
+        if result.failed:
+            await run.finish("failed", result.progress, result.error)
+            return Outcome(state="failed")
+        await run.finish("succeeded", result.progress, None)
+        return Outcome(state="succeeded")
+    finally:
+        if beat is not None:
+            beat.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await beat
+        await publisher.close()
+        await db.dispose()
+
+
+async def reap(settings: Settings, enqueue: Callable[[uuid.UUID], str]) -> list[uuid.UUID]:
+    """Re-queue (or fail, when attempts are used up) running jobs whose worker stopped heart-beating."""
+    db = Database.from_settings(settings)
+    publisher = Publisher(settings.redis_url)
+    requeued: list[uuid.UUID] = []
+    try:
+        cutoff = utcnow() - dt.timedelta(seconds=settings.job_heartbeat_timeout_seconds)
+        async with db.sessionmaker() as session:
+            stale = (await session.scalars(select(CrawlJob).where(CrawlJob.state == "running",
+                                                                  CrawlJob.heartbeat_at < cutoff))).all()
+            for job in stale:
+                if job.attempt >= settings.crawl_max_attempts:
+                    event = await _finish(session, job, "failed", error=(
+                        f"gave up after {job.attempt} attempts: the worker was lost each time"))
+                    await session.commit()
+                    await publisher.publish([event])
+                    continue
+                result = await session.execute(
+                    update(CrawlJob).where(CrawlJob.id == job.id, CrawlJob.attempt == job.attempt,
+                                           CrawlJob.state == "running", CrawlJob.heartbeat_at < cutoff)
+                    .values(state="queued", error="worker lost; re-queued")
+                    .execution_options(synchronize_session=False))
+                await session.commit()
+                if getattr(result, "rowcount", 0) == 1:
+                    task_id = enqueue(job.id)
+                    await session.execute(update(CrawlJob).where(CrawlJob.id == job.id).values(task_id=task_id))
+                    await session.commit()
+                    requeued.append(job.id)
+    finally:
+        await publisher.close()
+        await db.dispose()
+    return requeued

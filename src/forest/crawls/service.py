@@ -1,0 +1,224 @@
+"""Crawl jobs, API side: submit, read, cancel, retry. PostgreSQL holds each job's truth."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import hashlib
+import json
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+from sqlalchemy import Select, delete, select, text, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from forest.config import Settings
+from forest.crawler.egress import EgressPolicy
+from forest.crawler.egress import UrlNotAllowed as EgressRefused
+from forest.crawls.models import FINAL_STATES, CrawlJob, IdempotencyKey, JobEvent
+from forest.crawls.schemas import CrawlCreate, progress_of
+from forest.database import utcnow
+from forest.errors import Conflict, IdempotencyKeyReused, NotFound, ServiceUnavailable, UrlNotAllowed
+from forest.realtime import events
+from forest.sources import service as sources
+from forest.users.models import User
+
+ACTIVE_STATES = ("queued", "running")
+IDEMPOTENCY_TTL = dt.timedelta(hours=24)
+_SOURCE_LOCK_NAMESPACE = 7_000_002
+Enqueue = Callable[[uuid.UUID], Awaitable[str]]
+Publish = Callable[[Sequence[JobEvent]], Awaitable[None]]
+
+
+def request_hash(job_in: CrawlCreate) -> str:
+    """A digest of the normalised request body (for Idempotency-Key reuse checks)."""
+    body = json.dumps(job_in.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(body.encode()).hexdigest()
+
+
+async def get_visible(*, session: AsyncSession, user: User, job_id: uuid.UUID) -> CrawlJob:
+    """A job its owner (or an admin) may see; NotFound for anyone else."""
+    job = await session.get(CrawlJob, job_id)
+    if job is None or (job.user_id != user.id and not user.is_admin):
+        raise NotFound("No such crawl job.")
+    return job
+
+
+def list_query(*, user: User, states: Sequence[str], source_ids: Sequence[int]) -> Select[tuple[CrawlJob]]:
+    """The jobs a user may list, with the given filters."""
+    stmt = select(CrawlJob)
+    if not user.is_admin:
+        stmt = stmt.where(CrawlJob.user_id == user.id)
+    if states:
+        stmt = stmt.where(CrawlJob.state.in_(states))
+    if source_ids:
+        stmt = stmt.where(CrawlJob.source_id.in_(source_ids))
+    return stmt
+
+
+def _insert(session: AsyncSession) -> Any:
+    assert session.bind is not None
+    return pg_insert if session.bind.dialect.name == "postgresql" else sqlite_insert
+
+
+async def _claim_key(session: AsyncSession, *, user: User, key: str, digest: str) -> IdempotencyKey | None:
+    """Claim an Idempotency-Key: None if we own it now, else the existing record (after its first use ends)."""
+    for _ in range(60):
+        now = utcnow()
+        await session.execute(delete(IdempotencyKey).where(IdempotencyKey.user_id == user.id,
+                                                           IdempotencyKey.key == key,
+                                                           IdempotencyKey.expires_at < now))
+        stmt = _insert(session)(IdempotencyKey).values(
+            user_id=user.id, key=key, request_hash=digest, created_at=now, expires_at=now + IDEMPOTENCY_TTL,
+        ).on_conflict_do_nothing(index_elements=["user_id", "key"])
+        result = await session.execute(stmt)
+        await session.commit()
+        if getattr(result, "rowcount", 0) == 1:
+            return None
+        existing = await session.scalar(select(IdempotencyKey).where(IdempotencyKey.user_id == user.id,
+                                                                      IdempotencyKey.key == key)
+                                        .execution_options(populate_existing=True))
+        if existing is None:
+            continue  # the first request failed and released the key: try to claim it again
+        if existing.request_hash != digest:
+            raise IdempotencyKeyReused("This Idempotency-Key was used with a different request body.")
+        if existing.job_id is not None:
+            return existing
+        await asyncio.sleep(0.05)  # the first request with this key is still creating its job
+    raise Conflict("A request with this Idempotency-Key is still in progress; retry shortly.")
+
+
+async def submit(
+    *, session: AsyncSession, settings: Settings, user: User, job_in: CrawlCreate, idempotency_key: str | None,
+    enqueue: Enqueue, publish: Publish, retry_of: uuid.UUID | None = None,
+) -> CrawlJob:
+    """Accept a crawl: write the job, commit, then enqueue it. Returns the (possibly existing) job."""
+    digest = request_hash(job_in)
+    if idempotency_key is not None:
+        existing = await _claim_key(session, user=user, key=idempotency_key, digest=digest)
+        if existing is not None:
+            job = await session.get(CrawlJob, existing.job_id)
+            if job is None:
+                raise NotFound("The job created for this Idempotency-Key no longer exists.")
+            return job
+    try:
+        job, created = await _create_job(session, settings=settings, user=user, job_in=job_in, retry_of=retry_of)
+        if idempotency_key is not None:
+            await session.execute(update(IdempotencyKey)
+                                  .where(IdempotencyKey.user_id == user.id, IdempotencyKey.key == idempotency_key)
+                                  .values(job_id=job.id))
+        queued_events = []
+        if created:
+            await events.lock_user_events(session, [user.id])
+            job.last_seq = 1
+            queued_events.append(events.add_event(session, user_id=user.id, type="job.queued", job_id=job.id, seq=1,
+                                                  data={"state": "queued", "progress": progress_of(job)}))
+        await session.commit()
+    except BaseException:
+        await session.rollback()
+        await _release_key(session, user, idempotency_key)
+        raise
+    if not created:
+        return job
+    try:
+        job.task_id = await enqueue(job.id)
+    except Exception as exc:
+        # The broker is down: take the job back so nothing is left half-created.
+        await session.execute(delete(CrawlJob).where(CrawlJob.id == job.id))
+        await session.commit()
+        await _release_key(session, user, idempotency_key)
+        raise ServiceUnavailable("The job queue is unreachable; nothing was created. Try again shortly.") from exc
+    await session.commit()
+    await publish(queued_events)
+    return job
+
+
+async def _release_key(session: AsyncSession, user: User, key: str | None) -> None:
+    if key is None:
+        return
+    await session.execute(delete(IdempotencyKey).where(IdempotencyKey.user_id == user.id, IdempotencyKey.key == key,
+                                                       IdempotencyKey.job_id.is_(None)))
+    await session.commit()
+
+
+async def _create_job(session: AsyncSession, *, settings: Settings, user: User,
+                      job_in: CrawlCreate, retry_of: uuid.UUID | None) -> tuple[CrawlJob, bool]:
+    if job_in.source_id is not None:
+        source = await sources.get_or_raise(session=session, source_id=job_in.source_id)
+        url = source.start_url
+        max_pages = job_in.max_pages or source.max_pages
+    else:
+        assert job_in.url is not None
+        url = job_in.url
+        try:
+            await EgressPolicy(settings.crawl_allow_hosts).check_url(url)
+        except EgressRefused as exc:
+            raise UrlNotAllowed(f"This URL may not be crawled: {exc.reason}.") from exc
+        max_pages = job_in.max_pages or 10
+        source = await sources.for_url(session=session, url=url, max_pages=max_pages)
+    max_pages = min(max_pages, settings.crawl_max_pages_limit)
+    assert session.bind is not None
+    if session.bind.dialect.name == "postgresql":
+        # One active crawl per source: concurrent submissions for a source queue up on this lock.
+        await session.execute(text("SELECT pg_advisory_xact_lock(:ns, :sid)"),
+                              {"ns": _SOURCE_LOCK_NAMESPACE, "sid": source.id % 2_147_483_647})
+    active = await session.scalar(select(CrawlJob).where(CrawlJob.source_id == source.id,
+                                                         CrawlJob.state.in_(ACTIVE_STATES))
+                                  .order_by(CrawlJob.created_at).limit(1))
+    if active is not None:
+        return active, False
+    job = CrawlJob(id=uuid.uuid4(), user_id=user.id, source_id=source.id, url=url, max_pages=max_pages,
+                   state="queued", attempt=0, created_at=utcnow(), pages_done=0, items_seen=0, items_new=0,
+                   items_updated=0, errors=0, cancel_requested=False, last_seq=0, retry_of=retry_of)
+    session.add(job)
+    await session.flush()
+    return job, True
+
+
+async def finish(session: AsyncSession, job: CrawlJob, state: str, *, error: str | None = None) -> JobEvent:
+    """Move a job to a final state and stage its final event (caller commits and publishes)."""
+    await events.lock_user_events(session, [job.user_id])
+    job.state = state
+    job.error = error
+    job.finished_at = utcnow()
+    job.last_seq += 1
+    return events.add_event(session, user_id=job.user_id, type=f"job.{state}", job_id=job.id, seq=job.last_seq,
+                            data={"state": state, "progress": progress_of(job), "error": error})
+
+
+async def cancel(*, session: AsyncSession, user: User, job_id: uuid.UUID, publish: Publish,
+                 revoke: Callable[[str], Awaitable[None]]) -> CrawlJob:
+    """Ask a job to stop: a queued job ends at once; a running one stops before its next page."""
+    job = await get_visible(session=session, user=user, job_id=job_id)
+    if job.state in FINAL_STATES:
+        return job
+    job.cancel_requested = True
+    final = None
+    if job.state == "queued":
+        final = await finish(session, job, "cancelled")
+    await session.commit()
+    if final is not None:
+        await publish([final])
+    if job.task_id:
+        await revoke(job.task_id)
+    return job
+
+
+async def retry(*, session: AsyncSession, settings: Settings, user: User, job_id: uuid.UUID, enqueue: Enqueue,
+                publish: Publish) -> CrawlJob:
+    """Start a new job doing what a finished one did, linked to it by `retry_of`."""
+    old = await get_visible(session=session, user=user, job_id=job_id)
+    if old.state not in FINAL_STATES:
+        raise Conflict("Only a finished job can be retried; this one is still " + old.state + ".")
+    job_in = CrawlCreate(source_id=old.source_id, max_pages=old.max_pages) if old.source_id else \
+        CrawlCreate(url=old.url, max_pages=old.max_pages)
+    return await submit(session=session, settings=settings, user=user, job_in=job_in, idempotency_key=None,
+                        enqueue=enqueue, publish=publish, retry_of=old.id)
+
+
+def events_query(*, job_id: uuid.UUID, after: int) -> Select[tuple[JobEvent]]:
+    """A job's events after an id, for polling clients."""
+    return select(JobEvent).where(JobEvent.job_id == job_id, JobEvent.id > after)

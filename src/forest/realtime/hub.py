@@ -1,0 +1,127 @@
+"""Per-process fan-out: wakes the WebSockets of a user when that user has new events."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from dataclasses import dataclass, field
+
+from forest.database import Database
+from forest.realtime import events
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(eq=False)
+class Subscription:
+    """One socket's wake-up flag."""
+
+    user_id: int
+    wake: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+class Hub:
+    """Listens for event announcements (Redis pub/sub, or by polling the table) and wakes sockets."""
+
+    def __init__(self, db: Database, *, redis_url: str | None, poll_interval: float, catch_up_interval: float = 5.0):
+        self._db = db
+        self._redis_url = redis_url
+        self._poll_interval = poll_interval
+        self._catch_up_interval = catch_up_interval
+        self._subs: dict[int, set[Subscription]] = {}
+        self._tasks: list[asyncio.Task[None]] = []
+
+    def subscribe(self, user_id: int) -> Subscription:
+        """Register a socket of this user."""
+        sub = Subscription(user_id)
+        self._subs.setdefault(user_id, set()).add(sub)
+        return sub
+
+    def unsubscribe(self, sub: Subscription) -> None:
+        """Forget a socket."""
+        subs = self._subs.get(sub.user_id)
+        if subs is not None:
+            subs.discard(sub)
+            if not subs:
+                self._subs.pop(sub.user_id, None)
+
+    @property
+    def connections(self) -> int:
+        """How many sockets are subscribed in this process."""
+        return sum(len(s) for s in self._subs.values())
+
+    def wake_user(self, user_id: int) -> None:
+        """Wake every socket of one user."""
+        for sub in self._subs.get(user_id, ()):
+            sub.wake.set()
+
+    def wake_all(self) -> None:
+        """Wake every socket (after a possible loss of announcements)."""
+        for subs in self._subs.values():
+            for sub in subs:
+                sub.wake.set()
+
+    async def start(self) -> None:
+        """Start listening."""
+        listener = self._listen_redis() if self._redis_url else self._poll_table()
+        self._tasks = [asyncio.create_task(listener), asyncio.create_task(self._catch_up())]
+
+    async def stop(self) -> None:
+        """Stop listening."""
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self._tasks = []
+
+    async def _catch_up(self) -> None:
+        # Pub/sub is at-most-once: a periodic wake-up makes every socket re-read the table.
+        while True:
+            await asyncio.sleep(self._catch_up_interval)
+            self.wake_all()
+
+    async def _poll_table(self) -> None:
+        watermark: int | None = None
+        while True:
+            try:
+                async with self._db.sessionmaker() as session:
+                    if watermark is None:
+                        watermark = await events.max_event_id(session)
+                    else:
+                        watermark, users = await events.users_with_events_after(session, watermark)
+                        for user_id in users:
+                            self.wake_user(user_id)
+            except Exception as exc:  # database blips must not kill the listener
+                log.warning("event poll failed: %s", exc)
+            await asyncio.sleep(self._poll_interval)
+
+    async def _listen_redis(self) -> None:
+        import redis.asyncio as aioredis
+
+        backoff = 0.5
+        while True:
+            client = aioredis.Redis.from_url(self._redis_url or "", socket_connect_timeout=3)
+            try:
+                async with client.pubsub() as pubsub:
+                    await pubsub.subscribe(events.EVENT_CHANNEL)
+                    self.wake_all()  # anything published while we were not listening
+                    backoff = 0.5
+                    async for message in pubsub.listen():
+                        if message.get("type") != "message":
+                            continue
+                        try:
+                            self.wake_user(int(json.loads(message["data"])["user_id"]))
+                        except (ValueError, KeyError, TypeError):
+                            continue
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # reconnect with backoff; sockets keep polling meanwhile
+                log.warning("event subscription lost: %s", exc)
+            finally:
+                with contextlib.suppress(Exception):
+                    await client.aclose()
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, 10)

@@ -1,0 +1,55 @@
+"""The Celery application: at-least-once delivery, one task at a time per process, events on."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from celery import Celery
+from celery.signals import worker_process_init
+
+import forest.models  # noqa: F401  (every mapper must be known before the first query)
+from forest.config import Settings, get_settings
+
+
+def make_celery(settings: Settings) -> Celery:
+    """A Celery app for these settings (the API uses it to send, workers to run)."""
+    reap_every = max(2.0, settings.job_heartbeat_timeout_seconds / 3)
+    app = Celery("forest", broker=settings.broker_url, include=["forest.worker.tasks"])
+    visibility = settings.crawl_time_limit_seconds * 2 + 600
+    transport: dict[str, Any] = {"visibility_timeout": visibility}
+    if settings.broker_url.startswith("sqla+"):
+        transport["polling_interval"] = 0.2
+    app.conf.update(
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=1,
+        task_default_queue="forest",
+        task_ignore_result=True,
+        task_track_started=False,
+        task_time_limit=settings.crawl_time_limit_seconds + 60,
+        task_soft_time_limit=settings.crawl_time_limit_seconds,
+        broker_transport_options=transport,
+        broker_connection_retry_on_startup=True,
+        broker_connection_timeout=3,
+        task_publish_retry=False,
+        worker_send_task_events=True,
+        task_send_sent_event=True,
+        worker_hijack_root_logger=False,
+        timezone="UTC",
+        enable_utc=True,
+        beat_schedule={
+            "reap-stale-jobs": {"task": "forest.reap", "schedule": reap_every},
+            "run-schedules": {"task": "forest.schedule", "schedule": 15.0},
+        },
+    )
+    app.conf.broker_transport_options = transport
+    return app
+
+
+celery = make_celery(get_settings())
+
+
+@worker_process_init.connect
+def _fresh_process(**_: Any) -> None:
+    # Engines are built per task inside its own event loop; nothing inherited from the parent survives a fork.
+    get_settings.cache_clear()

@@ -1,0 +1,37 @@
+"""Sending work to the workers from the API process without blocking its event loop."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+from celery import Celery
+
+from forest.config import Settings
+from forest.worker.celery_app import make_celery
+
+SEND_TIMEOUT_SECONDS = 5.0
+
+
+class Dispatcher:
+    """Queues crawl deliveries and revokes them; broker trouble surfaces as an exception within seconds."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.celery: Celery = make_celery(settings)
+
+    def _send(self, job_id: uuid.UUID) -> str:
+        task_id = str(uuid.uuid4())
+        self.celery.send_task("forest.crawl", args=[str(job_id)], task_id=task_id,
+                              retry=False, retry_policy={"max_retries": 0})
+        return task_id
+
+    async def enqueue(self, job_id: uuid.UUID) -> str:
+        """Queue one delivery of a job and return its task id."""
+        return await asyncio.wait_for(asyncio.to_thread(self._send, job_id), SEND_TIMEOUT_SECONDS)
+
+    async def revoke(self, task_id: str) -> None:
+        """Best effort: tell workers to skip a queued delivery (the job's cancel flag is what counts)."""
+        try:
+            await asyncio.wait_for(asyncio.to_thread(self.celery.control.revoke, task_id), 2)
+        except Exception:  # revoke is only an optimisation; the runner checks the cancel flag
+            return

@@ -1,0 +1,46 @@
+"""Celery tasks: a few lines each, calling the services."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+
+from celery import Task
+
+from forest.config import get_settings
+from forest.crawls import runner
+from forest.worker.celery_app import celery
+
+log = logging.getLogger(__name__)
+REQUEUE_DELAY_SECONDS = 5
+
+
+def send_crawl(job_id: uuid.UUID, countdown: float | None = None) -> str:
+    """Queue a delivery of a job; returns the Celery task id."""
+    task_id = str(uuid.uuid4())
+    celery.send_task("forest.crawl", args=[str(job_id)], task_id=task_id, countdown=countdown)
+    return task_id
+
+
+@celery.task(name="forest.crawl", bind=True, acks_late=True, reject_on_worker_lost=True)
+def crawl_job(self: Task, job_id: str) -> str | None:  # type: ignore[type-arg]
+    """Run one delivery of a crawl job (safe to deliver twice)."""
+    outcome = asyncio.run(runner.run_job(get_settings(), uuid.UUID(job_id)))
+    if outcome.requeue:
+        send_crawl(uuid.UUID(job_id), countdown=REQUEUE_DELAY_SECONDS)
+    return outcome.state
+
+
+@celery.task(name="forest.reap")
+def reap_stale_jobs() -> list[str]:
+    """Re-queue jobs whose worker died (no heartbeat), or fail them when attempts are used up."""
+    return [str(j) for j in asyncio.run(runner.reap(get_settings(), send_crawl))]
+
+
+@celery.task(name="forest.schedule")
+def run_schedules() -> list[str]:
+    """Start the crawls whose source schedule is due."""
+    from forest.sources import schedules
+
+    return [str(j) for j in asyncio.run(schedules.run_due(get_settings(), send_crawl))]

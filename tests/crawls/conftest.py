@@ -1,0 +1,157 @@
+"""A running Forest stack for job tests: API processes, a Celery worker with beat, the demo board."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import pytest
+import redis
+
+from forest.cli import migrate
+from forest.database import Database, utcnow
+from forest.demo_site.testing import DemoSite, running_demo_site
+from forest.sources.models import Source
+from tests.conftest import REDIS_URL, SECRET, _recreate_pg, make_settings, pg_url
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    """An unused TCP port on loopback."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Stack:
+    """Processes of one Forest deployment under test."""
+
+    env: dict[str, str]
+    database_url: str
+    demo: DemoSite
+    var_dir: Path
+    apis: list[str] = field(default_factory=list)
+    procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+
+    def spawn(self, name: str, *args: str, extra_env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+        """Start a `forest` subcommand in its own process group, logging to var/<name>.log."""
+        log = (self.var_dir / f"{name}.log").open("ab")
+        proc = subprocess.Popen([sys.executable, "-m", "forest.cli.main", *args], cwd=ROOT,
+                                env={**self.env, **(extra_env or {})}, stdout=log, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+        self.procs[name] = proc
+        return proc
+
+    def start_api(self, name: str) -> str:
+        """Start an API process and wait until it answers."""
+        port = free_port()
+        self.spawn(name, "api", "--port", str(port))
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                    self.apis.append(base)
+                    return base
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+        raise RuntimeError(f"API {name} did not start: {(self.var_dir / f'{name}.log').read_text()[-3000:]}")
+
+    def start_worker(self, name: str) -> subprocess.Popen[bytes]:
+        """Start a Celery worker (with the periodic reaper) for this stack."""
+        return self.spawn(name, "worker", "--concurrency", "1", "--beat", "--hostname", f"{name}@%h")
+
+    def kill(self, name: str, sig: int = signal.SIGKILL) -> None:
+        """Signal a process group (SIGKILL: the worker dies mid-task, without any clean-up)."""
+        proc = self.procs.pop(name)
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=10)
+
+    def stop_all(self) -> None:
+        """Stop every process cleanly (kill what does not stop)."""
+        for name in list(self.procs):
+            self.kill(name, signal.SIGTERM)
+
+    def add_source(self, name: str | None = None, *, delay: float = 0.0, max_pages: int = 50) -> int:
+        """A demo-board source, written directly (no admin API needed for fixtures)."""
+        async def run() -> int:
+            db = Database.from_settings(make_settings(self.database_url, self.var_dir))
+            try:
+                async with db.sessionmaker() as session:
+                    source = Source(name=name or f"demo-{uuid.uuid4().hex[:8]}", start_url=self.demo.url("/kfs/bid/list.do"),
+                                    preset="demo_board", max_pages=max_pages, timezone="Asia/Seoul", polite=delay > 0,
+                                    delay_seconds=delay, enabled=True, created_at=utcnow())
+                    session.add(source)
+                    await session.commit()
+                    return source.id
+            finally:
+                await db.dispose()
+
+        return asyncio.run(run())
+
+
+def register(base: str, email: str | None = None, password: str = "stack-password-1") -> dict[str, str]:
+    """Register a user through the API and return its auth headers."""
+    email = email or f"u{uuid.uuid4().hex[:10]}@example.com"
+    r = httpx.post(f"{base}/api/v1/auth/register", json={"email": email, "password": password}, timeout=10)
+    assert r.status_code == 201, r.text
+    r = httpx.post(f"{base}/api/v1/auth/token", data={"username": email, "password": password}, timeout=10)
+    return {"Authorization": f"Bearer {r.json()['access_token']}"}
+
+
+def wait_for_job(base: str, headers: dict[str, str], job_id: str, states: set[str], timeout: float = 60) -> dict:  # type: ignore[type-arg]
+    """Poll a job until it reaches one of `states`."""
+    deadline = time.monotonic() + timeout
+    job: dict = {}  # type: ignore[type-arg]
+    while time.monotonic() < deadline:
+        job = httpx.get(f"{base}/api/v1/crawls/{job_id}", headers=headers, timeout=10).json()
+        if job.get("state") in states:
+            return job
+        time.sleep(0.2)
+    raise AssertionError(f"job {job_id} stayed {job.get('state')}: {job}")
+
+
+@pytest.fixture(scope="package")
+def pg_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """PostgreSQL + Redis, two API processes, one worker, the demo board with 120 notices."""
+    db_name = "forest_test_jobs"
+    asyncio.run(_recreate_pg(db_name))
+    var_dir = tmp_path_factory.mktemp("stack")
+    url = pg_url(db_name)
+    redis.Redis.from_url(REDIS_URL).flushdb()
+    with running_demo_site(notices=120, seed=7) as demo:
+        host_port = demo.base_url.removeprefix("http://")
+        settings = make_settings(url, var_dir, crawl_allow_hosts=[host_port])
+        migrate.upgrade("head", settings)
+        env = {**os.environ, "FOREST_DATABASE_URL": url, "FOREST_BROKER_URL": REDIS_URL, "FOREST_REDIS_URL": REDIS_URL,
+               "FOREST_SECRET_KEY": SECRET, "FOREST_VAR_DIR": str(var_dir), "FOREST_CRAWL_ALLOW_HOSTS": host_port,
+               "FOREST_JOB_HEARTBEAT_TIMEOUT_SECONDS": "6", "FOREST_EVENT_POLL_INTERVAL_SECONDS": "0.2",
+               "FOREST_WS_HEARTBEAT_SECONDS": "2", "PYTHONUNBUFFERED": "1"}
+        stack = Stack(env=env, database_url=url, demo=demo, var_dir=var_dir)
+        try:
+            stack.start_worker("worker-1")
+            stack.start_api("api-a")
+            stack.start_api("api-b")
+            yield stack
+        finally:
+            stack.stop_all()
