@@ -10,9 +10,9 @@ from pathlib import Path
 
 import httpx
 import pytest
-from tests.conftest import make_settings
 
 from forest.app import create_app
+from tests.conftest import make_settings
 
 
 async def test_healthz_and_readyz(client: httpx.AsyncClient) -> None:

@@ -7,9 +7,9 @@ import datetime as dt
 import httpx
 import jwt
 import pytest
-from tests.conftest import SECRET
 
 from forest.security import _jwt_key
+from tests.conftest import SECRET
 
 PROBLEM = "application/problem+json"
 
