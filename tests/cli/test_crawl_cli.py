@@ -1,0 +1,118 @@
+"""`forest crawl`: a foreground crawl of the demo board into a migrated SQLite file, run as a real process."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+from sqlalchemy import func, select
+
+from forest.bids.models import Bid
+from forest.crawler.presets.demo import DEMO_LIST_PATH
+from forest.database import Database, utcnow
+from forest.demo_site.testing import DemoSite, running_demo_site
+from forest.sources.models import Source
+from tests.conftest import SECRET, make_settings
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def demo() -> Iterator[DemoSite]:
+    """A demo board with 30 notices (three list pages plus pinned notices)."""
+    with running_demo_site(notices=30, seed=5) as site:
+        yield site
+
+
+@pytest.fixture
+def db_url(sqlite_template: Path, tmp_path: Path) -> str:
+    """A fresh migrated SQLite database file."""
+    target = tmp_path / "forest.db"
+    shutil.copyfile(sqlite_template, target)
+    return f"sqlite+aiosqlite:///{target}"
+
+
+def _run_db(url: str, tmp_path: Path, work: Any) -> Any:
+    async def go() -> Any:
+        db = Database.from_settings(make_settings(url, tmp_path))
+        try:
+            async with db.sessionmaker() as session:
+                return await work(session)
+        finally:
+            await db.dispose()
+
+    return asyncio.run(go())
+
+
+def _forest(demo: DemoSite, url: str, tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "FOREST_DATABASE_URL": url, "FOREST_CRAWL_ALLOW_HOSTS": urlsplit(demo.base_url).netloc,
+           "FOREST_SECRET_KEY": SECRET, "FOREST_VAR_DIR": str(tmp_path), "FOREST_ENVIRONMENT": "local",
+           "FOREST_CRAWL_POLITE_DELAY_SECONDS": "0.02"}
+    return subprocess.run([sys.executable, "-m", "forest.cli.main", "crawl", *args], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=120, check=False)
+
+
+def test_crawl_cli_source_json_counts_match_the_database(demo: DemoSite, db_url: str, tmp_path: Path) -> None:
+    demo.board.reset()
+
+    async def add_source(session: Any) -> int:
+        source = Source(name="demo", start_url=demo.url(DEMO_LIST_PATH), preset="demo_board", max_pages=20,
+                        timezone="Asia/Seoul", polite=False, enabled=True, created_at=utcnow())
+        session.add(source)
+        await session.commit()
+        return int(source.id)
+
+    source_id = _run_db(db_url, tmp_path, add_source)
+    done = _forest(demo, db_url, tmp_path, "--source", str(source_id), "--json")
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    expected = len(demo.board.notices) + len(demo.board.pinned)
+    assert report["ok"] is True and report["source_id"] == source_id
+    assert report["stopped_reason"] == "last_page" and report["errors"] == []
+    assert report["progress"]["pages_done"] == 3
+    assert report["progress"]["items_new"] == expected and report["progress"]["items_updated"] == 0
+
+    async def stored(session: Any) -> tuple[int, int, Any]:
+        count = await session.scalar(select(func.count()).select_from(Bid).where(Bid.source_id == source_id))
+        with_files = await session.scalar(select(func.count()).select_from(Bid).where(Bid.attachments != "[]"))
+        crawled = (await session.get(Source, source_id)).last_crawled_at
+        return int(count), int(with_files), crawled
+
+    count, with_files, crawled = _run_db(db_url, tmp_path, stored)
+    assert count == expected and with_files > 0  # detail pages were read: attachments are stored
+    assert crawled is not None
+
+    demo.board.add_notices(4)
+    again = json.loads(_forest(demo, db_url, tmp_path, "--source", str(source_id), "--json").stdout)
+    assert again["progress"]["items_new"] == 4 and again["stopped_reason"] in ("caught_up", "last_page")
+    assert _run_db(db_url, tmp_path, stored)[0] == expected + 4
+
+
+def test_crawl_cli_refused_url_fails_with_a_message(demo: DemoSite, db_url: str, tmp_path: Path) -> None:
+    done = _forest(demo, db_url, tmp_path, "http://169.254.169.254/latest/meta-data/")
+    assert done.returncode == 2
+    assert "cannot crawl" in done.stderr and "link-local" in done.stderr
+    done = _forest(demo, db_url, tmp_path, "--source", "99", "--json")
+    assert done.returncode == 2 and json.loads(done.stdout)["error"] == "source 99 does not exist"
+    assert _forest(demo, db_url, tmp_path).returncode == 2
+
+
+def test_crawl_cli_bare_url_uses_the_ad_hoc_source(demo: DemoSite, db_url: str, tmp_path: Path) -> None:
+    demo.board.reset()
+    done = _forest(demo, db_url, tmp_path, demo.url(DEMO_LIST_PATH), "--max-pages", "1")
+    assert done.returncode == 0, done.stderr
+    assert "stopped" in done.stdout and "max_pages" in done.stdout
+
+    async def sources(session: Any) -> list[tuple[str, bool]]:
+        return [(s.name, s.enabled) for s in (await session.scalars(select(Source))).all()]
+
+    assert _run_db(db_url, tmp_path, sources) == [(f"url:{urlsplit(demo.base_url).netloc}{DEMO_LIST_PATH}", False)]
