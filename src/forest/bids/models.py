@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import Date, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import Date, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from forest.database import Base, BigId, JsonType, UtcDateTime, utcnow
@@ -15,7 +15,16 @@ class Bid(Base):
     """One notice of one board, unique by (source_id, external_id)."""
 
     __tablename__ = "bid"
-    __table_args__ = (UniqueConstraint("source_id", "external_id"),)
+    # Keyset orders and analytics: see migrations/README.md (revision 0002). The trigram index
+    # on title exists on PostgreSQL only and is created by that migration, not here.
+    __table_args__ = (
+        UniqueConstraint("source_id", "external_id"),
+        Index("ix_bid_post_date_id", "post_date", "id"),
+        Index("ix_bid_views_id", "views", "id"),
+        Index("ix_bid_department_post_date_id", "department", "post_date", "id"),
+        Index("ix_bid_source_id_post_date_id", "source_id", "post_date", "id"),
+        Index("ix_bid_post_date_covering", "post_date", postgresql_include=["department", "views"]),
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     source_id: Mapped[int] = mapped_column(ForeignKey("source.id", ondelete="CASCADE"))

@@ -1,0 +1,47 @@
+"""Analytics routes: aggregate views over the bids, and their query plans for admins."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query
+
+from forest.analytics import service
+from forest.analytics.schemas import DailyCounts, HighValueDepartments, QueryPlan
+from forest.bids.filters import MAX_INT32
+from forest.dependencies import API_PREFIX, AdminUser, CurrentUser, DbSession
+
+router = APIRouter(prefix=f"{API_PREFIX}/analytics", tags=["analytics"])
+
+MinViews = Annotated[int, Query(ge=0, le=MAX_INT32, description="A bid is high-value from this many views.")]
+Days = Annotated[int, Query(ge=1, le=3660, description="How many days back from today (UTC).")]
+Limit = Annotated[int, Query(ge=1, le=500, description="At most this many departments.")]
+
+
+@router.get("/high-value-departments", response_model=HighValueDepartments)
+async def high_value_departments(
+    _user: CurrentUser, session: DbSession, min_views: MinViews = 1000, days: Days = 30, limit: Limit = 50,
+) -> HighValueDepartments:
+    """Departments by how many bids with at least `min_views` views they posted since today − `days` (UTC),
+    most first, then by department name."""
+    return await service.high_value_departments(session=session, min_views=min_views, days=days, limit=limit)
+
+
+@router.get("/daily-counts", response_model=DailyCounts)
+async def daily_counts(_user: CurrentUser, session: DbSession, days: Days = 30) -> DailyCounts:
+    """Bids posted and their total views per day over the last `days` days (today included), oldest first;
+    days without bids are listed with zeros."""
+    return await service.daily_counts(session=session, days=days)
+
+
+@router.get("/{name}/plan", response_model=QueryPlan)
+async def plan(
+    _admin: AdminUser, session: DbSession,
+    name: Annotated[str, Path(max_length=64, description="`high-value-departments` or `daily-counts`.")],
+    analyze: Annotated[bool, Query(description="Run the query (EXPLAIN ANALYZE, BUFFERS) or only plan it.")] = True,
+    min_views: MinViews = 1000, days: Days = 30, limit: Limit = 50,
+) -> QueryPlan:
+    """The SQL of an analytics query and its plan: PostgreSQL `EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON)`
+    (with a text rendering), or SQLite `EXPLAIN QUERY PLAN` rows (admin only)."""
+    args = service.AnalyticsArgs(min_views=min_views, days=days, limit=limit)
+    return await service.explain(session=session, name=name, analyze=analyze, args=args)

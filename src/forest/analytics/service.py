@@ -1,0 +1,99 @@
+"""Run the analytics queries and explain them (shared by the API and `forest explain`)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Select, text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from forest.analytics import queries
+from forest.analytics.schemas import DailyCount, DailyCounts, DepartmentCount, HighValueDepartments, QueryPlan
+from forest.database import utcnow
+from forest.errors import NotFound
+
+
+@dataclass(frozen=True)
+class AnalyticsArgs:
+    """The server-checked numbers an analytics query is built from."""
+
+    min_views: int = 1000
+    days: int = 30
+    limit: int = 50
+
+
+PLANS: dict[str, Callable[[AnalyticsArgs, dt.datetime], Select[Any]]] = {
+    "high-value-departments": lambda a, now: queries.high_value_departments(
+        min_views=a.min_views, days=a.days, limit=a.limit, now=now),
+    "daily-counts": lambda a, now: queries.daily_counts(days=a.days, now=now),
+}
+
+
+async def high_value_departments(
+    *, session: AsyncSession, min_views: int, days: int, limit: int, now: dt.datetime | None = None,
+) -> HighValueDepartments:
+    """Departments ranked by their bids with at least `min_views` views over the last `days` days."""
+    now = now or utcnow()
+    stmt = queries.high_value_departments(min_views=min_views, days=days, limit=limit, now=now)
+    rows = (await session.execute(stmt)).all()
+    return HighValueDepartments(
+        since=queries.high_value_since(days=days, now=now), min_views=min_views,
+        items=[DepartmentCount(department=r.department, high_value_bid_count=r.high_value_bid_count) for r in rows],
+    )
+
+
+async def daily_counts(*, session: AsyncSession, days: int, now: dt.datetime | None = None) -> DailyCounts:
+    """Bids and total views per day for the last `days` days (today included), zero-filled, oldest first."""
+    now = now or utcnow()
+    rows = {r.date: r for r in (await session.execute(queries.daily_counts(days=days, now=now))).all()}
+    first = queries.daily_counts_since(days=days, now=now)
+    items = []
+    for offset in range(days):
+        day = first + dt.timedelta(days=offset)
+        row = rows.get(day)
+        items.append(DailyCount(date=day, bid_count=row.bid_count if row else 0,
+                                total_views=int(row.total_views) if row else 0))
+    return DailyCounts(items=items)
+
+
+def compile_sql(stmt: Select[Any], session: AsyncSession) -> str:
+    """The statement as SQL for the session's dialect, values inlined.
+
+    Inlining is safe here: every value is a number or a date the server computed, never client text.
+    """
+    dialect = session.get_bind().dialect
+    return str(stmt.compile(dialect=dialect, compile_kwargs={"literal_binds": True}))
+
+
+async def explain(
+    *, session: AsyncSession, name: str, analyze: bool = True, args: AnalyticsArgs | None = None,
+    now: dt.datetime | None = None,
+) -> QueryPlan:
+    """The SQL of analytics query `name` and the database's plan for it (executed when `analyze`)."""
+    build = PLANS.get(name)
+    if build is None:
+        raise NotFound(f"No analytics query named {name!r}; known: {', '.join(PLANS)}.")
+    sql = compile_sql(build(args or AnalyticsArgs(), now or utcnow()), session)
+    if session.get_bind().dialect.name == "postgresql":
+        options = "ANALYZE, BUFFERS, " if analyze else ""
+        raw = (await session.execute(text(f"EXPLAIN ({options}FORMAT JSON) {sql}"))).scalar_one()
+        plan = json.loads(raw) if isinstance(raw, str) else raw
+        lines = (await session.execute(text(f"EXPLAIN ({options}FORMAT TEXT) {sql}"))).scalars().all()
+        return QueryPlan(name=name, sql=sql, plan_text="\n".join(lines), plan=plan)
+    rows = (await session.execute(text(f"EXPLAIN QUERY PLAN {sql}"))).all()
+    plan_rows = [{"id": r[0], "parent": r[1], "detail": r[3]} for r in rows]
+    return QueryPlan(name=name, sql=sql, plan_text=_sqlite_tree(plan_rows), plan=plan_rows)
+
+
+def _sqlite_tree(rows: list[dict[str, Any]]) -> str:
+    depth: dict[int, int] = {0: -1}
+    lines = []
+    for row in rows:
+        level = depth.get(row["parent"], -1) + 1
+        depth[row["id"]] = level
+        lines.append("  " * level + row["detail"])
+    return "\n".join(lines)
