@@ -15,6 +15,8 @@ from forest.bids.router import router as bids_router
 from forest.config import Settings, get_settings
 from forest.crawls.router import aliases as crawl_aliases
 from forest.crawls.router import router as crawls_router
+from forest.dashboard import mount_static
+from forest.dashboard import router as dashboard_router
 from forest.database import Database
 from forest.dependencies import reject_unknown_query_params
 from forest.errors import install_error_handlers
@@ -65,6 +67,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for router in (users_router, bids_router, analytics_router, crawls_router, crawl_aliases, alerts_router,
                    sources_router, ws_router, ops_router):
         app.include_router(router)
+
+    app.include_router(dashboard_router)
+    mount_static(app)
 
     app.add_middleware(MetricsMiddleware)
     if settings.access_log is not None:

@@ -12,6 +12,9 @@ from rich.console import Console
 
 from forest.cli import data, migrate
 from forest.cli.crawl import crawl_command
+from forest.cli.up import up
+from forest.demo_site import cli as demo_site_cli
+from forest.replay import cli as replay_cli
 
 app = typer.Typer(help="Forest: public bid notice boards, crawled and served.", no_args_is_help=True)
 db_app = typer.Typer(help="Database migrations.", no_args_is_help=True)
@@ -21,6 +24,9 @@ app.add_typer(users_app, name="users")
 app.add_typer(data.seed_app, name="seed")
 app.command("explain")(data.explain)
 app.command("crawl")(crawl_command)
+app.command("up")(up)
+app.add_typer(demo_site_cli.app, name="demo-site", help="Run the local demo bid board.")
+app.add_typer(replay_cli.app, name="replay", help="Record and replay traffic; compare runs.")
 console = Console()
 
 

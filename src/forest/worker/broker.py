@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from kombu import Connection
+from kombu import Connection, Exchange, Queue
 
 
 def _connect(url: str, timeout: float) -> None:
@@ -26,3 +26,9 @@ async def check_broker(url: str, *, timeout: float = 3.0) -> None:
         return
     async with asyncio.timeout(timeout + 0.5):
         await asyncio.to_thread(_connect, url, timeout)
+
+
+def declare_queue(url: str, name: str = "forest") -> None:
+    """Create the task queue up front: the SQLAlchemy transport races when two processes create it at once."""
+    with Connection(url) as conn:
+        Queue(name, Exchange(name, "direct"), routing_key=name)(conn.default_channel).declare()

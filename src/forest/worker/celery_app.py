@@ -16,9 +16,8 @@ def make_celery(settings: Settings) -> Celery:
     reap_every = max(2.0, settings.job_heartbeat_timeout_seconds / 3)
     app = Celery("forest", broker=settings.broker_url, include=["forest.worker.tasks"])
     visibility = settings.crawl_time_limit_seconds * 2 + 600
-    transport: dict[str, Any] = {"visibility_timeout": visibility}
-    if settings.broker_url.startswith("sqla+"):
-        transport["polling_interval"] = 0.2
+    # The SQLAlchemy transport hands its options to create_engine; only Redis takes a visibility timeout.
+    transport: dict[str, Any] = {} if settings.broker_url.startswith("sqla+") else {"visibility_timeout": visibility}
     app.conf.update(
         task_acks_late=True,
         task_reject_on_worker_lost=True,
