@@ -72,7 +72,7 @@ class Settings(BaseSettings):
             self.database_url = f"sqlite+aiosqlite:///{(self.var_dir / 'forest.db').resolve()}"
         if not self.broker_url:
             self.broker_url = f"sqla+sqlite:///{(self.var_dir / 'broker.db').resolve()}"
-        if not self.crawl_allow_hosts and self.environment == "local":
+        if "crawl_allow_hosts" not in self.model_fields_set and self.environment == "local":
             self.crawl_allow_hosts = [f"127.0.0.1:{self.demo_site_port}"]
         if self.environment == "production":
             key = self.secret_key.get_secret_value() if self.secret_key else ""
