@@ -1,0 +1,92 @@
+"""A running Forest for the dashboard's browser tests, and a headless Chromium page on it."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+import redis
+from playwright.sync_api import Browser, sync_playwright
+
+from forest.cli import migrate
+from forest.demo_site.testing import running_demo_site
+from tests.conftest import REDIS_URL, SECRET, _recreate_pg, make_settings, pg_url
+from tests.crawls.conftest import Stack
+
+CHROMIUM = os.environ.get("FOREST_TEST_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run"]
+# Redis database 13 belongs to these tests alone (others use 15), so flushing it disturbs nobody.
+BROWSER_REDIS_URL = REDIS_URL.rsplit("/", 1)[0] + "/13"
+DEMO_NOTICES = 150
+
+
+@dataclass
+class Forest:
+    """The deployment the browser talks to, and the sources it can crawl."""
+
+    stack: Stack
+    base_url: str
+    demo_source: int
+    slow_source: int
+    fresh_source: int
+    demo_host: str
+
+
+@pytest.fixture(scope="module")
+def forest(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Forest]:
+    """PostgreSQL (`forest_test_browser`, fresh), Redis DB 13, one API, one worker with beat, the demo board."""
+    db_name = "forest_test_browser"
+    asyncio.run(_recreate_pg(db_name))
+    var_dir = tmp_path_factory.mktemp("browser-stack")
+    url = pg_url(db_name)
+    redis.Redis.from_url(BROWSER_REDIS_URL).flushdb()
+    with running_demo_site(notices=DEMO_NOTICES) as demo:
+        host_port = demo.base_url.removeprefix("http://")
+        settings = make_settings(url, var_dir, crawl_allow_hosts=[host_port], broker_url=BROWSER_REDIS_URL,
+                                 redis_url=BROWSER_REDIS_URL)
+        migrate.upgrade("head", settings)
+        env = {**os.environ, "FOREST_DATABASE_URL": url, "FOREST_BROKER_URL": BROWSER_REDIS_URL,
+               "FOREST_REDIS_URL": BROWSER_REDIS_URL, "FOREST_SECRET_KEY": SECRET, "FOREST_VAR_DIR": str(var_dir),
+               "FOREST_CRAWL_ALLOW_HOSTS": host_port, "FOREST_EVENT_POLL_INTERVAL_SECONDS": "0.2",
+               "FOREST_WS_HEARTBEAT_SECONDS": "5", "PYTHONUNBUFFERED": "1"}
+        stack = Stack(env=env, database_url=url, demo=demo, var_dir=var_dir)
+        try:
+            stack.start_worker("worker")
+            base = stack.start_api("api")
+            yield Forest(
+                stack=stack,
+                base_url=base,
+                demo_source=stack.add_source("demo-board"),
+                # 15 list pages half a second apart: long enough to be cancelled while it runs.
+                slow_source=stack.add_source("demo-board-slow", delay=0.5),
+                fresh_source=stack.add_source("demo-board-fresh"),
+                demo_host=host_port,
+            )
+        finally:
+            stack.stop_all()
+
+
+@pytest.fixture(scope="module")
+def chromium_path() -> str:
+    """The system Chromium (`make browser` installs it); never downloaded by the tests."""
+    path = CHROMIUM if os.path.exists(CHROMIUM) else shutil.which("chromium")
+    if not path:
+        pytest.skip("Chromium is not installed (run `make browser`)")
+    return str(path)
+
+
+
+@pytest.fixture(scope="module")
+def browser(chromium_path: str) -> Iterator[Browser]:
+    """Headless Chromium driven by the sync Playwright API."""
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=chromium_path, args=CHROMIUM_ARGS)
+        try:
+            yield chromium
+        finally:
+            chromium.close()

@@ -1,0 +1,229 @@
+"""The dashboard in headless Chromium against a running Forest: sign-in, live crawls, notices, alerts, phone width.
+
+One test walks through a session the way a person would, because each step builds on the previous one
+(the crawl fills the notices list, the alert is created before the crawl that triggers it). Elements are
+found through the hooks listed in docs/dashboard.md; a screenshot of each step lands in test-artifacts/.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+import uuid
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+from playwright.sync_api import Browser, ConsoleMessage, Page, WebSocket, expect
+
+from tests.dashboard.conftest import Forest
+
+PAGE_SIZE = 30  # the dashboard's page size (app.js)
+# Five of the demo board's departments and a word most titles contain: about 60 notices, three pages.
+DEPARTMENTS = ["국유림관리과", "산림경영과", "목재산업과", "산사태방지과", "산불방지과"]
+QUERY = "공고"
+ALERT_DEPARTMENT = "목재산업과"
+CRAWL_TIMEOUT_MS = 40_000
+
+# Nothing is tolerated on the console. Every request is same-origin to a server that stays up for the whole
+# session, the reload of step 4 happens with the WebSocket open (Chromium closes an open socket on unload
+# without a word), and no step takes the server away, so not even the "net::ERR_CONNECTION_REFUSED" / "WebSocket connection … failed" noise of a
+# restarting server can occur; any console error or uncaught exception is a defect.
+
+
+def api_count(base: str, token: str, params: list[tuple[str, str]]) -> tuple[int, set[int]]:
+    """How many bids the API lists for these filters, walking `next_cursor` to the end."""
+    ids: list[int] = []
+    cursor: str | None = None
+    with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {token}"}, timeout=10) as client:
+        for _ in range(100):
+            query = [*params, ("limit", "100"), *([("cursor", cursor)] if cursor else [])]
+            r = client.get("/api/v1/bids", params=query)
+            assert r.status_code == 200, r.text
+            page = r.json()
+            ids.extend(item["id"] for item in page["items"])
+            cursor = page.get("next_cursor")
+            if not page.get("has_more") or not cursor:
+                break
+    assert len(ids) == len(set(ids)), "the API itself repeated a bid across pages"
+    return len(ids), set(ids)
+
+
+def start_crawl(page: Page, source_id: int) -> str:
+    """Start a crawl of `source_id` from the Crawls tab; the job id comes from the API's answer."""
+    page.locator("#tabs a[data-tab=crawls]").click()
+    page.wait_for_selector(f'#crawl-source option[value="{source_id}"]', state="attached")
+    page.select_option("#crawl-source", str(source_id))
+    with page.expect_response(lambda r: r.request.method == "POST" and r.url.endswith("/api/v1/crawls")) as answer:
+        page.locator("#crawl-start").click()
+    assert answer.value.status == 202, answer.value.text()
+    job_id = str(answer.value.json()["id"])
+    expect(page.locator(f'#job-list > li.job[data-job-id="{job_id}"]')).to_be_visible()
+    return job_id
+
+
+def rendered_bid_ids(page: Page) -> list[str]:
+    ids: list[str] = page.eval_on_selector_all("#bid-rows tr[data-bid-id]", "rows => rows.map(r => r.dataset.bidId)")
+    return ids
+
+
+def load_to_the_end(page: Page) -> None:
+    """Page 2 through "Load more" (the keyboard path), the rest by scrolling the sentinel into view."""
+    more_or_end = ("n => document.querySelectorAll('#bid-rows tr[data-bid-id]').length > n"
+                   " || !document.getElementById('bid-end').hidden")
+    expect(page.locator("#bid-load-more")).to_be_visible()
+    # A dispatched click does not scroll, so the sentinel's observer cannot load the same page meanwhile.
+    page.locator("#bid-load-more").dispatch_event("click")
+    page.wait_for_function(more_or_end, arg=PAGE_SIZE)
+    end = page.locator("#bid-end")
+    deadline = time.monotonic() + 30
+    while not end.is_visible():
+        assert time.monotonic() < deadline, "the notices list never reached its end"
+        shown = len(rendered_bid_ids(page))
+        page.locator("#bid-sentinel").scroll_into_view_if_needed()
+        page.wait_for_function(more_or_end, arg=shown, timeout=10_000)
+
+
+def test_dashboard_end_to_end(forest: Forest, browser: Browser, artifacts_dir: Path) -> None:
+    console_errors: list[str] = []
+    ws_frames: list[dict] = []  # type: ignore[type-arg]
+
+    def on_console(message: ConsoleMessage) -> None:
+        if message.type == "error":
+            console_errors.append(message.text)
+
+    def on_websocket(socket: WebSocket) -> None:
+        def record(payload: str | bytes) -> None:
+            try:
+                ws_frames.append(json.loads(payload))
+            except ValueError:
+                pass
+
+        socket.on("framereceived", record)
+
+    context = browser.new_context(viewport={"width": 1280, "height": 800}, locale="ko-KR")
+    context.set_default_timeout(15_000)
+    page = context.new_page()
+    page.on("console", on_console)
+    page.on("pageerror", lambda exc: console_errors.append(f"pageerror: {exc}"))
+    page.on("websocket", on_websocket)
+
+    def shot(step: str, *, full_page: bool = True) -> None:
+        page.screenshot(path=str(artifacts_dir / f"dashboard-{step}.png"), full_page=full_page)
+
+    try:
+        # 1. Register and log in through the form.
+        page.goto(forest.base_url + "/")
+        expect(page.locator("body")).to_have_attribute("data-auth", "out")
+        email = f"browser-{uuid.uuid4().hex[:8]}@example.com"
+        page.fill("#auth-email", email)
+        page.fill("#auth-password", "browser-password-1")
+        page.locator("#register-btn").click()
+        expect(page.locator("body")).to_have_attribute("data-auth", "in")
+        expect(page.locator("#user-email")).to_have_text(email)
+        expect(page.locator("#ws-status")).to_have_attribute("data-status", "open")
+        expect(page.locator("#auth-error")).to_be_hidden()
+        token = page.evaluate("sessionStorage.getItem('forest.token')")
+        assert token
+        shot("login")
+
+        # 2. Start a crawl of the demo board and watch it finish over the WebSocket.
+        job_id = start_crawl(page, forest.demo_source)
+        job = page.locator(f'#job-list > li.job[data-job-id="{job_id}"]')
+        expect(job).to_have_attribute("data-state", "succeeded", timeout=CRAWL_TIMEOUT_MS)
+        expect(job.locator("progress.job-progress")).to_have_attribute("data-progress", "100")
+        expect(job.locator(".job-cancel")).to_be_disabled()
+        assert int(job.locator("[data-counter=new]").inner_text().replace(",", "")) > 0
+        expect(page.locator("#ws-status")).to_have_attribute("data-status", "open")
+        # The page was never reloaded nor the list refreshed: the progress came as live events.
+        job_events = {f["type"] for f in ws_frames if f.get("job_id") == job_id}
+        assert {"job.progress", "job.succeeded"} <= job_events, job_events
+        shot("crawl")
+
+        # 3. Filter the notices, then scroll / "Load more" to the end.
+        page.locator("#tabs a[data-tab=notices]").click()
+        expect(page.locator("#tab-notices")).to_be_visible()
+        page.fill("#f-q", QUERY)
+        page.fill("#f-department", ", ".join(DEPARTMENTS))
+        page.locator("#bid-apply").click()
+        expect(page).to_have_url(re.compile(r"[?&]q="))
+        page.wait_for_selector("#bid-rows tr[data-bid-id]")
+        load_to_the_end(page)
+        ids = rendered_bid_ids(page)
+        assert len(ids) == len(set(ids)), "a notice was shown twice"
+        filters = [("q", QUERY), *(("department", d) for d in DEPARTMENTS)]
+        expected, expected_ids = api_count(forest.base_url, token, filters)
+        assert expected > PAGE_SIZE, "the filters should span several pages to exercise the scrolling"
+        assert len(ids) == expected
+        assert {int(i) for i in ids} == expected_ids
+        expect(page.locator("#bid-count")).to_contain_text(str(expected))
+        departments = set(page.eval_on_selector_all("#bid-rows tr td:nth-child(2)", "tds => tds.map(t => t.textContent)"))
+        assert departments <= set(DEPARTMENTS)
+        shot("notices")
+
+        # 4. A reload keeps the filters: in the URL, in the inputs, and in what is listed.
+        page.reload()
+        expect(page.locator("body")).to_have_attribute("data-auth", "in")
+        query = parse_qs(urlsplit(page.url).query)
+        assert query["tab"] == ["notices"]
+        assert query["q"] == [QUERY]
+        assert query["department"] == DEPARTMENTS
+        expect(page.locator("#f-q")).to_have_value(QUERY)
+        expect(page.locator("#f-department")).to_have_value(", ".join(DEPARTMENTS))
+        # At least the first page again (a restored scroll position may let the sentinel fetch more).
+        expect(page.locator("#bid-rows tr[data-bid-id]").nth(min(PAGE_SIZE, expected) - 1)).to_be_attached()
+        ids = rendered_bid_ids(page)
+        assert len(ids) == len(set(ids))
+        assert {int(i) for i in ids} <= expected_ids
+        expect(page.locator("#ws-status")).to_have_attribute("data-status", "open")
+        shot("reload")
+
+        # 5. Cancel a slow crawl while it runs.
+        slow_id = start_crawl(page, forest.slow_source)
+        slow = page.locator(f'#job-list > li.job[data-job-id="{slow_id}"]')
+        expect(slow).to_have_attribute("data-state", "running", timeout=CRAWL_TIMEOUT_MS)
+        slow.locator(".job-cancel").click()
+        expect(slow).to_have_attribute("data-state", "cancelled", timeout=CRAWL_TIMEOUT_MS)
+        expect(slow.locator(".job-retry")).to_be_enabled()
+        shot("cancel")
+
+        # 6. An alert for one department, then a crawl of a fresh source: its new bids raise toasts.
+        page.locator("#tabs a[data-tab=alerts]").click()
+        page.fill("#a-name", f"{ALERT_DEPARTMENT} 공고")
+        page.fill("#a-department", ALERT_DEPARTMENT)
+        with page.expect_response(lambda r: r.request.method == "POST" and r.url.endswith("/api/v1/alerts")) as made:
+            page.locator("#alert-create").click()
+        alert_id = str(made.value.json()["id"])
+        expect(page.locator(f'#alert-list > li[data-alert-id="{alert_id}"]')).to_be_visible()
+        fresh_id = start_crawl(page, forest.fresh_source)
+        toast = page.locator(f'#toasts > .toast[role=status][data-alert-id="{alert_id}"]').first
+        expect(toast).to_be_visible(timeout=CRAWL_TIMEOUT_MS)
+        expect(toast).to_have_attribute("data-bid-id", re.compile(r"^\d+$"))
+        expect(toast).to_contain_text(ALERT_DEPARTMENT)
+        shot("alert-toast")
+        fresh = page.locator(f'#job-list > li.job[data-job-id="{fresh_id}"]')
+        expect(fresh).to_have_attribute("data-state", "succeeded", timeout=CRAWL_TIMEOUT_MS)
+        toast_events = [f for f in ws_frames if f.get("type") == "bid.new"]
+        assert toast_events and all(str(f.get("alert_id")) == alert_id for f in toast_events)
+
+        # 7. Phone width: the notices tab must not scroll sideways.
+        page.set_viewport_size({"width": 375, "height": 812})
+        page.locator("#tabs a[data-tab=notices]").click()
+        expect(page.locator("#tab-notices")).to_be_visible()
+        expect(page.locator("#bid-rows tr[data-bid-id]").first).to_be_visible()
+        page.evaluate("window.scrollTo(0, 0)")
+        overflow = page.evaluate(
+            "() => ({doc: document.documentElement.scrollWidth, body: document.body.scrollWidth,"
+            " viewport: document.documentElement.clientWidth,"
+            " table: document.querySelector('#tab-notices .table-wrap').scrollWidth,"
+            " wrap: document.querySelector('#tab-notices .table-wrap').clientWidth})")
+        assert overflow["doc"] <= overflow["viewport"], overflow
+        assert overflow["body"] <= overflow["viewport"], overflow
+        assert overflow["table"] <= overflow["wrap"], overflow  # cards, not a table scrolled sideways
+        shot("mobile", full_page=False)
+    finally:
+        context.close()
+
+    # 8. No console errors or uncaught exceptions in the whole session (see the note at the top).
+    assert not console_errors, console_errors
