@@ -19,7 +19,7 @@ from forest.dashboard import mount_static
 from forest.dashboard import router as dashboard_router
 from forest.database import Database
 from forest.dependencies import reject_unknown_query_params
-from forest.errors import install_error_handlers
+from forest.errors import COMMON_RESPONSES, install_error_handlers
 from forest.ops.metrics import MetricsMiddleware
 from forest.ops.router import router as ops_router
 from forest.pagination import CursorSigner
@@ -58,7 +58,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await app.state.db.dispose()
 
     app = FastAPI(title="Forest", version=__version__, description=DESCRIPTION, lifespan=lifespan,
-                  dependencies=[Depends(reject_unknown_query_params)])
+                  dependencies=[Depends(reject_unknown_query_params)], responses=COMMON_RESPONSES)
     app.state.settings = settings
     app.state.signer = CursorSigner(settings.signing_keys())
     install_error_handlers(app)

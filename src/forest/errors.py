@@ -9,6 +9,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -90,6 +91,45 @@ class ServiceUnavailable(ForestError):
 
     def __init__(self, detail: str | None = None) -> None:
         super().__init__(detail, headers={"Retry-After": "5"})
+
+
+class FieldError(BaseModel):
+    """One invalid field of a request."""
+
+    loc: list[str]
+    field: str
+    message: str
+    type: str
+
+
+class Problem(BaseModel):
+    """RFC 9457 problem details, with Forest's stable machine-readable `code`."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    code: str
+    errors: list[FieldError] | None = None
+
+
+def _problem_response(description: str) -> dict[str, Any]:
+    return {"model": Problem, "description": description,
+            "content": {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}}}
+
+
+# Documented on every operation: any of them can answer these, always as problem+json.
+COMMON_RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: _problem_response("Bad request: unknown_parameter, invalid_cursor, cursor_mismatch, unsupported_sort, "
+                           "url_not_allowed"),
+    401: _problem_response("unauthorized"),
+    403: _problem_response("forbidden"),
+    404: _problem_response("not_found"),
+    409: _problem_response("conflict"),
+    422: _problem_response("validation_error or idempotency_key_reused"),
+    429: _problem_response("rate_limited"),
+    503: _problem_response("service_unavailable"),
+}
 
 
 _STATUS_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
