@@ -66,13 +66,13 @@ class PageParams:
     count: CountMode
 
 
-def page_params(
+async def page_params(
     limit: Annotated[int, Query(ge=1, le=100, description="Page size (1..100).")] = 20,
     cursor: Annotated[str | None, Query(max_length=2048, description="Opaque cursor from a previous page.")] = None,
     sort: Annotated[str | None, Query(max_length=40, description="Sort field; `-field` is descending.")] = None,
     count: Annotated[CountMode, Query(description="Ask for a total: `estimated` or `exact`.")] = "none",
 ) -> PageParams:
-    """Dependency reading limit, cursor, sort and count."""
+    """Dependency reading limit, cursor, sort and count (async: FastAPI would run a plain def in a thread)."""
     return PageParams(limit=limit, cursor=cursor, sort=sort, count=count)
 
 

@@ -19,7 +19,7 @@ from forest.pagination import Page, to_page
 router = APIRouter(prefix=API_PREFIX, tags=["bids"])
 
 
-def bid_filters(
+async def bid_filters(
     department: Annotated[list[str] | None, Query(description="Department, exact; repeat for any of several.")] = None,
     source_id: Annotated[list[int] | None, Query(description="Source id; repeat for any of several.")] = None,
     views_gte: Annotated[int | None, Query(ge=0, le=MAX_INT32, description="At least this many views.")] = None,
@@ -28,7 +28,7 @@ def bid_filters(
     posted_to: Annotated[dt.date | None, Query(description="Posted on or before (inclusive).")] = None,
     q: Annotated[str | None, Query(max_length=200, description="Case-insensitive substring of the title.")] = None,
 ) -> BidFilters:
-    """Dependency reading the bid filters from the query string."""
+    """Dependency reading the bid filters from the query string (async: no threadpool hop per request)."""
     try:
         return BidFilters(department=department or [], source_id=source_id or [], views_gte=views_gte,
                           views_lte=views_lte, posted_from=posted_from, posted_to=posted_to, q=q)

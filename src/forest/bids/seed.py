@@ -39,6 +39,7 @@ NOTICES = ["입찰 공고", "긴급 입찰 공고", "재공고", "정정 공고"
            "적격심사 입찰 공고", "제한경쟁입찰 공고"]
 FILES = ["입찰공고문.hwp", "과업지시서.hwp", "제안요청서.pdf", "내역서.xlsx", "도면.zip", "청렴계약이행서약서.hwp"]
 SPAN_DAYS = 730
+BULK_TIMEOUT = 3600.0
 COPY_COLUMNS = ("source_id", "external_id", "title", "department", "views", "post_date", "url", "attachments",
                 "content_hash", "first_seen_at", "updated_at")
 
@@ -128,23 +129,26 @@ async def seed_bids(
         # once afterwards (PostgreSQL docs, "Populating a Database"). DDL is transactional: a failed
         # load leaves the indexes as they were.
         rebuild = await _secondary_indexes(session) if n >= start else []
-        # A bulk load and index builds legitimately outlast the service's statement timeout.
-        await session.execute(text("SET LOCAL statement_timeout = 0"))
+        # A bulk load and index builds legitimately outlast the service's statement timeout and the
+        # driver's command timeout, so they go through the raw connection with their own limit.
+        await raw.execute("SET LOCAL statement_timeout = 0")
         for name, _definition in rebuild:
-            await session.execute(text(f'DROP INDEX "{name}"'))
+            await raw.execute(f'DROP INDEX "{name}"')
         # Generate the next chunk in a thread while the server ingests this one.
         chunk = await asyncio.to_thread(_take, rows, batch)
         while chunk:
             following = asyncio.ensure_future(asyncio.to_thread(_take, rows, batch))
-            await raw.copy_records_to_table("bid", records=chunk, columns=COPY_COLUMNS)
+            await raw.copy_records_to_table("bid", records=chunk, columns=COPY_COLUMNS, timeout=BULK_TIMEOUT)
             chunk = await following
-        await session.execute(text("SET LOCAL maintenance_work_mem = '1GB'"))
+        await raw.execute("SET LOCAL maintenance_work_mem = '1GB'")
         for _name, definition in rebuild:
-            await session.execute(text(definition))
+            await raw.execute(definition, timeout=BULK_TIMEOUT)
         await session.commit()
         # Fresh statistics for the planner, and a visibility map so index-only scans skip the heap.
         vacuum = await session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
-        await vacuum.exec_driver_sql("VACUUM (ANALYZE) bid")
+        vacuum_raw = (await vacuum.get_raw_connection()).driver_connection
+        assert vacuum_raw is not None
+        await vacuum_raw.execute("VACUUM (ANALYZE) bid", timeout=BULK_TIMEOUT)
     else:
         # SQLite caps bound parameters per statement (32766); 11 columns × 2000 rows stays below.
         while chunk := _take(rows, 2000):
