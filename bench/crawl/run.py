@@ -1,0 +1,449 @@
+"""Crawl benchmark: Forest's crawler beside a Scrapy spider on the demo board, and bulk upserts into PostgreSQL.
+
+One command: `.venv/bin/python bench/crawl/run.py` (see bench/README.md). It
+
+1. serves the demo board (2,000 notices: ~200 list pages + ~2,000 detail pages) with uvicorn in a subprocess;
+2. crawls it in alternating rounds with Forest (`forest.crawler.engine.crawl` into `MemoryStore`, robots on,
+   politeness off, concurrency 16) and with a Scrapy spider (same settings, same `forest.crawler` parsers on
+   `response.text`), each in its own process, measuring wall time and CPU seconds inside that process;
+3. upserts synthetic notices into a scratch PostgreSQL database `forest_bench_crawl` through
+   `forest.bids.ingest.upsert_notices`, one transaction per batch (inserts, then a re-run that changes views only,
+   then a run that edits every row), and drops the database afterwards;
+4. writes `bench/plots/crawl.png` and the `## Crawl` section of `bench/RESULTS.md`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import json
+import os
+import platform
+import random
+import re
+import resource
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any, ClassVar
+
+ROOT = Path(__file__).resolve().parents[2]
+RESULTS = ROOT / "bench" / "RESULTS.md"
+PLOT = ROOT / "bench" / "plots" / "crawl.png"
+NOTICES = 2000
+CONCURRENCY = 16
+ROUNDS = 5
+LIST_PATH = "/kfs/bid/list.do"
+PG_ADMIN_DSN = os.environ.get("FOREST_BENCH_PG_ADMIN_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
+PG_DB = "forest_bench_crawl"
+UPSERT_ROWS = 40_000
+BATCH_SIZES = (500, 2000, 5000)
+PAGES_TARGET_RATIO = 1.5
+UPSERT_TARGET = 20_000
+
+
+def cpu_seconds() -> float:
+    """User + system CPU time of this process."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+# --- crawlers (each runs in its own process: `run.py --crawler forest|scrapy --base URL`) -----------------------
+
+def crawl_with_forest(base: str) -> dict[str, Any]:
+    """Forest's engine into a MemoryStore; pages = robots.txt + list pages + detail pages."""
+    from forest.crawler.engine import CrawlConfig, crawl
+    from forest.crawler.memory import MemoryStore
+
+    host = base.removeprefix("http://")
+    config = CrawlConfig(start_url=base + LIST_PATH, preset="demo_board", max_pages=10_000, polite=False,
+                         concurrency=CONCURRENCY, obey_robots=True, allow_hosts=(host,), incremental=False)
+    store = MemoryStore()
+    cpu0, t0 = cpu_seconds(), time.perf_counter()
+    result = asyncio.run(crawl(config, store))
+    wall, cpu = time.perf_counter() - t0, cpu_seconds() - cpu0
+    if result.failed:
+        raise SystemExit(f"forest crawl failed: {result.error}")
+    pages = 1 + result.progress.pages_done + len(store.notices)
+    return {"pages": pages, "list_pages": result.progress.pages_done, "notices": len(store.notices),
+            "wall": wall, "cpu": cpu, "errors": len(result.errors)}
+
+
+def crawl_with_scrapy(base: str) -> dict[str, Any]:
+    """A Scrapy spider with the same parsers, robots on, no delay, 16 concurrent requests."""
+    import scrapy
+    from scrapy.crawler import CrawlerProcess
+    from scrapy.http import Response
+
+    from forest.crawler.parse import Notice, apply_detail
+    from forest.crawler.presets import get_parser
+
+    parser = get_parser("demo_board")
+    notices: dict[str, Notice] = {}
+    counters = {"pages": 0, "list_pages": 0, "errors": 0}
+
+    class DemoBoardSpider(scrapy.Spider):  # type: ignore[misc]
+        name = "demo_board"
+        start_urls: ClassVar[list[str]] = [base + LIST_PATH]
+        seen: ClassVar[set[str]] = set()
+
+        def parse(self, response: Response) -> Any:
+            counters["pages"] += 1
+            counters["list_pages"] += 1
+            listing = parser.parse_list(response.text, response.url)
+            counters["errors"] += len(listing.errors)
+            for notice in listing.notices:
+                if notice.external_id in self.seen:  # pinned rows repeat on every page
+                    continue
+                self.seen.add(notice.external_id)
+                yield scrapy.Request(notice.url, callback=self.parse_detail, cb_kwargs={"notice": notice})
+            if listing.next_url and listing.notices:
+                yield scrapy.Request(listing.next_url, callback=self.parse)
+
+        def parse_detail(self, response: Response, notice: Notice) -> Any:
+            counters["pages"] += 1
+            complete = apply_detail(notice, parser.parse_detail(response.text, response.url))
+            notices[complete.external_id] = complete
+            yield None
+
+    process = CrawlerProcess(settings={
+        "ROBOTSTXT_OBEY": True, "CONCURRENT_REQUESTS": CONCURRENCY, "CONCURRENT_REQUESTS_PER_DOMAIN": CONCURRENCY,
+        "DOWNLOAD_DELAY": 0, "AUTOTHROTTLE_ENABLED": False, "COOKIES_ENABLED": False, "LOG_LEVEL": "WARNING",
+        "TELNETCONSOLE_ENABLED": False, "RETRY_TIMES": 3, "USER_AGENT": "ForestBench/1.0 (scrapy)",
+        "REQUEST_FINGERPRINTER_IMPLEMENTATION": "2.7",
+    })
+    process.crawl(DemoBoardSpider)
+    cpu0, t0 = cpu_seconds(), time.perf_counter()
+    process.start()
+    wall, cpu = time.perf_counter() - t0, cpu_seconds() - cpu0
+    counters["pages"] += 1  # robots.txt, fetched by RobotsTxtMiddleware
+    return {**counters, "notices": len(notices), "wall": wall, "cpu": cpu}
+
+
+def run_crawler(name: str, base: str) -> dict[str, Any]:
+    """Run one crawler in a fresh process and read its JSON report."""
+    done = subprocess.run([sys.executable, __file__, "--crawler", name, "--base", base], cwd=ROOT,
+                          capture_output=True, text=True, timeout=600, check=False)
+    if done.returncode != 0:
+        raise SystemExit(f"{name} crawler failed:\n{done.stderr[-4000:]}")
+    report: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    report["pages_per_s"] = report["pages"] / report["wall"]
+    report["cpu_per_1000"] = report["cpu"] / report["pages"] * 1000
+    return report
+
+
+# --- the demo board ------------------------------------------------------------------------------------------------
+
+def free_port() -> int:
+    """An unused loopback port."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def start_demo(port: int) -> subprocess.Popen[bytes]:
+    """uvicorn serving a 2,000-notice demo board in a subprocess; returns once it answers."""
+    code = ("import uvicorn; from forest.demo_site.app import create_demo_app; "
+            f"uvicorn.run(create_demo_app(notices={NOTICES}, seed=1), host='127.0.0.1', port={port}, "
+            "log_level='warning', access_log=False)")
+    proc = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return proc
+        except OSError:
+            time.sleep(0.1)
+    proc.kill()
+    raise SystemExit("demo board did not start")
+
+
+def reset_demo(base: str) -> None:
+    """Put the board back to its generated state (views, counters) between rounds."""
+    import httpx
+
+    httpx.post(base + "/_demo/reset", timeout=10).raise_for_status()
+
+
+# --- upserts into PostgreSQL ---------------------------------------------------------------------------------------
+
+def synthetic_notices(n: int, seed: int = 3) -> list[Any]:
+    """Deterministic notices shaped like the demo board's."""
+    from forest.crawler.parse import Attachment, Notice
+
+    rng = random.Random(seed)
+    departments = ["산림정책과", "산림자원과", "국유림경영과", "산림복지시설과", "운영지원과", "산림병해충방제과"]
+    start = dt.date(2026, 11, 20)
+    out = []
+    for i in range(n):
+        external_id = str(200_000 + i)
+        files = tuple(Attachment(name=f"공고문_{i}_{k}.hwp", url=f"https://example.org/f?id={i}&sn={k}")
+                      for k in range(rng.choice((0, 1, 2))))
+        out.append(Notice(external_id=external_id, title=f"{rng.choice(departments)} 물품 구매 입찰 공고 제{i}호",
+                          department=rng.choice(departments), post_date=start - dt.timedelta(days=i // 40),
+                          views=rng.randint(0, 5000), url=f"https://example.org/view.do?nttId={external_id}",
+                          attachments=files))
+    return out
+
+
+async def _admin(statement: str) -> None:
+    import asyncpg
+
+    conn = await asyncpg.connect(PG_ADMIN_DSN, timeout=5)
+    try:
+        await conn.execute(statement)
+    finally:
+        await conn.close()
+
+
+def bench_upserts(tmp: Path) -> dict[str, Any]:
+    """Bids per second through upsert_notices for several batch sizes: insert, views-only re-run, edit."""
+    from dataclasses import replace
+
+    from sqlalchemy import delete, text
+
+    from forest.bids.ingest import upsert_notices
+    from forest.bids.models import Bid
+    from forest.cli import migrate
+    from forest.config import Settings
+    from forest.database import Database, utcnow
+    from forest.sources.models import Source
+
+    base = PG_ADMIN_DSN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://")
+    settings = Settings(database_url=f"{base}/{PG_DB}", var_dir=tmp, secret_key="bench-secret-" + "x" * 40,
+                        broker_url="memory://", crawl_allow_hosts=[])  # type: ignore[arg-type]
+    asyncio.run(_admin(f"DROP DATABASE IF EXISTS {PG_DB} WITH (FORCE)"))
+    asyncio.run(_admin(f"CREATE DATABASE {PG_DB}"))
+    try:
+        migrate.upgrade("head", settings)
+        notices = synthetic_notices(UPSERT_ROWS)
+        ticked = [replace(n, views=n.views + 1) for n in notices]
+        edited = [replace(n, title=n.title + " (정정)") for n in notices]
+
+        async def run() -> dict[str, Any]:
+            db = Database.from_settings(settings)
+            out: dict[str, Any] = {}
+            try:
+                async with db.sessionmaker() as session:
+                    source = Source(name="bench", start_url="https://example.org/list.do", max_pages=10,
+                                    timezone="Asia/Seoul", polite=True, enabled=False, created_at=utcnow())
+                    session.add(source)
+                    await session.commit()
+                    source_id = source.id
+                for size in BATCH_SIZES:
+                    async with db.sessionmaker() as session, session.begin():
+                        await session.execute(delete(Bid).where(Bid.source_id == source_id))
+                    async with db.engine.connect() as conn:
+                        autocommit = await conn.execution_options(isolation_level="AUTOCOMMIT")
+                        await autocommit.execute(text("VACUUM ANALYZE bid"))
+                    row: dict[str, float] = {}
+                    for phase, rows in (("insert", notices), ("views_only", ticked), ("edit", edited)):
+                        t0 = time.perf_counter()
+                        counted = 0
+                        for i in range(0, len(rows), size):
+                            async with db.sessionmaker() as session, session.begin():
+                                result = await upsert_notices(session, source_id, rows[i:i + size])
+                            counted += len(result.new) + len(result.updated)
+                        seconds = time.perf_counter() - t0
+                        # What autovacuum would do on a live table; without statistics the planner scans the
+                        # whole source for each batch's lookup of stored hashes.
+                        async with db.engine.connect() as conn:
+                            await conn.execute(text("ANALYZE bid"))
+                            await conn.commit()
+                        expected = len(rows) if phase != "views_only" else 0
+                        if counted != expected:
+                            raise SystemExit(f"upsert {phase}: {counted} new/updated, expected {expected}")
+                        row[phase] = len(rows) / seconds
+                    out[str(size)] = row
+            finally:
+                await db.dispose()
+            return out
+
+        return asyncio.run(run())
+    finally:
+        asyncio.run(_admin(f"DROP DATABASE IF EXISTS {PG_DB} WITH (FORCE)"))
+
+
+# --- report --------------------------------------------------------------------------------------------------------
+
+def machine() -> str:
+    """CPU model, cores, OS and Python of this machine."""
+    model = platform.processor() or "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    system = f"{platform.system()} {platform.release()}"
+    return f"{model}, {os.cpu_count()} CPUs, {system}, Python {platform.python_version()}"
+
+
+def plot(forest: dict[str, float], scrapy_: dict[str, float], upserts: dict[str, Any]) -> None:
+    """Three panels: pages/s, CPU s per 1,000 pages, upsert bids/s by batch size."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 3, figsize=(14, 4.2))
+    names, colours = ["Forest", "Scrapy"], ["#2e7d32", "#8d6e63"]
+    for ax, key, title in ((axes[0], "best_pages_per_s", "pages / second, best round (higher is better)"),
+                           (axes[1], "best_cpu_per_1000", "CPU seconds per 1,000 pages (lower is better)")):
+        values = [forest[key], scrapy_[key]]
+        bars = ax.bar(names, values, color=colours)
+        ax.bar_label(bars, fmt="%.0f" if key == "best_pages_per_s" else "%.2f")
+        ax.set_title(title, fontsize=10)
+    sizes = list(upserts)
+    width = 0.27
+    for k, (phase, colour) in enumerate((("insert", "#1565c0"), ("views_only", "#64b5f6"), ("edit", "#ef6c00"))):
+        xs = [i + (k - 1) * width for i in range(len(sizes))]
+        axes[2].bar(xs, [upserts[s][phase] for s in sizes], width=width, color=colour, label=phase.replace("_", " "))
+    axes[2].axhline(UPSERT_TARGET, color="grey", linestyle="--", linewidth=1, label="target 20,000/s")
+    axes[2].set_xticks(range(len(sizes)), [f"batch {s}" for s in sizes])
+    axes[2].set_title("upsert_notices into PostgreSQL: bids / second", fontsize=10)
+    axes[2].legend(fontsize=8)
+    fig.suptitle(f"Crawl benchmark: demo board, {NOTICES:,} notices, concurrency {CONCURRENCY}, "
+                 f"best of {ROUNDS} rounds")
+    fig.tight_layout()
+    PLOT.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(PLOT, dpi=110)
+
+
+def write_results(section: str) -> None:
+    """Replace (or append) the `## Crawl` section of bench/RESULTS.md, leaving other sections alone."""
+    text = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n"
+    pattern = re.compile(r"^## Crawl\n.*?(?=^## |\Z)", re.M | re.S)
+    if pattern.search(text):
+        text = pattern.sub(lambda _m: section, text)
+    else:
+        text = text.rstrip("\n") + "\n\n" + section
+    RESULTS.write_text(text)
+
+
+def summarise(reports: list[dict[str, Any]]) -> dict[str, float]:
+    """Best of the rounds (the least disturbed by other load on the machine) and medians."""
+    return {
+        "pages": reports[0]["pages"],
+        "notices": reports[0]["notices"],
+        "best_pages_per_s": max(r["pages_per_s"] for r in reports),
+        "median_pages_per_s": statistics.median(r["pages_per_s"] for r in reports),
+        "best_cpu_per_1000": min(r["cpu_per_1000"] for r in reports),
+        "median_cpu_per_1000": statistics.median(r["cpu_per_1000"] for r in reports),
+        "best_wall": min(r["wall"] for r in reports),
+    }
+
+
+def load_average() -> str:
+    """The 1-minute load average, to show how busy the machine was."""
+    try:
+        return f"{os.getloadavg()[0]:.1f}"
+    except OSError:
+        return "n/a"
+
+
+def main() -> None:
+    """Run everything and write the results."""
+    import scrapy
+
+    started = dt.datetime.now(dt.UTC)
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    demo = start_demo(port)
+    runs: dict[str, list[dict[str, Any]]] = {"forest": [], "scrapy": []}
+    load_before = load_average()
+    try:
+        run_crawler("forest", base)  # warm-up: imports and the server's first requests
+        for i in range(ROUNDS):
+            order = ("forest", "scrapy") if i % 2 == 0 else ("scrapy", "forest")
+            for name in order:
+                reset_demo(base)
+                report = run_crawler(name, base)
+                runs[name].append(report)
+                print(f"round {i + 1} {name:6s}: {report['pages']} pages in {report['wall']:.2f} s "
+                      f"= {report['pages_per_s']:.0f} pages/s, {report['cpu_per_1000']:.2f} CPU s / 1,000 pages, "
+                      f"{report['notices']} notices", flush=True)
+    finally:
+        demo.terminate()
+        demo.wait(10)
+    load_after = load_average()
+    forest, scrapy_ = summarise(runs["forest"]), summarise(runs["scrapy"])
+    ratio = forest["best_pages_per_s"] / scrapy_["best_pages_per_s"]
+    round_ratios = [f["pages_per_s"] / s["pages_per_s"] for f, s in zip(runs["forest"], runs["scrapy"], strict=True)]
+    median_ratio = statistics.median(round_ratios)
+    cpu_ratio = scrapy_["best_cpu_per_1000"] / forest["best_cpu_per_1000"]
+    print(f"Forest / Scrapy pages/s: best {ratio:.2f}x, per-round median {median_ratio:.2f}x "
+          f"(target >= {PAGES_TARGET_RATIO}x); CPU per page: Scrapy uses {cpu_ratio:.2f}x Forest's", flush=True)
+
+    tmp = ROOT / "var" / "bench-crawl"
+    tmp.mkdir(parents=True, exist_ok=True)
+    upserts = bench_upserts(tmp)
+    for size, row in upserts.items():
+        print(f"upsert batch {size}: " + ", ".join(f"{k} {v:,.0f}/s" for k, v in row.items()), flush=True)
+    best_insert = max(row["insert"] for row in upserts.values())
+    plot(forest, scrapy_, upserts)
+
+    def per_round(name: str) -> str:
+        return ", ".join(f"{r['pages_per_s']:.0f}" for r in runs[name])
+
+    verdict_pages = "met" if min(ratio, median_ratio) >= PAGES_TARGET_RATIO else "**missed**"
+    verdict_upsert = "met" if best_insert >= UPSERT_TARGET else "**missed**"
+    lines = [
+        "## Crawl",
+        "",
+        f"- Date: {started:%Y-%m-%d %H:%M} UTC",
+        f"- Machine: {machine()}; PostgreSQL on localhost; Scrapy {scrapy.__version__}",
+        "- Command: `.venv/bin/python bench/crawl/run.py`",
+        f"- Setup: demo board (uvicorn subprocess, {NOTICES:,} notices, seed 1), robots.txt obeyed, politeness off,"
+        f" concurrency {CONCURRENCY}; each crawler in its own process, alternating, {ROUNDS} rounds after a warm-up,"
+        " best round shown (medians in brackets). Pages = robots.txt + list pages + detail pages."
+        " CPU = user + system time of the crawler"
+        " process (the board's CPU is not counted). Both use the same `forest.crawler` parsers.",
+        f"- 1-minute load average before / after the crawl rounds: {load_before} / {load_after}"
+        " (other work shares this machine; wall-clock figures move with it, CPU per page much less).",
+        "",
+        "| crawler | pages | best wall s | pages/s | CPU s / 1,000 pages |",
+        "|---|---|---|---|---|",
+        *(f"| {label} | {r['pages']:.0f} | {r['best_wall']:.2f} | {r['best_pages_per_s']:.0f} "
+          f"({r['median_pages_per_s']:.0f}) | {r['best_cpu_per_1000']:.2f} ({r['median_cpu_per_1000']:.2f}) |"
+          for label, r in (("Forest (`crawl()` → MemoryStore)", forest), ("Scrapy spider", scrapy_))),
+        "",
+        f"Forest / Scrapy, same run: **{ratio:.2f}×** pages/s best against best, {median_ratio:.2f}× median of the"
+        f" per-round ratios (target ≥ {PAGES_TARGET_RATIO}×: {verdict_pages}); Scrapy spends {cpu_ratio:.2f}×"
+        " Forest's CPU per page.",
+        "",
+        f"Per round (pages/s): Forest {per_round('forest')}; Scrapy {per_round('scrapy')}.",
+        "",
+        f"`upsert_notices` into PostgreSQL (scratch database `{PG_DB}`, {UPSERT_ROWS:,} synthetic bids, one"
+        " transaction per batch, `ANALYZE bid` between phases as autovacuum would on a live table;"
+        " insert = all new, views only = same rows with views +1, edit = every title changed):",
+        "",
+        "| batch | insert bids/s | views-only bids/s | edit bids/s |",
+        "|---|---|---|---|",
+        *(f"| {size} | {row['insert']:,.0f} | {row['views_only']:,.0f} | {row['edit']:,.0f} |"
+          for size, row in upserts.items()),
+        "",
+        f"Best insert rate {best_insert:,.0f} bids/s (target ≥ {UPSERT_TARGET:,}/s: {verdict_upsert}).",
+        "",
+        "![crawl benchmark](plots/crawl.png)",
+        "",
+    ]
+    write_results("\n".join(lines) + "\n")
+    print(f"wrote {RESULTS.relative_to(ROOT)} and {PLOT.relative_to(ROOT)}")
+
+
+if __name__ == "__main__":
+    cli = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    cli.add_argument("--crawler", choices=("forest", "scrapy"), help=argparse.SUPPRESS)
+    cli.add_argument("--base", help=argparse.SUPPRESS)
+    args = cli.parse_args()
+    if args.crawler:
+        report = crawl_with_forest(args.base) if args.crawler == "forest" else crawl_with_scrapy(args.base)
+        print(json.dumps(report))
+    else:
+        main()
