@@ -8,13 +8,13 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
-from tests.conftest import Account, make_settings
 
 from forest.config import Settings
 from forest.database import Database, utcnow
 from forest.demo_site.testing import DemoSite, running_demo_site
 from forest.security import create_access_token, hash_password
 from forest.users.models import User
+from tests.conftest import Account, make_settings
 
 DEMO_NOTICES = 30
 
