@@ -57,7 +57,7 @@ def pg_scratch_url() -> Iterator[str]:
         _admin(f"DROP DATABASE IF EXISTS {PG_SCRATCH_DB} WITH (FORCE)")
         _admin(f"CREATE DATABASE {PG_SCRATCH_DB}")
     except (OSError, asyncpg.PostgresError) as exc:
-        pytest.skip(f"PostgreSQL not reachable at {PG_ADMIN_DSN}: {exc}")
+        pytest.fail(f"PostgreSQL not reachable at {PG_ADMIN_DSN}: {exc}")
     base = PG_ADMIN_DSN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://", 1)
     yield f"{base}/{PG_SCRATCH_DB}"
     _admin(f"DROP DATABASE IF EXISTS {PG_SCRATCH_DB} WITH (FORCE)")

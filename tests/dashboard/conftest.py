@@ -76,7 +76,7 @@ def chromium_path() -> str:
     """The system Chromium (`make browser` installs it); never downloaded by the tests."""
     path = CHROMIUM if os.path.exists(CHROMIUM) else shutil.which("chromium")
     if not path:
-        pytest.skip("Chromium is not installed (run `make browser`)")
+        pytest.fail("Chromium is not installed (run `make browser`)")
     return str(path)
 
 
