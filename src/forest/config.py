@@ -105,7 +105,7 @@ class Settings(BaseSettings):
                     fh.write(candidate)
                 path.chmod(0o600)
             except FileExistsError:
-                pass
+                pass  # another process created it first; read theirs below
         secret = path.read_text().strip()
         self.secret_key = SecretStr(secret)
         return secret
