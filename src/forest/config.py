@@ -51,6 +51,8 @@ class Settings(BaseSettings):
     crawl_time_limit_seconds: int = Field(3600, ge=10)
     crawl_max_attempts: int = Field(3, ge=1, le=20)
     job_heartbeat_timeout_seconds: int = Field(90, ge=5)
+    # A queued job no delivery has started for this long is sent to the broker again (a lost enqueue).
+    job_queued_timeout_seconds: int = Field(300, ge=5)
     event_poll_interval_seconds: float = Field(0.5, gt=0)
     ws_heartbeat_seconds: float = Field(15.0, gt=0)
     ws_send_queue_size: int = Field(256, ge=1)

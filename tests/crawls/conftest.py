@@ -145,7 +145,8 @@ def pg_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         migrate.upgrade("head", settings)
         env = {**os.environ, "FOREST_DATABASE_URL": url, "FOREST_BROKER_URL": REDIS_URL, "FOREST_REDIS_URL": REDIS_URL,
                "FOREST_SECRET_KEY": SECRET, "FOREST_VAR_DIR": str(var_dir), "FOREST_CRAWL_ALLOW_HOSTS": host_port,
-               "FOREST_JOB_HEARTBEAT_TIMEOUT_SECONDS": "6", "FOREST_EVENT_POLL_INTERVAL_SECONDS": "0.2",
+               "FOREST_JOB_HEARTBEAT_TIMEOUT_SECONDS": "6", "FOREST_JOB_QUEUED_TIMEOUT_SECONDS": "5",
+               "FOREST_EVENT_POLL_INTERVAL_SECONDS": "0.2",
                "FOREST_WS_HEARTBEAT_SECONDS": "2", "PYTHONUNBUFFERED": "1"}
         stack = Stack(env=env, database_url=url, demo=demo, var_dir=var_dir)
         try:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
@@ -11,6 +13,11 @@ import pytest
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
+from forest.crawls import service
+from forest.crawls.schemas import CrawlCreate
+from forest.database import Database
+from forest.users.models import User
+from tests.conftest import make_settings
 from tests.crawls.conftest import Stack, register, wait_for_job
 
 
@@ -226,3 +233,47 @@ def test_alert_receives_exactly_the_new_matching_bids(pg_stack: Stack) -> None:
     assert all(m["alert_id"] == alert.json()["id"] and m["data"]["bid"]["department"] == department for m in hits)
     got = {m["data"]["bid"]["url"].split("nttId=")[1].split("&")[0] for m in hits}
     assert got == expected
+
+
+def submit_with_lost_enqueue(stack: Stack, user_id: int, source_id: int) -> str:
+    """Accept a job as the API does, but lose its Celery message (an API killed right after the commit)."""
+    async def lost(_job_id: uuid.UUID) -> str:
+        return "lost"
+
+    async def no_publish(_events: object) -> None:
+        return None
+
+    async def run() -> str:
+        settings = make_settings(stack.database_url, stack.var_dir)
+        db = Database.from_settings(settings)
+        try:
+            async with db.sessionmaker() as session:
+                user = await session.get(User, user_id)
+                assert user is not None
+                job = await service.submit(session=session, settings=settings, user=user,
+                                           job_in=CrawlCreate(source_id=source_id), idempotency_key=None,
+                                           enqueue=lost, publish=no_publish)
+                return str(job.id)
+        finally:
+            await db.dispose()
+
+    return asyncio.run(run())
+
+
+def test_job_whose_enqueue_was_lost_is_sent_again_and_runs_once(pg_stack: Stack) -> None:
+    a, _ = pg_stack.apis
+    headers = register(a)
+    user_id = httpx.get(f"{a}/api/v1/users/me", headers=headers).json()["id"]
+    source_id = pg_stack.add_source()
+    job_id = submit_with_lost_enqueue(pg_stack, user_id, source_id)
+    # The stack's reaper runs every 2 s and re-sends jobs queued for 5 s with no delivery started.
+    done = wait_for_job(a, headers, job_id, {"succeeded", "failed", "cancelled"}, timeout=60)
+    assert done["state"] == "succeeded" and done["attempt"] == 1, done
+    time.sleep(5)  # long enough for another re-send, were the finished job still considered lost
+    events = httpx.get(f"{a}/api/v1/crawls/{job_id}/events", params={"limit": 100}, headers=headers).json()["items"]
+    types = [e["type"] for e in events]
+    assert types[0] == "job.queued" and types.count("job.started") == 1 and types[-1] == "job.succeeded"
+    assert [e["seq"] for e in events] == list(range(1, len(events) + 1))
+    board_total = pg_stack.demo.board.total + len(pg_stack.demo.board.pinned)
+    r = httpx.get(f"{a}/api/v1/bids", params={"source_id": source_id, "count": "exact", "limit": 5}, headers=headers)
+    assert r.json()["count"]["value"] == board_total

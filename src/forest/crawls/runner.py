@@ -16,10 +16,10 @@ import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import func, select, update
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from forest.alerts import matching
+from forest.alerts import matching, webhooks
 from forest.bids.ingest import DbNoticeStore
 from forest.bids.models import Bid
 from forest.config import Settings
@@ -36,6 +36,7 @@ from forest.sources.models import Source
 log = logging.getLogger(__name__)
 PROGRESS_MIN_INTERVAL = 0.25
 CANCEL_POLL_SECONDS = 1.0
+REAP_BATCH = 500
 
 
 @dataclass
@@ -49,10 +50,12 @@ class Outcome:
 class _AlertingStore(DbNoticeStore):
     """The bid store of a job that also turns each batch's new bids into alert events."""
 
-    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession], source_id: int, publisher: Publisher) -> None:
+    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession], source_id: int, publisher: Publisher,
+                 send_webhooks: webhooks.Sender | None = None) -> None:
         super().__init__(sessionmaker, source_id)
         self._sessionmaker = sessionmaker
         self._publisher = publisher
+        self._send_webhooks = send_webhooks
 
     async def upsert(self, notices: Sequence[Notice], *, views: Mapping[str, int] | None = None) -> UpsertResult:
         result = await super().upsert(notices, views=views)
@@ -60,7 +63,8 @@ class _AlertingStore(DbNoticeStore):
             async with self._sessionmaker() as session:
                 staged = await matching.stage_alert_events(session, bid_ids=result.new_ids)
                 await session.commit()
-            await self._publisher.publish(staged)
+            await self._publisher.publish(staged.events)
+            await webhooks.hand_off(staged.delivery_ids, self._send_webhooks)
         return result
 
 
@@ -253,7 +257,8 @@ def crawl_config(settings: Settings, job: CrawlJob, source: Source | None) -> Cr
 
 
 async def run_job(settings: Settings, job_id: uuid.UUID,
-                  crawl_fn: Callable[..., Awaitable[object]] | None = None) -> Outcome:
+                  crawl_fn: Callable[..., Awaitable[object]] | None = None,
+                  send_webhooks: webhooks.Sender | None = None) -> Outcome:
     """Run one delivery of a job to its end. The engine lives and dies inside this event loop."""
     db = Database.from_settings(settings, pool_size=2, max_overflow=2) if not settings.is_sqlite \
         else Database.from_settings(settings)
@@ -271,7 +276,7 @@ async def run_job(settings: Settings, job_id: uuid.UUID,
             # A resumed delivery must walk past the pages the lost attempt already stored.
             config = dataclasses.replace(config, incremental=False)
         assert job.source_id is not None
-        store = _AlertingStore(db.sessionmaker, job.source_id, publisher)
+        store = _AlertingStore(db.sessionmaker, job.source_id, publisher, send_webhooks)
         beat = asyncio.create_task(run.heartbeat())
         crawling = asyncio.create_task(crawl(config, store, on_progress=run.on_progress, should_stop=run.should_stop))
         # The crawler checks for a stop between pages; a slow page (many detail fetches) must not
@@ -309,12 +314,20 @@ async def run_job(settings: Settings, job_id: uuid.UUID,
 
 
 async def reap(settings: Settings, enqueue: Callable[[uuid.UUID], str]) -> list[uuid.UUID]:
-    """Re-queue (or fail, when attempts are used up) running jobs whose worker stopped heart-beating."""
+    """Deliver again the jobs whose delivery was lost; fail those whose attempts are used up.
+
+    A running job whose worker stopped heart-beating is re-queued (or failed at the attempt cap). A
+    queued job that no delivery has started for `job_queued_timeout_seconds` (the API's send after
+    commit was lost, or the broker dropped the message) is sent again. A queued job's `heartbeat_at`
+    records when the reaper last sent it, so each such job is re-sent at most once per timeout; a
+    duplicate delivery is harmless (the attempt claim lets only one run).
+    """
     db = Database.from_settings(settings)
     publisher = Publisher(settings.redis_url)
     requeued: list[uuid.UUID] = []
     try:
-        cutoff = utcnow() - dt.timedelta(seconds=settings.job_heartbeat_timeout_seconds)
+        now = utcnow()
+        cutoff = now - dt.timedelta(seconds=settings.job_heartbeat_timeout_seconds)
         async with db.sessionmaker() as session:
             stale = (await session.scalars(select(CrawlJob).where(CrawlJob.state == "running",
                                                                   CrawlJob.heartbeat_at < cutoff))).all()
@@ -328,15 +341,48 @@ async def reap(settings: Settings, enqueue: Callable[[uuid.UUID], str]) -> list[
                 result = await session.execute(
                     update(CrawlJob).where(CrawlJob.id == job.id, CrawlJob.attempt == job.attempt,
                                            CrawlJob.state == "running", CrawlJob.heartbeat_at < cutoff)
-                    .values(state="queued", error="worker lost; re-queued")
+                    .values(state="queued", error="worker lost; re-queued", heartbeat_at=now)
                     .execution_options(synchronize_session=False))
                 await session.commit()
-                if getattr(result, "rowcount", 0) == 1:
-                    task_id = enqueue(job.id)
-                    await session.execute(update(CrawlJob).where(CrawlJob.id == job.id).values(task_id=task_id))
-                    await session.commit()
+                if getattr(result, "rowcount", 0) == 1 and await _resend(session, job.id, enqueue):
                     requeued.append(job.id)
+            queued_cutoff = now - dt.timedelta(seconds=settings.job_queued_timeout_seconds)
+            not_started = or_(CrawlJob.heartbeat_at < queued_cutoff,
+                              and_(CrawlJob.heartbeat_at.is_(None), CrawlJob.created_at < queued_cutoff))
+            lost = (await session.scalars(select(CrawlJob).where(CrawlJob.state == "queued", not_started)
+                                          .order_by(CrawlJob.created_at).limit(REAP_BATCH))).all()
+            for job in lost:
+                # Claim the re-send first, so two reapers running at once cannot both send it.
+                result = await session.execute(
+                    update(CrawlJob).where(CrawlJob.id == job.id, CrawlJob.attempt == job.attempt,
+                                           CrawlJob.state == "queued", not_started)
+                    .values(heartbeat_at=now).execution_options(synchronize_session=False))
+                await session.commit()
+                if getattr(result, "rowcount", 0) != 1:
+                    continue
+                log.warning("job %s stayed queued with no delivery started; sending it again", job.id)
+                if await _resend(session, job.id, enqueue):
+                    requeued.append(job.id)
+                else:
+                    # The broker is down: undo the claim so the next pass tries again.
+                    await session.execute(update(CrawlJob).where(CrawlJob.id == job.id, CrawlJob.state == "queued",
+                                                                 CrawlJob.heartbeat_at == now)
+                                          .values(heartbeat_at=job.heartbeat_at))
+                    await session.commit()
+                    break
     finally:
         await publisher.close()
         await db.dispose()
     return requeued
+
+
+async def _resend(session: AsyncSession, job_id: uuid.UUID, enqueue: Callable[[uuid.UUID], str]) -> bool:
+    """Send one more delivery of a job and record its task id; False if the broker refused it."""
+    try:
+        task_id = enqueue(job_id)
+    except Exception:  # the broker is unreachable: the job stays queued and a later pass sends it
+        log.exception("could not re-send job %s", job_id)
+        return False
+    await session.execute(update(CrawlJob).where(CrawlJob.id == job_id).values(task_id=task_id))
+    await session.commit()
+    return True
