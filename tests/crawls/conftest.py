@@ -19,9 +19,11 @@ import pytest
 import redis
 
 from forest.cli import migrate
+from forest.config import Settings
 from forest.database import Database, utcnow
 from forest.demo_site.testing import DemoSite, running_demo_site
 from forest.sources.models import Source
+from forest.worker.broker import declare_queue
 from tests.conftest import REDIS_URL, SECRET, _recreate_pg, make_settings, pg_url
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -143,16 +145,45 @@ def pg_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         host_port = demo.base_url.removeprefix("http://")
         settings = make_settings(url, var_dir, crawl_allow_hosts=[host_port])
         migrate.upgrade("head", settings)
-        env = {**os.environ, "FOREST_DATABASE_URL": url, "FOREST_BROKER_URL": REDIS_URL, "FOREST_REDIS_URL": REDIS_URL,
-               "FOREST_SECRET_KEY": SECRET, "FOREST_VAR_DIR": str(var_dir), "FOREST_CRAWL_ALLOW_HOSTS": host_port,
-               "FOREST_JOB_HEARTBEAT_TIMEOUT_SECONDS": "6", "FOREST_JOB_QUEUED_TIMEOUT_SECONDS": "5",
-               "FOREST_EVENT_POLL_INTERVAL_SECONDS": "0.2",
-               "FOREST_WS_HEARTBEAT_SECONDS": "2", "PYTHONUNBUFFERED": "1"}
+        env = stack_env(settings, FOREST_JOB_HEARTBEAT_TIMEOUT_SECONDS="6", FOREST_JOB_QUEUED_TIMEOUT_SECONDS="5",
+                        FOREST_EVENT_POLL_INTERVAL_SECONDS="0.2", FOREST_WS_HEARTBEAT_SECONDS="2")
         stack = Stack(env=env, database_url=url, demo=demo, var_dir=var_dir)
         try:
             stack.start_worker("worker-1")
             stack.start_api("api-a")
             stack.start_api("api-b")
+            yield stack
+        finally:
+            stack.stop_all()
+
+
+def stack_env(settings: Settings, **extra: str) -> dict[str, str]:
+    """The environment of the stack's processes: these settings, nothing inherited that could override them."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FOREST_")}
+    env.update({"FOREST_DATABASE_URL": settings.database_url, "FOREST_BROKER_URL": settings.broker_url,
+                "FOREST_SECRET_KEY": SECRET, "FOREST_VAR_DIR": str(settings.var_dir),
+                "FOREST_CRAWL_ALLOW_HOSTS": ",".join(settings.crawl_allow_hosts), "PYTHONUNBUFFERED": "1", **extra})
+    if settings.redis_url:
+        env["FOREST_REDIS_URL"] = settings.redis_url
+    return env
+
+
+@pytest.fixture(scope="package")
+def embedded_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """The embedded default: SQLite, the SQLite Celery broker, no Redis; one API, one worker, a small board."""
+    var_dir = tmp_path_factory.mktemp("embedded")
+    url = f"sqlite+aiosqlite:///{var_dir / 'forest.db'}"
+    with running_demo_site(notices=45, seed=11) as demo:
+        host_port = demo.base_url.removeprefix("http://")
+        settings = make_settings(url, var_dir, crawl_allow_hosts=[host_port])
+        assert settings.broker_url.startswith("sqla+sqlite://") and settings.redis_url is None
+        migrate.upgrade("head", settings)
+        declare_queue(settings.broker_url)
+        env = stack_env(settings, FOREST_EVENT_POLL_INTERVAL_SECONDS="0.2", FOREST_WS_HEARTBEAT_SECONDS="2")
+        stack = Stack(env=env, database_url=url, demo=demo, var_dir=var_dir)
+        try:
+            stack.start_worker("worker")
+            stack.start_api("api")
             yield stack
         finally:
             stack.stop_all()
