@@ -1,14 +1,17 @@
-"""Alerts: saved searches whose new matches are pushed to their owner."""
+"""Alerts: saved searches whose new matches are pushed to their owner, and their webhook deliveries."""
 
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from typing import Any
 
-from sqlalchemy import ForeignKey, String
+from sqlalchemy import ForeignKey, Index, Integer, String, Text, Uuid
 from sqlalchemy.orm import Mapped, mapped_column
 
 from forest.database import Base, BigId, JsonType, UtcDateTime, utcnow
+
+DELIVERY_STATES = ("pending", "succeeded", "failed")
 
 
 class Alert(Base):
@@ -21,4 +24,37 @@ class Alert(Base):
     name: Mapped[str] = mapped_column(String(200))
     filters: Mapped[dict[str, Any]] = mapped_column(JsonType, default=dict)
     webhook_url: Mapped[str | None] = mapped_column(String(2048))
+    # Signs every webhook POST (HMAC-SHA256); shown to the owner so the receiver can verify.
+    webhook_secret: Mapped[str] = mapped_column(String(100))
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+class WebhookDelivery(Base):
+    """One signed POST of an alert's new matching bids, retried until it succeeds or gives up.
+
+    Written in the transaction that stages the `bid.new` events, so a delivery exists exactly when its
+    events do; workers send it after commit. `id` is the delivery id receivers deduplicate on.
+    """
+
+    __tablename__ = "webhook_delivery"
+    __table_args__ = (
+        Index("ix_webhook_delivery_alert_id_created_at", "alert_id", "created_at", "id"),
+        Index("ix_webhook_delivery_state_next_attempt_at", "state", "next_attempt_at"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    alert_id: Mapped[int] = mapped_column(ForeignKey("alert.id", ondelete="CASCADE"))
+    url: Mapped[str] = mapped_column(String(2048))
+    # The exact body of every attempt (JSON text), so retries are byte-identical.
+    payload: Mapped[str] = mapped_column(Text)
+    bid_count: Mapped[int] = mapped_column(Integer)
+    state: Mapped[str] = mapped_column(String(20), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_status: Mapped[int | None] = mapped_column(Integer)
+    last_error_code: Mapped[str | None] = mapped_column(String(40))
+    last_error: Mapped[str | None] = mapped_column(Text)
+    # When the next attempt is due; while an attempt runs, the end of its lease.
+    next_attempt_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
+    enqueued_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
+    finished_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)

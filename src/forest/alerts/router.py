@@ -6,14 +6,16 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Request, Response
 
-from forest.alerts import service
-from forest.alerts.models import Alert
-from forest.alerts.schemas import AlertCreate, AlertRead
+from forest.alerts import service, webhooks
+from forest.alerts.models import Alert, WebhookDelivery
+from forest.alerts.schemas import AlertCreate, AlertRead, WebhookDeliveryRead
 from forest.dependencies import API_PREFIX, CurrentUser, DbSession, ListParams, SettingsDep, Signer
 from forest.pagination import Keyset, Page, SortKey, paginate, to_page
 
 router = APIRouter(prefix=API_PREFIX, tags=["alerts"])
 ALERT_KEYSET = Keyset(id_column=Alert.id, id_kind="int", sorts={"id": SortKey(Alert.id, "int")}, default="-id")
+DELIVERY_KEYSET = Keyset(id_column=WebhookDelivery.id, id_kind="uuid",
+                         sorts={"created_at": SortKey(WebhookDelivery.created_at, "datetime")}, default="-created_at")
 AlertId = Annotated[int, Path(ge=1, le=2**62)]
 
 
@@ -28,7 +30,8 @@ async def list_alerts(user: CurrentUser, session: DbSession, params: ListParams,
 
 @router.post("/alerts", status_code=201, response_model=AlertRead)
 async def create_alert(alert_in: AlertCreate, user: CurrentUser, session: DbSession, settings: SettingsDep) -> Alert:
-    """Save a search. New bids matching its `filters` arrive as `bid.new` events on your WebSocket."""
+    """Save a search. New bids matching its `filters` arrive as `bid.new` events on your WebSocket and,
+    with a `webhook_url`, as signed POSTs (verify them with the alert's `webhook_secret`)."""
     return await service.create(session=session, settings=settings, user=user, alert_in=alert_in)
 
 
@@ -43,3 +46,13 @@ async def delete_alert(alert_id: AlertId, user: CurrentUser, session: DbSession)
     """Delete one of your alerts."""
     await service.delete(session=session, user=user, alert_id=alert_id)
     return Response(status_code=204)
+
+
+@router.get("/alerts/{alert_id}/deliveries", response_model=Page[WebhookDeliveryRead])
+async def list_deliveries(alert_id: AlertId, user: CurrentUser, session: DbSession, params: ListParams,
+                          signer: Signer, request: Request, response: Response) -> dict[str, Any]:
+    """The alert's webhook deliveries, newest first: state, attempts and the latest error of each."""
+    await service.get_owned(session=session, user=user, alert_id=alert_id)
+    result = await paginate(session, webhooks.list_query(alert_id=alert_id), keyset=DELIVERY_KEYSET,
+                            params=params, signer=signer, filters={"alert": alert_id})
+    return to_page(result, response, request, WebhookDeliveryRead)

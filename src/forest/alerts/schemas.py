@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+import uuid
+from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from forest.bids.filters import BidFilters
 
@@ -28,4 +30,37 @@ class AlertRead(BaseModel):
     name: str
     filters: BidFilters
     webhook_url: str | None
+    webhook_secret: str | None = Field(
+        default=None, description="Signs every webhook POST (`Forest-Signature`, HMAC-SHA256); null without a webhook.")
     created_at: dt.datetime
+
+    @model_validator(mode="after")
+    def _secret_only_with_webhook(self) -> AlertRead:
+        if self.webhook_url is None:
+            self.webhook_secret = None
+        return self
+
+
+class WebhookDeliveryRead(BaseModel):
+    """One webhook delivery of an alert: its state and the outcome of its latest attempt."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID = Field(description="The delivery id, sent as `Forest-Delivery` and the body's `id`.")
+    state: Literal["pending", "succeeded", "failed"]
+    bid_count: int
+    attempts: int
+    last_status: int | None = Field(description="HTTP status of the latest attempt, if one was answered.")
+    last_error_code: str | None = Field(
+        description="`url_not_allowed`, `http_status`, `redirect_not_followed`, `too_many_redirects`, "
+                    "`timeout` or `network_error`.")
+    last_error: str | None
+    next_attempt_at: dt.datetime | None = Field(description="When a pending delivery is tried next.")
+    created_at: dt.datetime
+    finished_at: dt.datetime | None
+
+    @model_validator(mode="after")
+    def _next_only_when_pending(self) -> WebhookDeliveryRead:
+        if self.state != "pending":
+            self.next_attempt_at = None
+        return self

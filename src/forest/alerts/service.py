@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from forest.alerts import webhooks
 from forest.alerts.models import Alert
 from forest.alerts.schemas import AlertCreate
 from forest.config import Settings
@@ -27,8 +28,9 @@ async def create(*, session: AsyncSession, settings: Settings, user: User, alert
             await EgressPolicy(settings.crawl_allow_hosts).check_url(alert_in.webhook_url)
         except EgressRefused as exc:
             raise UrlNotAllowed(f"This webhook URL may not be called: {exc.reason}.") from exc
-    alert = Alert(user_id=user.id, name=alert_in.name, filters=alert_in.filters.model_dump(mode="json",
-                  exclude_defaults=True), webhook_url=alert_in.webhook_url, created_at=utcnow())
+    alert = Alert(user_id=user.id, name=alert_in.name,
+                  filters=alert_in.filters.model_dump(mode="json", exclude_defaults=True),
+                  webhook_url=alert_in.webhook_url, webhook_secret=webhooks.new_secret(), created_at=utcnow())
     session.add(alert)
     await session.commit()
     return alert

@@ -39,6 +39,7 @@ def make_celery(settings: Settings) -> Celery:
         beat_schedule={
             "reap-stale-jobs": {"task": "forest.reap", "schedule": reap_every},
             "run-schedules": {"task": "forest.schedule", "schedule": 15.0},
+            "sweep-webhooks": {"task": "forest.webhooks.sweep", "schedule": 30.0},
         },
     )
     app.conf.broker_transport_options = transport

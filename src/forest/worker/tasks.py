@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
+from collections.abc import Sequence
 
 from celery import Task
 
+from forest.alerts import webhooks
 from forest.config import get_settings
 from forest.crawls import runner
 from forest.worker.celery_app import celery
@@ -26,7 +28,7 @@ def send_crawl(job_id: uuid.UUID, countdown: float | None = None) -> str:
 @celery.task(name="forest.crawl", bind=True, acks_late=True, reject_on_worker_lost=True)
 def crawl_job(self: Task, job_id: str) -> str | None:  # type: ignore[type-arg]
     """Run one delivery of a crawl job (safe to deliver twice)."""
-    outcome = asyncio.run(runner.run_job(get_settings(), uuid.UUID(job_id)))
+    outcome = asyncio.run(runner.run_job(get_settings(), uuid.UUID(job_id), send_webhooks=send_webhooks))
     if outcome.requeue:
         send_crawl(uuid.UUID(job_id), countdown=REQUEUE_DELAY_SECONDS)
     return outcome.state
@@ -44,3 +46,26 @@ def run_schedules() -> list[str]:
     from forest.sources import schedules
 
     return [str(j) for j in asyncio.run(schedules.run_due(get_settings(), send_crawl))]
+
+
+def send_webhooks(delivery_ids: Sequence[uuid.UUID], countdown: float | None = None) -> None:
+    """Queue one attempt of each webhook delivery (after the transaction that wrote them committed)."""
+    for delivery_id in delivery_ids:
+        celery.send_task("forest.webhook", args=[str(delivery_id)], countdown=countdown)
+
+
+@celery.task(name="forest.webhook", acks_late=True, reject_on_worker_lost=True)
+def deliver_webhook(delivery_id: str) -> str | None:
+    """Make the next attempt at a webhook delivery; a retry is queued after its backoff."""
+    outcome = asyncio.run(webhooks.deliver(get_settings(), uuid.UUID(delivery_id)))
+    if outcome.retry_in is not None:
+        send_webhooks([uuid.UUID(delivery_id)], countdown=outcome.retry_in)
+    return outcome.state
+
+
+@celery.task(name="forest.webhooks.sweep")
+def sweep_webhooks() -> int:
+    """Re-queue due webhook deliveries whose hand-off or worker was lost."""
+    delivery_ids = asyncio.run(webhooks.sweep(get_settings()))
+    send_webhooks(delivery_ids)
+    return len(delivery_ids)
