@@ -16,7 +16,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import func, select, update
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from forest.alerts import matching, webhooks
@@ -36,6 +36,7 @@ from forest.sources.models import Source
 log = logging.getLogger(__name__)
 PROGRESS_MIN_INTERVAL = 0.25
 CANCEL_POLL_SECONDS = 1.0
+REAP_BATCH = 500
 
 
 @dataclass
@@ -313,12 +314,20 @@ async def run_job(settings: Settings, job_id: uuid.UUID,
 
 
 async def reap(settings: Settings, enqueue: Callable[[uuid.UUID], str]) -> list[uuid.UUID]:
-    """Re-queue (or fail, when attempts are used up) running jobs whose worker stopped heart-beating."""
+    """Deliver again the jobs whose delivery was lost; fail those whose attempts are used up.
+
+    A running job whose worker stopped heart-beating is re-queued (or failed at the attempt cap). A
+    queued job that no delivery has started for `job_queued_timeout_seconds` (the API's send after
+    commit was lost, or the broker dropped the message) is sent again. A queued job's `heartbeat_at`
+    records when the reaper last sent it, so each such job is re-sent at most once per timeout; a
+    duplicate delivery is harmless (the attempt claim lets only one run).
+    """
     db = Database.from_settings(settings)
     publisher = Publisher(settings.redis_url)
     requeued: list[uuid.UUID] = []
     try:
-        cutoff = utcnow() - dt.timedelta(seconds=settings.job_heartbeat_timeout_seconds)
+        now = utcnow()
+        cutoff = now - dt.timedelta(seconds=settings.job_heartbeat_timeout_seconds)
         async with db.sessionmaker() as session:
             stale = (await session.scalars(select(CrawlJob).where(CrawlJob.state == "running",
                                                                   CrawlJob.heartbeat_at < cutoff))).all()
@@ -332,15 +341,48 @@ async def reap(settings: Settings, enqueue: Callable[[uuid.UUID], str]) -> list[
                 result = await session.execute(
                     update(CrawlJob).where(CrawlJob.id == job.id, CrawlJob.attempt == job.attempt,
                                            CrawlJob.state == "running", CrawlJob.heartbeat_at < cutoff)
-                    .values(state="queued", error="worker lost; re-queued")
+                    .values(state="queued", error="worker lost; re-queued", heartbeat_at=now)
                     .execution_options(synchronize_session=False))
                 await session.commit()
-                if getattr(result, "rowcount", 0) == 1:
-                    task_id = enqueue(job.id)
-                    await session.execute(update(CrawlJob).where(CrawlJob.id == job.id).values(task_id=task_id))
-                    await session.commit()
+                if getattr(result, "rowcount", 0) == 1 and await _resend(session, job.id, enqueue):
                     requeued.append(job.id)
+            queued_cutoff = now - dt.timedelta(seconds=settings.job_queued_timeout_seconds)
+            not_started = or_(CrawlJob.heartbeat_at < queued_cutoff,
+                              and_(CrawlJob.heartbeat_at.is_(None), CrawlJob.created_at < queued_cutoff))
+            lost = (await session.scalars(select(CrawlJob).where(CrawlJob.state == "queued", not_started)
+                                          .order_by(CrawlJob.created_at).limit(REAP_BATCH))).all()
+            for job in lost:
+                # Claim the re-send first, so two reapers running at once cannot both send it.
+                result = await session.execute(
+                    update(CrawlJob).where(CrawlJob.id == job.id, CrawlJob.attempt == job.attempt,
+                                           CrawlJob.state == "queued", not_started)
+                    .values(heartbeat_at=now).execution_options(synchronize_session=False))
+                await session.commit()
+                if getattr(result, "rowcount", 0) != 1:
+                    continue
+                log.warning("job %s stayed queued with no delivery started; sending it again", job.id)
+                if await _resend(session, job.id, enqueue):
+                    requeued.append(job.id)
+                else:
+                    # The broker is down: undo the claim so the next pass tries again.
+                    await session.execute(update(CrawlJob).where(CrawlJob.id == job.id, CrawlJob.state == "queued",
+                                                                 CrawlJob.heartbeat_at == now)
+                                          .values(heartbeat_at=job.heartbeat_at))
+                    await session.commit()
+                    break
     finally:
         await publisher.close()
         await db.dispose()
     return requeued
+
+
+async def _resend(session: AsyncSession, job_id: uuid.UUID, enqueue: Callable[[uuid.UUID], str]) -> bool:
+    """Send one more delivery of a job and record its task id; False if the broker refused it."""
+    try:
+        task_id = enqueue(job_id)
+    except Exception:  # the broker is unreachable: the job stays queued and a later pass sends it
+        log.exception("could not re-send job %s", job_id)
+        return False
+    await session.execute(update(CrawlJob).where(CrawlJob.id == job_id).values(task_id=task_id))
+    await session.commit()
+    return True
