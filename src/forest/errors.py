@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
+from collections.abc import Awaitable, Callable
 from http import HTTPStatus
-from typing import Any
+from typing import Any, cast
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -13,6 +15,7 @@ from pydantic import BaseModel
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.websockets import WebSocket, WebSocketState
 
 log = logging.getLogger(__name__)
 
@@ -192,14 +195,50 @@ async def _unexpected(_request: Request, exc: Exception) -> JSONResponse:
 
 
 def install_error_handlers(app: FastAPI) -> None:
-    """Render every error the app can raise as problem+json."""
-    app.add_exception_handler(ForestError, _forest_error)
-    app.add_exception_handler(RequestValidationError, _validation_error)
-    app.add_exception_handler(StarletteHTTPException, _http_error)
+    """Render every error the app can raise as problem+json (on a WebSocket: a close code)."""
+    app.add_exception_handler(ForestError, _http_only(_forest_error))
+    app.add_exception_handler(RequestValidationError, _http_only(_validation_error))
+    app.add_exception_handler(StarletteHTTPException, _http_only(_http_error))
     for exc_type in (OperationalError, InterfaceError, PoolTimeoutError, ConnectionError, OSError, TimeoutError):
-        app.add_exception_handler(exc_type, _database_down)
-    app.add_exception_handler(DBAPIError, _dbapi_error)
+        app.add_exception_handler(exc_type, _http_only(_database_down))
+    app.add_exception_handler(DBAPIError, _http_only(_dbapi_error))
     app.add_exception_handler(Exception, _unexpected)
+
+
+Handler = Callable[[Request, Exception], Awaitable[JSONResponse]]
+WS_POLICY_VIOLATION, WS_INTERNAL_ERROR, WS_TRY_AGAIN_LATER = 1008, 1011, 1013
+
+
+def _http_only(handler: Handler) -> Handler:
+    """Starlette routes WebSocket errors through the same handlers: there, close the socket instead.
+
+    An HTTP response cannot be sent on a WebSocket (the ASGI server raises RuntimeError). Client errors
+    close with 1008; an unreachable or exhausted database with 1013 (try again later); anything else 1011.
+    """
+
+    async def handle(conn: Request, exc: Exception) -> JSONResponse:
+        if conn.scope["type"] != "websocket":
+            return await handler(conn, exc)
+        if isinstance(exc, ForestError | RequestValidationError | StarletteHTTPException):
+            status = getattr(exc, "status", getattr(exc, "status_code", 400))
+            code = WS_TRY_AGAIN_LATER if status in (429, 503) else WS_POLICY_VIOLATION
+        elif isinstance(exc, DBAPIError) and not exc.connection_invalidated and not isinstance(
+                exc, OperationalError | InterfaceError):
+            log.exception("unhandled error in a WebSocket", exc_info=exc)
+            code = WS_INTERNAL_ERROR
+        else:
+            log.warning("database unavailable during a WebSocket: %s", exc)
+            code = WS_TRY_AGAIN_LATER
+        websocket = cast(WebSocket, conn)  # Starlette hands WebSocket handlers the WebSocket itself
+        with contextlib.suppress(Exception):
+            if code != WS_POLICY_VIOLATION and websocket.client_state == WebSocketState.CONNECTING:
+                # So that browsers see the close code; fails harmlessly if the route had accepted.
+                with contextlib.suppress(Exception):
+                    await websocket.accept()
+            await websocket.close(code=code)
+        return None  # type: ignore[return-value]  # Starlette sends nothing when a handler returns None
+
+    return handle
 
 
 async def _dbapi_error(request: Request, exc: Exception) -> JSONResponse:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import os
 import signal
 import socket
@@ -22,7 +23,9 @@ from forest.cli import migrate
 from forest.config import Settings
 from forest.database import Database, utcnow
 from forest.demo_site.testing import DemoSite, running_demo_site
+from forest.security import new_ticket
 from forest.sources.models import Source
+from forest.users.models import WsTicket
 from forest.worker.broker import declare_queue
 from tests.conftest import REDIS_URL, SECRET, _recreate_pg, make_settings, pg_url
 
@@ -56,10 +59,10 @@ class Stack:
         self.procs[name] = proc
         return proc
 
-    def start_api(self, name: str) -> str:
+    def start_api(self, name: str, extra_env: dict[str, str] | None = None) -> str:
         """Start an API process and wait until it answers."""
         port = free_port()
-        self.spawn(name, "api", "--port", str(port))
+        self.spawn(name, "api", "--port", str(port), extra_env=extra_env)
         base = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
@@ -111,6 +114,22 @@ class Stack:
 
         return asyncio.run(run())
 
+    def expired_ticket(self, user_id: int) -> str:
+        """A WebSocket ticket of this user that expired a minute ago (written directly)."""
+        async def run() -> str:
+            db = Database.from_settings(make_settings(self.database_url, self.var_dir))
+            ticket, digest = new_ticket()
+            try:
+                async with db.sessionmaker() as session:
+                    session.add(WsTicket(ticket_hash=digest, user_id=user_id,
+                                         expires_at=utcnow() - dt.timedelta(minutes=1)))
+                    await session.commit()
+                return ticket
+            finally:
+                await db.dispose()
+
+        return asyncio.run(run())
+
 
 def register(base: str, email: str | None = None, password: str = "stack-password-1") -> dict[str, str]:
     """Register a user through the API and return its auth headers."""
@@ -119,6 +138,26 @@ def register(base: str, email: str | None = None, password: str = "stack-passwor
     assert r.status_code == 201, r.text
     r = httpx.post(f"{base}/api/v1/auth/token", data={"username": email, "password": password}, timeout=10)
     return {"Authorization": f"Bearer {r.json()['access_token']}"}
+
+
+def user_id_of(base: str, headers: dict[str, str]) -> int:
+    """The id of the user these headers authenticate."""
+    return int(httpx.get(f"{base}/api/v1/users/me", headers=headers, timeout=10).json()["id"])
+
+
+def ws_close_code(url: str, headers: dict[str, str] | None = None) -> int | None:
+    """The close code (or HTTP status of a refused handshake) a WebSocket gets; None if it delivers a message."""
+    from websockets.exceptions import ConnectionClosed, InvalidStatus
+    from websockets.sync.client import connect
+
+    try:
+        with connect(url, additional_headers=headers or {}, open_timeout=20) as ws:
+            ws.recv(timeout=10)
+            return None
+    except ConnectionClosed as exc:
+        return exc.rcvd.code if exc.rcvd else None
+    except InvalidStatus as exc:
+        return int(exc.response.status_code)
 
 
 def wait_for_job(base: str, headers: dict[str, str], job_id: str, states: set[str], timeout: float = 60) -> dict:  # type: ignore[type-arg]

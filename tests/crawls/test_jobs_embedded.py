@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-import httpx
+import json
+import time
 
-from tests.crawls.conftest import Stack, register, wait_for_job
+import httpx
+from websockets.sync.client import connect
+
+from tests.crawls.conftest import Stack, register, user_id_of, wait_for_job, ws_close_code
 
 
 def test_crawl_on_the_embedded_default_succeeds(embedded_stack: Stack) -> None:
@@ -28,3 +32,23 @@ def test_crawl_on_the_embedded_default_succeeds(embedded_stack: Stack) -> None:
     types = [e["type"] for e in events["items"]]
     assert types[:2] == ["job.queued", "job.started"] and types[-1] == "job.succeeded" and "job.progress" in types
     assert [e["seq"] for e in events["items"]] == list(range(1, len(types) + 1))
+
+
+def test_websocket_on_the_embedded_default(embedded_stack: Stack) -> None:
+    (api,) = embedded_stack.apis
+    headers = register(api)
+    ws_base = api.replace("http://", "ws://") + "/ws/notifications"
+    ticket = httpx.post(f"{api}/api/v1/auth/ws-ticket", headers=headers, timeout=10).json()["ticket"]
+    source_id = embedded_stack.add_source(max_pages=2)
+    with connect(f"{ws_base}?ticket={ticket}") as ws:
+        job = httpx.post(f"{api}/api/v1/crawls", json={"source_id": source_id}, headers=headers, timeout=10).json()
+        seen: list[str] = []
+        deadline = time.monotonic() + 45
+        while "job.succeeded" not in seen and time.monotonic() < deadline:
+            msg = json.loads(ws.recv(timeout=max(0.1, deadline - time.monotonic())))
+            if msg["job_id"] == job["id"]:
+                seen.append(msg["type"])
+    assert seen[0] == "job.queued" and seen[-1] == "job.succeeded", seen
+    assert ws_close_code(f"{ws_base}?ticket={ticket}") in (1008, 403)  # used once already
+    expired = embedded_stack.expired_ticket(user_id_of(api, headers))
+    assert ws_close_code(f"{ws_base}?ticket={expired}") in (1008, 403)

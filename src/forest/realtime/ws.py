@@ -7,6 +7,7 @@ import contextlib
 import logging
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.websockets import WebSocketState
 
 from forest.config import Settings
@@ -22,14 +23,48 @@ log = logging.getLogger(__name__)
 router = APIRouter()
 SEND_TIMEOUT_SECONDS = 10.0
 POLICY_VIOLATION = 1008
+TRY_AGAIN_LATER = 1013
+READ_RETRY_SECONDS = 1.0
+# What a failed database call looks like from here: unreachable, pool exhausted, timed out.
+DATABASE_TROUBLE = (SQLAlchemyError, OSError, TimeoutError)
 
 
-async def authenticate(websocket: WebSocket, db: Database, settings: Settings) -> int | None:
-    """The user id from `?ticket=` (single use) or an `Authorization: Bearer` header, else None."""
+class Gates:
+    """Per-process limits on the database work of sockets, so they can never take the whole pool.
+
+    Handshakes take at most a quarter of the pool and wait for it at most as long as an HTTP request
+    waits for a connection; live sockets' reads take at most half and wait as long as needed. The rest
+    of the pool stays free for HTTP requests, whatever the number of sockets.
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        self.handshake = asyncio.Semaphore(max(1, settings.db_pool_size // 4))
+        self.handshake_wait = settings.db_pool_timeout_seconds
+        self.read = asyncio.Semaphore(max(1, settings.db_pool_size // 2))
+
+
+def gates_of(websocket: WebSocket) -> Gates:
+    """This process's gates (created on first use, inside the app's event loop)."""
+    state = websocket.app.state
+    gates: Gates | None = getattr(state, "ws_gates", None)
+    if gates is None:
+        gates = state.ws_gates = Gates(state.settings)
+    return gates
+
+
+class Busy(Exception):
+    """The handshake could not get the database in time: the client should retry shortly."""
+
+
+async def authenticate(websocket: WebSocket, db: Database, settings: Settings, *,
+                       want_watermark: bool) -> tuple[int, int] | None:
+    """(user id, the user's newest event id) from `?ticket=` (single use) or a Bearer header; None if refused.
+
+    One short session does both, under the handshake gate; `Busy` when the database cannot be had in time.
+    """
     ticket = websocket.query_params.get("ticket")
-    async with db.sessionmaker() as session:
-        if ticket:
-            return await users.redeem_ws_ticket(session=session, ticket=ticket)
+    user_id: int | None = None
+    if not ticket:
         scheme, _, token = websocket.headers.get("authorization", "").partition(" ")
         if scheme.lower() != "bearer" or not token:
             return None
@@ -37,12 +72,36 @@ async def authenticate(websocket: WebSocket, db: Database, settings: Settings) -
             user_id = decode_access_token(settings, token.strip())
         except Unauthorized:
             return None
-        return user_id if await session.get(User, user_id) is not None else None
+    gate = gates_of(websocket)
+    try:
+        async with asyncio.timeout(gate.handshake_wait):
+            await gate.handshake.acquire()
+    except TimeoutError as exc:
+        raise Busy from exc
+    try:
+        async with db.sessionmaker() as session:
+            if ticket:
+                user_id = await users.redeem_ws_ticket(session=session, ticket=ticket)
+                if user_id is None:
+                    return None
+            elif await session.get(User, user_id) is None:
+                return None
+            assert user_id is not None
+            watermark = await events.max_event_id(session, user_id=user_id) if want_watermark else 0
+            return user_id, watermark
+    except DATABASE_TROUBLE as exc:
+        log.warning("WebSocket handshake without a database connection: %s", exc)
+        raise Busy from exc
+    finally:
+        gate.handshake.release()
 
 
 @router.websocket("/ws/notifications")
 async def notifications(websocket: WebSocket) -> None:
-    """Push the user's events: `?after=<id>` replays what came after that id, then continues live."""
+    """Push the user's events: `?after=<id>` replays what came after that id, then continues live.
+
+    Close codes: 1008 without valid credentials; 1013 (try again later) when the server cannot reach
+    the database in time for the handshake, or the client stopped reading."""
     app = websocket.app
     db: Database = app.state.db
     settings: Settings = app.state.settings
@@ -54,16 +113,26 @@ async def notifications(websocket: WebSocket) -> None:
             await websocket.close(code=POLICY_VIOLATION, reason="after must be an event id")
             return
         after = int(raw_after)
-    user_id = await authenticate(websocket, db, settings)
-    if user_id is None:
+    try:
+        auth = await authenticate(websocket, db, settings, want_watermark=after is None)
+    except Busy:
+        # Accept, then close: browsers only see a close code once the handshake completed.
+        await websocket.accept()
+        await _close(websocket, TRY_AGAIN_LATER, "server busy, try again")
+        return
+    if auth is None:
         await websocket.close(code=POLICY_VIOLATION, reason="authentication required")
         return
+    user_id, watermark = auth
     await websocket.accept()
+    # The send loop reads once before it waits: an event committed after the watermark but announced
+    # before this subscription is not missed.
     sub = hub.subscribe(user_id)
     try:
         if after is None:
-            after = await _latest_for(db, user_id)
-        sender = asyncio.create_task(_send_loop(websocket, db, sub, after, settings.ws_heartbeat_seconds))
+            after = watermark
+        sender = asyncio.create_task(_send_loop(websocket, db, sub, after, settings.ws_heartbeat_seconds,
+                                                gates_of(websocket).read))
         receiver = asyncio.create_task(_drain(websocket))
         done, pending = await asyncio.wait({sender, receiver}, return_when=asyncio.FIRST_COMPLETED)
         for task in pending:
@@ -74,24 +143,25 @@ async def notifications(websocket: WebSocket) -> None:
             exc = task.exception()
             if isinstance(exc, TimeoutError):
                 log.info("closing a WebSocket that stopped reading (user %s)", user_id)
-                await _close(websocket, 1013, "client too slow")
+                await _close(websocket, TRY_AGAIN_LATER, "client too slow")
     finally:
         hub.unsubscribe(sub)
 
 
-async def _latest_for(db: Database, user_id: int) -> int:
-    async with db.sessionmaker() as session:
-        return await events.max_event_id(session, user_id=user_id)
-
-
-async def _send_loop(
-    websocket: WebSocket, db: Database, sub: Subscription, after: int, heartbeat_seconds: float
-) -> None:
+async def _send_loop(websocket: WebSocket, db: Database, sub: Subscription, after: int, heartbeat_seconds: float,
+                     gate: asyncio.Semaphore) -> None:
     while True:
         sub.wake.clear()
-        # A short session per batch: no database connection is held while the socket idles.
-        async with db.sessionmaker() as session:
-            batch = await events.events_after(session, user_id=sub.user_id, after=after, limit=200)
+        try:
+            # A short session per batch: no database connection is held while the socket idles.
+            async with gate, db.sessionmaker() as session:
+                batch = await events.events_after(session, user_id=sub.user_id, after=after, limit=200)
+        except DATABASE_TROUBLE as exc:
+            # The events stay in the table: keep the socket and read again shortly.
+            log.warning("WebSocket read failed, retrying: %s", exc)
+            sub.wake.set()
+            await asyncio.sleep(READ_RETRY_SECONDS)
+            continue
         for event in batch:
             await asyncio.wait_for(websocket.send_json(events.serialise(event)), SEND_TIMEOUT_SECONDS)
             after = event.id
