@@ -87,3 +87,68 @@ async def test_store_is_scoped_to_its_source(sessionmaker: async_sessionmaker[As
     result = await DbNoticeStore(sessionmaker, other_id).upsert([notice(0)])
     assert len(result.new) == 1
     assert await DbNoticeStore(sessionmaker, other_id).known(["123450"])
+
+
+async def test_upsert_large_batch_reports_in_batch_order(
+    sessionmaker: async_sessionmaker[AsyncSession], source_id: int
+) -> None:
+    store = DbNoticeStore(sessionmaker, source_id)
+    batch = [notice(n) for n in range(1_200)]
+
+    first = await store.upsert(batch)
+    edited = [notice(n, title=f"정정 공고 {n}") if n % 2 else notice(n, views=7) for n in range(1_200)]
+    second = await store.upsert(edited)
+    third = await store.upsert(edited)
+
+    stored = await bids(sessionmaker)
+    assert [n.external_id for n in first.new] == [n.external_id for n in batch]
+    assert first.new_ids == [stored[n.external_id].id for n in batch]
+    assert [n.external_id for n in second.updated] == [n.external_id for n in edited if int(n.external_id) % 2]
+    assert second.updated_ids == [stored[n.external_id].id for n in second.updated]
+    assert second.new == []
+    assert (third.new, third.updated) == ([], [])
+    assert stored["123450"].views == 7
+    assert stored["123451"].title == "정정 공고 1"
+
+
+async def test_upsert_duplicate_ids_in_a_batch_count_once(
+    sessionmaker: async_sessionmaker[AsyncSession], source_id: int
+) -> None:
+    store = DbNoticeStore(sessionmaker, source_id)
+
+    result = await store.upsert([notice(0), notice(0, title="같은 공고의 나중 행")])
+
+    assert [n.title for n in result.new] == ["같은 공고의 나중 행"]
+    assert len(result.new_ids) == 1
+    assert (await bids(sessionmaker))["123450"].title == "같은 공고의 나중 행"
+
+
+async def test_upsert_same_content_keeps_stored_columns(
+    sessionmaker: async_sessionmaker[AsyncSession], source_id: int
+) -> None:
+    # The URL is not part of the content hash: a notice whose content is unchanged is not an edit and
+    # its stored columns stay as they were.
+    store = DbNoticeStore(sessionmaker, source_id)
+    await store.upsert([notice(0)])
+    before = await bids(sessionmaker)
+
+    result = await store.upsert([notice(0, url="https://www.forest.go.kr/kfs/bid/view.do?nttId=moved")])
+
+    after = await bids(sessionmaker)
+    assert (result.new, result.updated) == ([], [])
+    assert after["123450"].url == before["123450"].url
+    assert after["123450"].updated_at == before["123450"].updated_at
+
+
+async def test_views_of_unknown_ids_are_ignored(
+    sessionmaker: async_sessionmaker[AsyncSession], source_id: int
+) -> None:
+    store = DbNoticeStore(sessionmaker, source_id)
+    await store.upsert([notice(0)])
+
+    result = await store.upsert([], views={"123450": 42, "never-stored": 5})
+
+    assert (result.new, result.updated) == ([], [])
+    stored = await bids(sessionmaker)
+    assert set(stored) == {"123450"}
+    assert stored["123450"].views == 42

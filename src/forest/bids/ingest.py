@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Table, bindparam, case, func, select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Table, bindparam, case, func, select, text, update
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from forest.bids.models import Bid
@@ -15,9 +16,65 @@ from forest.crawler.parse import Notice
 from forest.crawler.store import KnownNotice, UpsertResult
 from forest.database import utcnow
 
-# Rows per statement: far below the bind-parameter limits of asyncpg (32767) and SQLite (32766).
+# Rows per statement on SQLite: far below its bind-parameter limit (32766).
 _CHUNK = 500
 _CONTENT_COLUMNS = ("title", "department", "post_date", "url", "attachments", "content_hash")
+
+# PostgreSQL: the whole batch in one statement, one array parameter per column, whatever the batch size.
+# `stored` reads the hashes in the statement's snapshot, i.e. before its own writes, so new vs updated
+# is decided exactly as on SQLite (hashes read first in the same transaction). The DO UPDATE's WHERE
+# skips rows where nothing at all changed, so a re-run writes no row versions (and no index entries).
+_PG_UPSERT = text(
+    """
+WITH batch AS (
+    SELECT * FROM unnest(
+        CAST(:external_id AS text[]), CAST(:title AS text[]), CAST(:department AS text[]),
+        CAST(:views AS integer[]), CAST(:post_date AS date[]), CAST(:url AS text[]),
+        CAST(:attachments AS text[]), CAST(:content_hash AS text[])
+    ) AS b(external_id, title, department, views, post_date, url, attachments, content_hash)
+), stored AS (
+    SELECT batch.external_id, found.content_hash FROM batch CROSS JOIN LATERAL (
+        SELECT content_hash FROM bid
+        WHERE bid.source_id = CAST(:source_id AS bigint) AND bid.external_id = batch.external_id
+    ) AS found
+), written AS (
+    INSERT INTO bid AS bid (source_id, external_id, title, department, views, post_date, url, attachments,
+                            content_hash, first_seen_at, updated_at)
+    SELECT CAST(:source_id AS bigint), external_id, title, department, views, post_date, url,
+           CAST(attachments AS jsonb), content_hash, CAST(:now AS timestamptz), CAST(:now AS timestamptz)
+    FROM batch
+    ON CONFLICT (source_id, external_id) DO UPDATE SET
+        views = excluded.views,
+        title = CASE WHEN bid.content_hash IS DISTINCT FROM excluded.content_hash
+                     THEN excluded.title ELSE bid.title END,
+        department = CASE WHEN bid.content_hash IS DISTINCT FROM excluded.content_hash
+                          THEN excluded.department ELSE bid.department END,
+        post_date = CASE WHEN bid.content_hash IS DISTINCT FROM excluded.content_hash
+                         THEN excluded.post_date ELSE bid.post_date END,
+        url = CASE WHEN bid.content_hash IS DISTINCT FROM excluded.content_hash
+                   THEN excluded.url ELSE bid.url END,
+        attachments = CASE WHEN bid.content_hash IS DISTINCT FROM excluded.content_hash
+                           THEN excluded.attachments ELSE bid.attachments END,
+        updated_at = CASE WHEN bid.content_hash IS DISTINCT FROM excluded.content_hash
+                          THEN excluded.updated_at ELSE bid.updated_at END,
+        content_hash = excluded.content_hash
+    WHERE bid.views IS DISTINCT FROM excluded.views OR bid.content_hash IS DISTINCT FROM excluded.content_hash
+    RETURNING bid.id, bid.external_id, bid.content_hash
+)
+SELECT written.id, written.external_id, stored.content_hash IS NULL AS is_new
+FROM written LEFT JOIN stored ON stored.external_id = written.external_id
+WHERE stored.content_hash IS DISTINCT FROM written.content_hash
+"""
+)
+# Views of rows that were listed but not re-fetched; rows whose count did not move are not written.
+_PG_VIEWS = text(
+    """
+UPDATE bid SET views = ticks.views
+FROM unnest(CAST(:external_id AS text[]), CAST(:views AS integer[])) AS ticks(external_id, views)
+WHERE bid.source_id = CAST(:source_id AS bigint) AND bid.external_id = ticks.external_id
+  AND bid.views IS DISTINCT FROM ticks.views
+"""
+)
 
 
 def _table() -> Table:
@@ -71,19 +128,65 @@ async def upsert_notices(
 ) -> UpsertResult:
     """Insert or update a batch inside the caller's transaction; views refresh without counting as an edit.
 
-    New and updated are decided against the hashes read first in the same transaction, so the
-    answer is the same on PostgreSQL and SQLite, and re-running a batch reports nothing.
+    New and updated are decided against the hashes stored before the batch, in the same transaction,
+    so the answer is the same on PostgreSQL and SQLite, and re-running a batch reports nothing.
     """
-    table = _table()
-    now = utcnow()
     batch = list({n.external_id: n for n in notices}.values())
-    known = await known_notices(session, source_id, [*(n.external_id for n in batch), *(views or {})])
+    in_batch = {n.external_id for n in batch}
+    ticks = {external_id: count for external_id, count in (views or {}).items() if external_id not in in_batch}
+    if session.get_bind().dialect.name == "postgresql":
+        return await _upsert_postgresql(session, source_id, batch, ticks)
+    return await _upsert_generic(session, source_id, batch, ticks)
+
+
+async def _upsert_postgresql(
+    session: AsyncSession, source_id: int, batch: list[Notice], ticks: Mapping[str, int]
+) -> UpsertResult:
     result = UpsertResult()
     if batch:
-        insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+        rows = await session.execute(
+            _PG_UPSERT,
+            {
+                "source_id": source_id,
+                "now": utcnow(),
+                "external_id": [n.external_id for n in batch],
+                "title": [n.title for n in batch],
+                "department": [n.department for n in batch],
+                "views": [n.views for n in batch],
+                "post_date": [n.post_date for n in batch],
+                "url": [n.url for n in batch],
+                "attachments": [_attachments_json(n) for n in batch],
+                "content_hash": [n.content_hash for n in batch],
+            },
+        )
+        written = {external_id: (bid_id, is_new) for bid_id, external_id, is_new in rows}
+        for notice in batch:
+            if (hit := written.get(notice.external_id)) is not None:
+                bid_id, is_new = hit
+                (result.new if is_new else result.updated).append(notice)
+                (result.new_ids if is_new else result.updated_ids).append(bid_id)
+    if ticks:
+        await session.execute(
+            _PG_VIEWS, {"source_id": source_id, "external_id": list(ticks), "views": list(ticks.values())}
+        )
+    return result
+
+
+def _attachments_json(notice: Notice) -> str:
+    return json.dumps([{"name": a.name, "url": a.url} for a in notice.attachments], ensure_ascii=False)
+
+
+async def _upsert_generic(
+    session: AsyncSession, source_id: int, batch: list[Notice], ticks: Mapping[str, int]
+) -> UpsertResult:
+    table = _table()
+    now = utcnow()
+    known = await known_notices(session, source_id, [*(n.external_id for n in batch), *ticks])
+    result = UpsertResult()
+    if batch:
         ids: dict[str, int] = {}
         for chunk in _chunks(batch):
-            stmt = insert(table).values([_row(source_id, n, now) for n in chunk])
+            stmt = sqlite.insert(table).values([_row(source_id, n, now) for n in chunk])
             changed = table.c.content_hash.is_distinct_from(stmt.excluded.content_hash)
             # One statement for both cases: views always, content columns only on a real edit, so a
             # views-only tick never bumps updated_at.
@@ -101,13 +204,12 @@ async def upsert_notices(
             elif old.content_hash != notice.content_hash:
                 result.updated.append(notice)
                 result.updated_ids.append(ids[notice.external_id])
-    in_batch = {n.external_id for n in batch}
-    ticks = [
+    changed_views = [
         {"b_source_id": source_id, "b_external_id": external_id, "b_views": count}
-        for external_id, count in (views or {}).items()
-        if external_id not in in_batch and external_id in known and known[external_id].views != count
+        for external_id, count in ticks.items()
+        if external_id in known and known[external_id].views != count
     ]
-    if ticks:
+    if changed_views:
         await session.execute(
             update(table)
             .where(
@@ -115,7 +217,7 @@ async def upsert_notices(
                 table.c.external_id == bindparam("b_external_id"),
             )
             .values(views=bindparam("b_views")),
-            ticks,
+            changed_views,
         )
     return result
 
