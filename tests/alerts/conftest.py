@@ -6,7 +6,8 @@ import hashlib
 import hmac
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -57,6 +58,17 @@ class Receiver:
                 self.changed.wait(left)
             return list(self.requests)
 
+    def wait_until(self, done: Callable[[list[Received]], bool], timeout: float = 60) -> list[Received]:
+        """Block until `done(requests so far)` holds."""
+        deadline = time.monotonic() + timeout
+        with self.changed:
+            while not done(list(self.requests)):
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise AssertionError(f"receiver gave up waiting after {len(self.requests)} requests")
+                self.changed.wait(left)
+            return list(self.requests)
+
 
 def _handler(receiver_ref: list[Receiver]) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
@@ -80,9 +92,9 @@ def _handler(receiver_ref: list[Receiver]) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    """A fresh receiver on a free loopback port."""
+@contextmanager
+def running_receiver() -> Iterator[Receiver]:
+    """Serve a fresh receiver on a free loopback port until the block exits."""
     ref: list[Receiver] = []
     server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(ref))
     ref.append(Receiver(server=server))
@@ -93,6 +105,13 @@ def receiver() -> Iterator[Receiver]:
     finally:
         server.shutdown()
         server.server_close()
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    """A fresh receiver on a free loopback port."""
+    with running_receiver() as r:
+        yield r
 
 
 @pytest.fixture(scope="session")
