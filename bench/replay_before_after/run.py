@@ -390,7 +390,8 @@ def plot(before: RunResult, after: RunResult) -> None:
         ax1.bar([x + (offset * 2 - 1.5) * width for x in xs], p50, width, color=colour, alpha=0.45,
                 label=f"{label} p50")
         ax1.bar([x + (offset * 2 - 0.5) * width for x in xs], p99, width, color=colour, label=f"{label} p99")
-    labels = [k.replace("/api/v1", "").replace(" ", "\n", 1).replace("/analytics/", "analytics/\n") for k in keys]
+    labels = [k.replace("/api/v1", "").replace(" ", "\n", 1).replace("/analytics/", "analytics/\n")
+              .replace("high-value-", "high-value-\n") for k in keys]
     ax1.set_xticks(list(xs), labels, fontsize=7)
     ax1.set_yscale("log")
     ax1.set_ylabel("latency, ms (log)")
@@ -482,8 +483,9 @@ def write_results(info: dict[str, str], facts: dict[str, Any], sides: dict[str, 
             "what moves them is contention from the two changed paths: before, deep OFFSET scans keep PostgreSQL "
             "busy and crawls fetch, parse and store pages inside the API process, between its requests; after, "
             f"the worker does the crawling in its own processes (on the same {info['nproc']} CPUs). One run "
-            f"does not separate the two causes. p99 after/before: {changes}. Routes with fewer than 20 responses "
-            "always get *no significant change* from `compare`, whatever their figures.")
+            f"does not separate the two causes. p99 after/before: {changes}."
+            + (" Routes with fewer than 20 responses always get *no significant change* from `compare`."
+               if any(c.reason.startswith("fewer than") for c in others) else ""))
     verdict_lines.append(
         f"- Errors (5xx and network): before {before.overall.errors}, after {after.overall.errors}. Throughput over "
         f"each run's wall time: {before.throughput(before.overall):.1f} vs {after.throughput(after.overall):.1f} "
