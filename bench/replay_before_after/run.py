@@ -601,6 +601,7 @@ def main() -> None:
             sides[side] = run_side(side, env, settings, headers, f"{demo}/kfs/bid/list.do", plan_for)
     finally:
         stack.stop_all()
+        redis.Redis.from_url(REDIS_URL).flushdb()
         if not args.keep_db:
             asyncio.run(drop_template())
     before, after = sides["before"]["result"], sides["after"]["result"]
