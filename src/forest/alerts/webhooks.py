@@ -183,7 +183,7 @@ async def _claim(session: AsyncSession, delivery_id: uuid.UUID,
     result = await session.execute(
         update(WebhookDelivery)
         .where(WebhookDelivery.id == delivery_id, WebhookDelivery.attempts == seen,
-               WebhookDelivery.state == "pending")
+               WebhookDelivery.state == "pending", WebhookDelivery.next_attempt_at <= now)
         .values(attempts=seen + 1, next_attempt_at=now + policy.lease)
         .execution_options(synchronize_session=False))
     if getattr(result, "rowcount", 0) != 1:
