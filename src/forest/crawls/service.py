@@ -113,7 +113,6 @@ async def submit(
         queued_events = []
         if created:
             await events.lock_user_events(session, [user.id])
-            job.last_seq = 1
             queued_events.append(events.add_event(session, user_id=user.id, type="job.queued", job_id=job.id, seq=1,
                                                   data={"state": "queued", "progress": progress_of(job)}))
         await session.commit()
@@ -124,14 +123,16 @@ async def submit(
     if not created:
         return job
     try:
-        job.task_id = await enqueue(job.id)
+        task_id = await enqueue(job.id)
     except Exception as exc:
         # The broker is down: take the job back so nothing is left half-created.
         await session.execute(delete(CrawlJob).where(CrawlJob.id == job.id))
         await session.commit()
         await _release_key(session, user, idempotency_key)
         raise ServiceUnavailable("The job queue is unreachable; nothing was created. Try again shortly.") from exc
-    await session.commit()
+    if task_id != job.task_id:  # an enqueue that names its own task ids (schedules, tests)
+        job.task_id = task_id
+        await session.commit()
     await publish(queued_events)
     return job
 
@@ -170,9 +171,13 @@ async def _create_job(session: AsyncSession, *, settings: Settings, user: User,
                                   .order_by(CrawlJob.created_at).limit(1))
     if active is not None:
         return active, False
-    job = CrawlJob(id=uuid.uuid4(), user_id=user.id, source_id=source.id, url=url, max_pages=max_pages,
+    # Created with its `job.queued` event (seq 1), and named by the task id of its first delivery (the job
+    # id): nothing is left to write after the send, so no connection is held or taken again while the
+    # broker is busy.
+    job_id = uuid.uuid4()
+    job = CrawlJob(id=job_id, task_id=str(job_id), user_id=user.id, source_id=source.id, url=url, max_pages=max_pages,
                    state="queued", attempt=0, created_at=utcnow(), pages_done=0, items_seen=0, items_new=0,
-                   items_updated=0, errors=0, cancel_requested=False, last_seq=0, retry_of=retry_of)
+                   items_updated=0, errors=0, cancel_requested=False, last_seq=1, retry_of=retry_of)
     session.add(job)
     await session.flush()
     return job, True

@@ -20,13 +20,13 @@ class Dispatcher:
         self.celery: Celery = make_celery(settings)
 
     def _send(self, job_id: uuid.UUID) -> str:
-        task_id = str(uuid.uuid4())
-        self.celery.send_task("forest.crawl", args=[str(job_id)], task_id=task_id,
+        task_id = str(job_id)
+        self.celery.send_task("forest.crawl", args=[task_id], task_id=task_id,
                               retry=False, retry_policy={"max_retries": 0})
         return task_id
 
     async def enqueue(self, job_id: uuid.UUID) -> str:
-        """Queue one delivery of a job and return its task id."""
+        """Queue the first delivery of a job; its task id is the job id (later deliveries get their own)."""
         return await asyncio.wait_for(asyncio.to_thread(self._send, job_id), SEND_TIMEOUT_SECONDS)
 
     async def revoke(self, task_id: str) -> None:
