@@ -16,6 +16,8 @@ from types import TracebackType
 
 import httpx
 
+from forest.crawler.netio import ConnectionCache
+
 # Explicit lists instead of `ipaddress.is_private`, whose meaning has changed between Python releases.
 _BLOCKED_V4 = tuple(
     ipaddress.IPv4Network(net)
@@ -118,9 +120,15 @@ async def system_resolver(host: str, port: int) -> list[str]:
 
 
 class EgressPolicy:
-    """Decides whether a URL may be fetched; `allow_hosts` holds `host:port` pairs exempt from the address check."""
+    """Decides whether a URL may be fetched; `allow_hosts` holds `host:port` pairs exempt from the address check.
 
-    def __init__(self, allow_hosts: Collection[str] = (), *, resolver: Resolver | None = None) -> None:
+    `remember=True` (a crawl's policy) resolves each host:port once and reuses the checked address;
+    scheme, user info and port are still checked on every URL.
+    """
+
+    def __init__(
+        self, allow_hosts: Collection[str] = (), *, resolver: Resolver | None = None, remember: bool = False
+    ) -> None:
         self._allowed: set[tuple[str, int]] = set()
         for entry in allow_hosts:
             host, sep, port = entry.strip().rpartition(":")
@@ -128,6 +136,9 @@ class EgressPolicy:
                 raise ValueError(f"allow-listed host {entry!r} must be written host:port")
             self._allowed.add((_normalise_host(host), int(port)))
         self._resolve = resolver or system_resolver
+        # host:port -> the checked address, when `remember` (one crawl): every URL is still checked, but
+        # a host is resolved once, and every request of the crawl connects to that same address.
+        self._remembered: dict[tuple[str, int], str] | None = {} if remember else None
 
     def is_allow_listed(self, host: str, port: int) -> bool:
         """Whether `host:port` was explicitly allowed (it may then be a private address)."""
@@ -151,6 +162,10 @@ class EgressPolicy:
         allow_listed = self.is_allow_listed(host, port)
         if not allow_listed and port not in _DEFAULT_PORTS.values():
             raise UrlNotAllowed(f"port {port} is not allowed; only 80 and 443 unless {host}:{port} is allow-listed")
+        if self._remembered is not None and (address := self._remembered.get((host, port))) is not None:
+            return ResolvedTarget(
+                url=parsed, scheme=scheme, host=host, port=port, address=address, allow_listed=allow_listed
+            )
         try:
             addresses = await self._resolve(host, port)
         except (OSError, UnicodeError) as exc:
@@ -162,6 +177,8 @@ class EgressPolicy:
                 reason = blocked_reason(address)
                 if reason:
                     raise UrlNotAllowed(reason if address == host else f"{host} resolves to {reason}")
+        if self._remembered is not None:
+            self._remembered[(host, port)] = addresses[0]
         return ResolvedTarget(
             url=parsed, scheme=scheme, host=host, port=port, address=addresses[0], allow_listed=allow_listed
         )
@@ -170,33 +187,28 @@ class EgressPolicy:
 class PinnedTransport(httpx.AsyncBaseTransport):
     """Checks every request against the policy and connects to the checked address, not a fresh lookup.
 
-    The URL host is replaced by the IP while the `Host` header and TLS SNI keep the name. One inner
-    pool per original origin, so a TLS connection verified for one name is never reused for another.
+    The connection goes to the IP while the `Host` header and TLS SNI keep the name. Connections
+    are kept per (scheme, name, port, address), so a TLS connection verified for one name is never
+    reused for another.
     """
 
     def __init__(self, policy: EgressPolicy) -> None:
         self._policy = policy
-        self._pools: dict[tuple[str, str, int], httpx.AsyncHTTPTransport] = {}
+        self._connections = ConnectionCache()
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         """Check, pin to the resolved address and send."""
         target = await self._policy.check_url(request.url)
-        key = (target.scheme, target.host, target.port)
-        pool = self._pools.get(key)
-        if pool is None:
-            pool = self._pools[key] = httpx.AsyncHTTPTransport(retries=0)
         if "host" not in request.headers:
             request.headers["Host"] = request.url.netloc.decode("ascii")
         if target.scheme == "https":
             request.extensions = {**request.extensions, "sni_hostname": target.host}
-        request.url = request.url.copy_with(host=target.address)
-        return await pool.handle_async_request(request)
+        key = (target.scheme, target.host, target.port, target.address)
+        return await self._connections.send(request, key=key, address=target.address)
 
     async def aclose(self) -> None:
-        """Close every inner pool."""
-        pools, self._pools = list(self._pools.values()), {}
-        for pool in pools:
-            await pool.aclose()
+        """Close every connection."""
+        await self._connections.aclose()
 
     async def __aexit__(
         self,

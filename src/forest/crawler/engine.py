@@ -149,7 +149,7 @@ async def crawl(
     progress = CrawlProgress()
     try:
         parser = make_parser(config)
-        policy = EgressPolicy(config.allow_hosts)
+        policy = EgressPolicy(config.allow_hosts, remember=True)
     except ValueError as exc:
         return CrawlResult(progress=progress, stopped_reason=ERROR, error=str(exc), errors=[str(exc)])
     async with Fetcher(policy, config.fetch_options(), transport=transport) as fetcher:

@@ -1,0 +1,117 @@
+"""The crawler's keep-alive connections: reuse, servers that drop idle connections, per-crawl DNS."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import pytest
+from crawler_support import fake_dns
+
+from forest.crawler.egress import EgressPolicy, UrlNotAllowed
+from forest.crawler.fetch import Fetcher, FetchOptions
+
+BODY = b"<html><body>ok</body></html>"
+
+
+class TinyServer:
+    """HTTP/1.1 keep-alive server counting connections; `close_after_response` drops each connection."""
+
+    def __init__(self, *, close_after_response: bool = False) -> None:
+        self.close_after_response = close_after_response
+        self.connections = 0
+        self.requests = 0
+        self.port = 0
+        self._server: asyncio.Server | None = None
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections += 1
+        try:
+            while await reader.readuntil(b"\r\n\r\n"):
+                self.requests += 1
+                writer.write(
+                    b"HTTP/1.1 200 OK\r\nContent-Type: text/html; charset=utf-8\r\n"
+                    b"Content-Length: %d\r\n\r\n%s" % (len(BODY), BODY)
+                )
+                await writer.drain()
+                if self.close_after_response:
+                    break
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            writer.close()
+
+    async def __aenter__(self) -> TinyServer:
+        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        self.port = self._server.sockets[0].getsockname()[1]
+        return self
+
+    async def __aexit__(self, *_exc: object) -> None:
+        assert self._server is not None
+        self._server.close()
+
+
+@pytest.fixture
+async def keepalive_server() -> AsyncIterator[TinyServer]:
+    async with TinyServer() as server:
+        yield server
+
+
+def fetcher_for(port: int, **options: object) -> Fetcher:
+    values: dict[str, object] = {"delay_seconds": 0.0, "backoff_base": 0.01, "request_timeout": 5.0}
+    values.update(options)
+    return Fetcher(EgressPolicy([f"127.0.0.1:{port}"], remember=True), FetchOptions(**values))  # type: ignore[arg-type]
+
+
+async def test_connections_are_reused_across_requests(keepalive_server: TinyServer) -> None:
+    async with fetcher_for(keepalive_server.port, polite=False, concurrency=4) as fetcher:
+        pages = await asyncio.gather(*(fetcher.get(f"http://127.0.0.1:{keepalive_server.port}/p{i}") for i in range(40)))
+
+    assert all(page.text == BODY.decode() for page in pages)
+    assert keepalive_server.requests == 40
+    assert keepalive_server.connections <= 4
+
+
+async def test_server_closing_idle_connections_is_not_an_error() -> None:
+    async with TinyServer(close_after_response=True) as server, fetcher_for(server.port, max_retries=0) as fetcher:
+        for i in range(5):
+            page = await fetcher.get(f"http://127.0.0.1:{server.port}/p{i}")
+            assert page.status == 200
+            await asyncio.sleep(0.01)  # the server's close reaches the client while the connection is idle
+
+    assert (server.requests, server.connections) == (5, 5)
+
+
+async def test_remembering_policy_resolves_each_host_once() -> None:
+    lookups: list[str] = []
+    dns = fake_dns({"www.forest.go.kr": ["93.184.216.34"]})
+
+    async def counting(host: str, port: int) -> list[str]:
+        lookups.append(host)
+        return await dns(host, port)
+
+    policy = EgressPolicy(resolver=counting, remember=True)
+    first = await policy.check_url("https://www.forest.go.kr/kfs/bid/list.do?pageIndex=1")
+    second = await policy.check_url("https://www.forest.go.kr/kfs/bid/view.do?nttId=7")
+
+    assert (first.address, second.address) == ("93.184.216.34", "93.184.216.34")
+    assert lookups == ["www.forest.go.kr"]
+    # The per-URL checks still run on every URL.
+    with pytest.raises(UrlNotAllowed, match="port 8443 is not allowed"):
+        await policy.check_url("https://www.forest.go.kr:8443/kfs/bid/list.do")
+    with pytest.raises(UrlNotAllowed, match="user name or password"):
+        await policy.check_url("https://admin@www.forest.go.kr/kfs/bid/list.do")
+
+
+async def test_plain_policy_resolves_every_time() -> None:
+    lookups: list[str] = []
+    dns = fake_dns({"www.forest.go.kr": ["93.184.216.34"]})
+
+    async def counting(host: str, port: int) -> list[str]:
+        lookups.append(host)
+        return await dns(host, port)
+
+    policy = EgressPolicy(resolver=counting)
+    await policy.check_url("https://www.forest.go.kr/a")
+    await policy.check_url("https://www.forest.go.kr/b")
+    assert lookups == ["www.forest.go.kr", "www.forest.go.kr"]
