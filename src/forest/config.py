@@ -34,6 +34,8 @@ class Settings(BaseSettings):
     # Older signing keys still accepted for cursors and tokens while clients roll over.
     previous_secret_keys: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
     access_token_ttl_seconds: int = Field(3600, ge=60, le=86400 * 7)
+    # How long an API process trusts a token's user row before reading it again (0: every request).
+    auth_cache_seconds: float = Field(5.0, ge=0, le=300)
     ws_ticket_ttl_seconds: int = Field(30, ge=5, le=60)
     # host:port pairs the crawler may reach even though they resolve to private addresses.
     crawl_allow_hosts: Annotated[list[str], NoDecode] = Field(default_factory=list)
@@ -44,6 +46,9 @@ class Settings(BaseSettings):
     access_log: Path | None = None
     db_pool_size: int = Field(10, ge=1, le=200)
     db_pool_timeout_seconds: float = Field(3.0, gt=0)
+    # A ping per checkout costs a round trip on every request; a dead connection is instead detected
+    # by the failing statement, which invalidates the whole pool at once (one request gets a 503).
+    db_pool_pre_ping: bool = False
     db_connect_timeout_seconds: float = Field(3.0, gt=0)
     db_statement_timeout_ms: int = Field(15000, ge=100)
     count_timeout_ms: int = Field(250, ge=10)

@@ -85,7 +85,7 @@ def create_engine(settings: Settings, **overrides: Any) -> AsyncEngine:
         "pool_size": settings.db_pool_size,
         "max_overflow": settings.db_pool_size,
         "pool_timeout": settings.db_pool_timeout_seconds,
-        "pool_pre_ping": True,
+        "pool_pre_ping": settings.db_pool_pre_ping,
         "pool_recycle": 1800,
         "connect_args": {
             "timeout": settings.db_connect_timeout_seconds,

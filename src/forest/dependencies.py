@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 from typing import Annotated
 
@@ -15,19 +16,23 @@ from forest.config import Settings
 from forest.database import Database
 from forest.errors import Forbidden, Unauthorized, UnknownParameter
 from forest.pagination import CursorSigner, PageParams, page_params
-from forest.security import decode_access_token
+from forest.security import verify_access_token
 from forest.users.models import User
 
 API_PREFIX = "/api/v1"
 
 
-def get_settings(conn: HTTPConnection) -> Settings:
+# Dependencies are `async def` even when they do not await: FastAPI runs a plain `def` dependency
+# in the threadpool, a thread hop per dependency per request.
+
+
+async def get_settings(conn: HTTPConnection) -> Settings:
     """The settings the app was built with."""
     settings: Settings = conn.app.state.settings
     return settings
 
 
-def get_database(conn: HTTPConnection) -> Database:
+async def get_database(conn: HTTPConnection) -> Database:
     """The app's database (engine + session factory)."""
     db: Database = conn.app.state.db
     return db
@@ -35,11 +40,12 @@ def get_database(conn: HTTPConnection) -> Database:
 
 async def get_session(conn: HTTPConnection) -> AsyncIterator[AsyncSession]:
     """One session per request, closed when the response is done."""
-    async with get_database(conn).sessionmaker() as session:
+    db: Database = conn.app.state.db
+    async with db.sessionmaker() as session:
         yield session
 
 
-def get_signer(conn: HTTPConnection) -> CursorSigner:
+async def get_signer(conn: HTTPConnection) -> CursorSigner:
     """The cursor signer built from the app's signing keys."""
     signer: CursorSigner = conn.app.state.signer
     return signer
@@ -60,15 +66,66 @@ def bearer_token(conn: HTTPConnection) -> str | None:
     return token.strip()
 
 
+class AuthCache:
+    """Verified tokens and recently read users, so a burst of requests with one token costs one lookup.
+
+    A token's signature is checked once and trusted until it expires; its user row is re-read every
+    `ttl` seconds. The cached `User` objects are detached and shared between requests: read them,
+    never change them. A deleted or demoted account keeps its old rights in this process for at most
+    `ttl` seconds; `ttl` 0 reads the user on every request.
+    """
+
+    def __init__(self, ttl: float, max_entries: int = 10_000) -> None:
+        self.ttl = ttl
+        self.max_entries = max_entries
+        self._tokens: dict[str, tuple[float, int]] = {}
+        self._users: dict[int, tuple[float, User]] = {}
+
+    def user_id(self, settings: Settings, token: str) -> int:
+        """The user id of a valid token (verified once, then until it expires)."""
+        entry = self._tokens.get(token)
+        if entry is not None and entry[0] > time.time():
+            return entry[1]
+        user_id, expires = verify_access_token(settings, token)
+        if self.ttl > 0:
+            if len(self._tokens) >= self.max_entries:
+                self._tokens.clear()
+            self._tokens[token] = (expires, user_id)
+        return user_id
+
+    def user(self, user_id: int) -> User | None:
+        """The cached user, if read less than `ttl` seconds ago."""
+        entry = self._users.get(user_id)
+        if entry is None or entry[0] < time.monotonic():
+            return None
+        return entry[1]
+
+    def put(self, user: User) -> None:
+        """Remember `user` (detached from its session) for `ttl` seconds."""
+        if self.ttl <= 0:
+            return
+        if len(self._users) >= self.max_entries:
+            self._users.clear()
+        self._users[user.id] = (time.monotonic() + self.ttl, user)
+
+
 async def get_current_user(request: Request, session: DbSession, settings: SettingsDep) -> User:
     """The user of the request's Bearer token."""
     token = bearer_token(request)
     if token is None:
         raise Unauthorized("Send `Authorization: Bearer <access token>`.")
-    user_id = decode_access_token(settings, token)
+    cache: AuthCache | None = getattr(request.app.state, "auth_cache", None)
+    if cache is None:
+        cache = request.app.state.auth_cache = AuthCache(settings.auth_cache_seconds)
+    user_id = cache.user_id(settings, token)
+    user = cache.user(user_id)
+    if user is not None:
+        return user
     user = await session.get(User, user_id)
     if user is None:
         raise Unauthorized("The access token's user no longer exists.")
+    session.expunge(user)
+    cache.put(user)
     return user
 
 

@@ -19,7 +19,7 @@ from urllib.parse import urlencode
 
 from fastapi import Query, Request, Response
 from pydantic import BaseModel, SerializerFunctionWrapHandler, model_serializer
-from sqlalchemy import Select, func, literal, select, text, tuple_
+from sqlalchemy import Row, Select, func, literal, select, text, tuple_
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
@@ -206,7 +206,7 @@ async def paginate(
     signer: CursorSigner,
     count_timeout_ms: int = 250,
 ) -> PageResult[Any]:
-    """Run one keyset page of `stmt` (an ORM select of one entity, filters already applied)."""
+    """Run one keyset page of `stmt` (one ORM entity or a Core select of columns, filters already applied)."""
     sort_name, key, desc = keyset.resolve(params.sort)
     fhash = filter_hash(filters)
     backwards = False
@@ -232,7 +232,12 @@ async def paginate(
 
     order_desc = desc != backwards
     stmt = stmt.order_by(*(c.desc() if order_desc else c.asc() for c in cols)).limit(params.limit + 1)
-    rows = list((await session.scalars(stmt)).all())
+    rows: list[Any]
+    if len(stmt.column_descriptions) == 1:
+        rows = list((await session.scalars(stmt)).all())
+    else:
+        # A Core select of columns: run on the session's connection, skipping the ORM's result machinery.
+        rows = list((await (await session.connection()).execute(stmt)).all())
     extra = len(rows) > params.limit
     rows = rows[: params.limit]
 
@@ -299,7 +304,8 @@ def to_page(result: PageResult[Any], response: Response, request: Request, schem
     if header:
         response.headers["Link"] = header
     body: dict[str, Any] = {
-        "items": [schema.model_validate(item) for item in result.items],
+        "items": [schema.model_validate(dict(item._mapping) if isinstance(item, Row) else item)
+                  for item in result.items],
         "next_cursor": result.next_cursor,
         "prev_cursor": result.prev_cursor,
         "has_more": result.has_more,

@@ -51,6 +51,11 @@ def create_access_token(settings: Settings, user_id: int) -> tuple[str, int]:
 
 def decode_access_token(settings: Settings, token: str) -> int:
     """The user id in a valid access token; Unauthorized for anything else."""
+    return verify_access_token(settings, token)[0]
+
+
+def verify_access_token(settings: Settings, token: str) -> tuple[int, float]:
+    """The user id and expiry (Unix time) of a valid access token; Unauthorized for anything else."""
     for key in settings.signing_keys():
         try:
             claims: dict[str, Any] = jwt.decode(
@@ -64,7 +69,7 @@ def decode_access_token(settings: Settings, token: str) -> int:
             raise Unauthorized("The access token is invalid.") from exc
         if claims.get("typ") != "access" or not str(claims.get("sub", "")).isdigit():
             raise Unauthorized("The access token is invalid.")
-        return int(claims["sub"])
+        return int(claims["sub"]), float(claims["exp"])
     raise Unauthorized("The access token is invalid.")
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 
 import httpx
@@ -100,3 +101,39 @@ async def test_ws_ticket_issued_for_user(client: httpx.AsyncClient, make_user) -
     r = await client.post("/api/v1/auth/ws-ticket", headers=user.headers)
     assert r.status_code == 200
     assert 0 < r.json()["expires_in"] <= 60 and len(r.json()["ticket"]) >= 32
+
+
+async def test_deleted_user_loses_access_within_the_auth_cache_ttl(
+    client: httpx.AsyncClient, app, db, make_user,  # type: ignore[no-untyped-def]
+) -> None:
+    from sqlalchemy import delete
+
+    from forest.users.models import User
+
+    app.state.auth_cache = None  # rebuilt from this TTL on the next request
+    app.state.settings.auth_cache_seconds = 0.5
+    account = await make_user()
+    assert (await client.get("/api/v1/users/me", headers=account.headers)).status_code == 200
+    async with db.sessionmaker() as session, session.begin():
+        await session.execute(delete(User).where(User.id == account.id))
+    # Still trusted from the cache for at most the TTL, then refused.
+    assert (await client.get("/api/v1/users/me", headers=account.headers)).status_code == 200
+    await asyncio.sleep(0.6)
+    r = await client.get("/api/v1/users/me", headers=account.headers)
+    assert r.status_code == 401 and r.json()["code"] == "unauthorized"
+
+
+async def test_demoted_admin_is_refused_at_once_without_the_auth_cache(
+    client: httpx.AsyncClient, app, db, make_user,  # type: ignore[no-untyped-def]
+) -> None:
+    from sqlalchemy import update
+
+    from forest.users.models import User
+
+    app.state.auth_cache = None
+    app.state.settings.auth_cache_seconds = 0
+    admin = await make_user(admin=True)
+    assert (await client.get("/api/v1/users", headers=admin.headers)).status_code == 200
+    async with db.sessionmaker() as session, session.begin():
+        await session.execute(update(User).where(User.id == admin.id).values(is_admin=False))
+    assert (await client.get("/api/v1/users", headers=admin.headers)).status_code == 403

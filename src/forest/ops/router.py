@@ -27,7 +27,7 @@ async def healthz() -> dict[str, str]:
 async def readyz(request: Request, settings: SettingsDep) -> Response:
     """The database and the broker are reachable; 503 otherwise."""
     checks: dict[str, str] = {}
-    db = get_database(request)
+    db = await get_database(request)
     try:
         async with asyncio.timeout(3):
             async with db.engine.connect() as conn:

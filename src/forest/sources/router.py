@@ -19,7 +19,7 @@ SOURCE_KEYSET = Keyset(id_column=Source.id, id_kind="int",
 SourceId = Annotated[int, Path(ge=1, le=2**62)]
 
 
-def source_filters(
+async def source_filters(
     enabled: Annotated[bool | None, Query(description="Only enabled (`true`) or disabled (`false`) sources.")] = None,
 ) -> SourceFilters:
     """Dependency reading the source filters from the query string."""
