@@ -2,7 +2,7 @@
 
 Revision ID: 0003
 Revises: 0002
-Create Date: 2026-11-27 10:00:00+00:00
+Create Date: 2026-11-26 21:00:00+00:00
 
 Why it exists and how to verify it: migrations/README.md, "0003".
 """
