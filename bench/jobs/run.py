@@ -28,11 +28,9 @@ import random
 import re
 import resource
 import signal
-import socket
-import subprocess
 import sys
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -45,19 +43,20 @@ from sqlalchemy import insert, update
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "src"))
+sys.path.insert(0, str(ROOT))
 
 from forest.bids.seed import seed_bids  # noqa: E402
 from forest.cli import migrate  # noqa: E402
 from forest.config import Settings  # noqa: E402
 from forest.crawls.models import CrawlJob  # noqa: E402
 from forest.database import Database, utcnow  # noqa: E402
-from forest.demo_site.testing import running_demo_site  # noqa: E402
 from forest.realtime import events  # noqa: E402
 from forest.realtime.events import Publisher  # noqa: E402
 from forest.replay.runner import ReplayEntry, RunResult, replay  # noqa: E402
 from forest.security import create_access_token  # noqa: E402
 from forest.sources.models import Source  # noqa: E402
 from forest.users.models import User  # noqa: E402
+from tests.crawls.conftest import Stack  # noqa: E402  (the process spawning shared with the job tests)
 
 RESULTS = ROOT / "bench" / "RESULTS.md"
 PLOT = ROOT / "bench" / "plots" / "jobs.png"
@@ -90,13 +89,6 @@ def pg_url(db: str) -> str:
     return PG_ADMIN_DSN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://") + f"/{db}"
 
 
-def free_port() -> int:
-    """An unused loopback TCP port."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 async def recreate_db(drop_only: bool = False) -> None:
     """Drop (and unless `drop_only`, create) the scratch database."""
     conn = await asyncpg.connect(PG_ADMIN_DSN)
@@ -107,55 +99,6 @@ async def recreate_db(drop_only: bool = False) -> None:
             await conn.execute(f'CREATE DATABASE "{PG_DB}"')
     finally:
         await conn.close()
-
-
-@dataclass
-class Stack:
-    """The API and worker processes of this run."""
-
-    env: dict[str, str]
-    var_dir: Path
-    procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
-
-    def spawn(self, name: str, *args: str) -> subprocess.Popen[bytes]:
-        """Start a `forest` subcommand in its own process group, logging to var/<name>.log."""
-        log = (self.var_dir / f"{name}.log").open("ab")
-        proc = subprocess.Popen([sys.executable, "-m", "forest.cli.main", *args], cwd=ROOT, env=self.env,
-                                stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-        self.procs[name] = proc
-        return proc
-
-    def start_api(self, name: str) -> str:
-        """Start an API process and wait for /healthz."""
-        port = free_port()
-        self.spawn(name, "api", "--port", str(port))
-        base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                    return base
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.2)
-        raise RuntimeError((self.var_dir / f"{name}.log").read_text()[-3000:])
-
-    def stop(self, name: str) -> None:
-        """SIGTERM a process group, SIGKILL if it lingers."""
-        proc = self.procs.pop(name)
-        try:
-            os.killpg(proc.pid, signal.SIGTERM)
-            proc.wait(timeout=20)
-        except ProcessLookupError:
-            return
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=10)
-
-    def stop_all(self) -> None:
-        """Stop every process of the stack."""
-        for name in list(self.procs):
-            self.stop(name)
 
 
 def settings_for(var_dir: Path, allow: list[str]) -> Settings:
@@ -309,7 +252,7 @@ async def part_c(base: str, settings: Settings, user_ids: list[int]) -> dict[str
                         counted = True
                     await receive(ws)
             except websockets.exceptions.ConnectionClosed:
-                # The server dropped the socket (e.g. a pool timeout after accept): reconnect and count it.
+                # The server closed the socket (1013 try again later while busy, or a drop): reconnect, count it.
                 dropped += 1
                 ws = await websockets.connect(ws_base, additional_headers={"Authorization": f"Bearer {token}"},
                                               open_timeout=60, ping_interval=None, max_queue=None)
@@ -524,7 +467,8 @@ def write_results(m: dict[str, str], seconds: float, prep: dict[str, Any], a: di
         "",
         f"**(c) WebSocket delivery**, {c['clients']:,} clients (one per user, Bearer header) on one API process, "
         f"all connected in {c['connect_seconds']:.1f} s (paced at 100 handshakes/s; {c['failed_handshakes']} "
-        "handshakes failed and were retried; the server dropped {c['dropped']} open sockets, which reconnected). "
+        f"handshakes failed and were retried; {c['dropped']} sockets were closed by the server (1013 try again "
+        "later during the connection burst, or dropped) and reconnected). "
         "Latency from just before `Publisher.publish` (the events "
         "already committed) to the client's `recv()`:",
         "",
@@ -573,56 +517,56 @@ def main() -> None:
     var_dir.mkdir(parents=True, exist_ok=True)
     asyncio.run(recreate_db())
     redis.Redis.from_url(REDIS_URL).flushdb()
-    stack: Stack | None = None
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("FOREST_")},
+           "FOREST_DATABASE_URL": pg_url(PG_DB), "FOREST_BROKER_URL": REDIS_URL, "FOREST_REDIS_URL": REDIS_URL,
+           "FOREST_SECRET_KEY": SECRET, "FOREST_VAR_DIR": str(var_dir), "FOREST_ENVIRONMENT": "local",
+           "PYTHONUNBUFFERED": "1", "PYTHONPATH": str(ROOT / "src")}
+    stack = Stack(env=env, database_url=pg_url(PG_DB), demo=None, var_dir=var_dir)
     try:
-        with running_demo_site(notices=NOTICES, seed=7) as demo:
-            host_port = demo.base_url.removeprefix("http://")
-            settings = settings_for(var_dir, [host_port])
-            migrate.upgrade("head", settings)
-            prep = asyncio.run(prepare(settings, demo.url("/kfs/bid/list.do")))
-            print(f"seeded {BIDS} bids in {prep['seed_seconds']:.1f} s", flush=True)
-            env = {**os.environ, "FOREST_DATABASE_URL": pg_url(PG_DB), "FOREST_BROKER_URL": REDIS_URL,
-                   "FOREST_REDIS_URL": REDIS_URL, "FOREST_SECRET_KEY": SECRET, "FOREST_VAR_DIR": str(var_dir),
-                   "FOREST_CRAWL_ALLOW_HOSTS": host_port, "FOREST_ENVIRONMENT": "local", "PYTHONUNBUFFERED": "1",
-                   "PYTHONPATH": str(ROOT / "src")}
-            stack = Stack(env=env, var_dir=var_dir)
-            base = stack.start_api("api")
-            token, _ = create_access_token(settings, prep["user_ids"][-1])
-            headers = {"Authorization": f"Bearer {token}"}
+        # The demo board runs as its own process: in this one it would share the GIL with the load generator.
+        demo_base = stack.start_demo_site("demo", notices=NOTICES, seed=7)
+        host_port = demo_base.removeprefix("http://")
+        stack.env["FOREST_CRAWL_ALLOW_HOSTS"] = host_port
+        settings = settings_for(var_dir, [host_port])
+        migrate.upgrade("head", settings)
+        prep = asyncio.run(prepare(settings, f"{demo_base}/kfs/bid/list.do"))
+        print(f"seeded {BIDS} bids in {prep['seed_seconds']:.1f} s", flush=True)
+        base = stack.start_api("api")
+        token, _ = create_access_token(settings, prep["user_ids"][-1])
+        headers = {"Authorization": f"Bearer {token}"}
 
-            warm = prep["submit_sources"][:WARMUP_SOURCES]
-            capacity = prep["submit_sources"][WARMUP_SOURCES:WARMUP_SOURCES + CAPACITY_SOURCES]
-            measured = prep["submit_sources"][WARMUP_SOURCES + CAPACITY_SOURCES:]
-            asyncio.run(replay(submit_entries(warm, 50), target=base, headers=headers))
-            # Closed loop, 4 in flight, all due at once: how many submissions/s this API process sustains here.
-            cap_run = asyncio.run(replay([replace(e, offset=0.0) for e in submit_entries(capacity, 1)], target=base,
-                                         headers=headers, concurrency=4))
-            a_capacity = cap_run.throughput(cap_run.overall)
-            print(f"(a) closed-loop capacity {a_capacity:.1f} submissions/s", flush=True)
-            run_a = asyncio.run(replay(submit_entries(measured, SUBMIT_RATE), target=base, headers=headers,
-                                       duration=SUBMIT_SECONDS))
-            a = summary(run_a)
-            a["capacity_rps"] = a_capacity
-            print(f"(a) submit p99 {a['p99_ms']:.1f} ms, {a['requests']} requests, {a['errors']} errors", flush=True)
-            redis.Redis.from_url(REDIS_URL).flushdb()
-            cancelled = asyncio.run(cancel_queued(settings))
-            print(f"cancelled {cancelled} queued jobs", flush=True)
+        warm = prep["submit_sources"][:WARMUP_SOURCES]
+        capacity = prep["submit_sources"][WARMUP_SOURCES:WARMUP_SOURCES + CAPACITY_SOURCES]
+        measured = prep["submit_sources"][WARMUP_SOURCES + CAPACITY_SOURCES:]
+        asyncio.run(replay(submit_entries(warm, 50), target=base, headers=headers))
+        # Closed loop, 4 in flight, all due at once: how many submissions/s this API process sustains here.
+        cap_run = asyncio.run(replay([replace(e, offset=0.0) for e in submit_entries(capacity, 1)], target=base,
+                                     headers=headers, concurrency=4))
+        a_capacity = cap_run.throughput(cap_run.overall)
+        print(f"(a) closed-loop capacity {a_capacity:.1f} submissions/s", flush=True)
+        run_a = asyncio.run(replay(submit_entries(measured, SUBMIT_RATE), target=base, headers=headers,
+                                   duration=SUBMIT_SECONDS))
+        a = summary(run_a)
+        a["capacity_rps"] = a_capacity
+        print(f"(a) submit p99 {a['p99_ms']:.1f} ms, {a['requests']} requests, {a['errors']} errors", flush=True)
+        redis.Redis.from_url(REDIS_URL).flushdb()
+        cancelled = asyncio.run(cancel_queued(settings))
+        print(f"cancelled {cancelled} queued jobs", flush=True)
 
-            for k in range(WORKERS):
-                stack.spawn(f"worker-{k}", "worker", "--concurrency", "2", "--hostname", f"bench{k}@%h")
-            time.sleep(6)
-            b = asyncio.run(part_b(base, headers, prep["crawl_sources"]))
-            print(f"(b) idle p99 {b['idle']['p99_ms']:.1f} ms, loaded p99 {b['loaded']['p99_ms']:.1f} ms, "
-                  f"states {b['final_states']}", flush=True)
-            for k in range(WORKERS):
-                stack.stop(f"worker-{k}")
+        for k in range(WORKERS):
+            stack.spawn(f"worker-{k}", "worker", "--concurrency", "2", "--hostname", f"bench{k}@%h")
+        time.sleep(6)
+        b = asyncio.run(part_b(base, headers, prep["crawl_sources"]))
+        print(f"(b) idle p99 {b['idle']['p99_ms']:.1f} ms, loaded p99 {b['loaded']['p99_ms']:.1f} ms, "
+              f"states {b['final_states']}", flush=True)
+        for k in range(WORKERS):
+            stack.kill(f"worker-{k}", signal.SIGTERM)
 
-            c = asyncio.run(part_c(base, settings, prep["user_ids"]))
-            print(f"(c) trickle p99 {c['trickle']['p99_ms']:.1f} ms, broadcast p99 {c['broadcast']['p99_ms']:.1f} ms",
-                  flush=True)
+        c = asyncio.run(part_c(base, settings, prep["user_ids"]))
+        print(f"(c) trickle p99 {c['trickle']['p99_ms']:.1f} ms, broadcast p99 {c['broadcast']['p99_ms']:.1f} ms",
+              flush=True)
     finally:
-        if stack is not None:
-            stack.stop_all()
+        stack.stop_all()
         if not args.keep_db:
             asyncio.run(recreate_db(drop_only=True))
         redis.Redis.from_url(REDIS_URL).flushdb()

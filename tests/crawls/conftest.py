@@ -45,7 +45,7 @@ class Stack:
 
     env: dict[str, str]
     database_url: str
-    demo: DemoSite
+    demo: DemoSite | None  # the in-process board of tests; benchmarks run theirs as a process instead
     var_dir: Path
     apis: list[str] = field(default_factory=list)
     procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
@@ -79,6 +79,22 @@ class Stack:
         """Start a Celery worker (with the periodic reaper) for this stack."""
         return self.spawn(name, "worker", "--concurrency", "1", "--beat", "--hostname", f"{name}@%h")
 
+    def start_demo_site(self, name: str, *, notices: int, seed: int) -> str:
+        """Start the demo board as its own process (no GIL shared with a load generator); its base URL."""
+        port = free_port()
+        self.spawn(name, "demo-site", "--port", str(port), "--notices", str(notices), "--seed", str(seed),
+                   "--log-level", "warning")
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{base}/robots.txt", timeout=1).status_code == 200:
+                    return base
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+        raise RuntimeError(f"demo board {name} did not start: {(self.var_dir / f'{name}.log').read_text()[-3000:]}")
+
     def kill(self, name: str, sig: int = signal.SIGKILL) -> None:
         """Signal a process group (SIGKILL: the worker dies mid-task, without any clean-up)."""
         proc = self.procs.pop(name)
@@ -99,11 +115,14 @@ class Stack:
 
     def add_source(self, name: str | None = None, *, delay: float = 0.0, max_pages: int = 50) -> int:
         """A demo-board source, written directly (no admin API needed for fixtures)."""
+        assert self.demo is not None
+        demo = self.demo
+
         async def run() -> int:
             db = Database.from_settings(make_settings(self.database_url, self.var_dir))
             try:
                 async with db.sessionmaker() as session:
-                    source = Source(name=name or f"demo-{uuid.uuid4().hex[:8]}", start_url=self.demo.url("/kfs/bid/list.do"),
+                    source = Source(name=name or f"demo-{uuid.uuid4().hex[:8]}", start_url=demo.url("/kfs/bid/list.do"),
                                     preset="demo_board", max_pages=max_pages, timezone="Asia/Seoul", polite=delay > 0,
                                     delay_seconds=delay, enabled=True, created_at=utcnow())
                     session.add(source)

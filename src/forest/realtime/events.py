@@ -85,14 +85,12 @@ async def max_event_id(session: AsyncSession, *, user_id: int | None = None) -> 
     return int(await session.scalar(stmt) or 0)
 
 
-async def users_with_events_after(session: AsyncSession, after: int) -> tuple[int, set[int]]:
-    """(new watermark, users having events after `after`), for the polling announcer."""
+async def newest_event_per_user(session: AsyncSession, *, after: int) -> dict[int, int]:
+    """Each user's newest event id among the events with id greater than `after` (for the table poller)."""
     rows = (await session.execute(
         select(JobEvent.user_id, func.max(JobEvent.id)).where(JobEvent.id > after).group_by(JobEvent.user_id)
     )).all()
-    if not rows:
-        return after, set()
-    return max(int(r[1]) for r in rows), {int(r[0]) for r in rows}
+    return {int(user_id): int(newest) for user_id, newest in rows}
 
 
 class Publisher:
@@ -111,8 +109,11 @@ class Publisher:
         if self._client is None:
             self._client = aioredis.Redis.from_url(self._url, socket_connect_timeout=2, socket_timeout=2)
         try:
-            for event in events:
-                await self._client.publish(EVENT_CHANNEL, json.dumps({"user_id": event.user_id, "id": event.id}))
+            # One round trip for a whole batch (a broadcast announces one event per user at once).
+            async with self._client.pipeline(transaction=False) as pipe:
+                for event in events:
+                    pipe.publish(EVENT_CHANNEL, json.dumps({"user_id": event.user_id, "id": event.id}))
+                await pipe.execute()
         except Exception:  # at-most-once by design: readers catch up from the database
             await self.close()
 

@@ -12,6 +12,8 @@ from forest.database import Database
 from forest.realtime import events
 
 log = logging.getLogger(__name__)
+# How far back (in event ids) each table check looks for events that committed late.
+POLL_LOOKBACK_IDS = 5_000
 
 
 @dataclass(eq=False)
@@ -64,9 +66,13 @@ class Hub:
                 sub.wake.set()
 
     async def start(self) -> None:
-        """Start listening."""
-        listener = self._listen_redis() if self._redis_url else self._poll_table()
-        self._tasks = [asyncio.create_task(listener), asyncio.create_task(self._catch_up())]
+        """Start listening: Redis pub/sub with a slow table check behind it, or table polling alone."""
+        if self._redis_url:
+            # Pub/sub is at most once (a failed publish is never retried): the table check catches up.
+            self._tasks = [asyncio.create_task(self._listen_redis()),
+                           asyncio.create_task(self._poll_table(self._catch_up_interval))]
+        else:
+            self._tasks = [asyncio.create_task(self._poll_table(self._poll_interval))]
 
     async def stop(self) -> None:
         """Stop listening."""
@@ -77,26 +83,27 @@ class Hub:
                 await task
         self._tasks = []
 
-    async def _catch_up(self) -> None:
-        # Pub/sub is at-most-once: a periodic wake-up makes every socket re-read the table.
-        while True:
-            await asyncio.sleep(self._catch_up_interval)
-            self.wake_all()
-
-    async def _poll_table(self) -> None:
-        watermark: int | None = None
+    async def _poll_table(self, interval: float) -> None:
+        # Wakes only the users whose newest event changed since the last look. Ids are not committed in
+        # global order (only per user), so each look re-reads a window of recent ids: an event that
+        # commits after a higher id of another user is still seen.
+        seen: dict[int, int] | None = None
+        top = 0
         while True:
             try:
                 async with self._db.sessionmaker() as session:
-                    if watermark is None:
-                        watermark = await events.max_event_id(session)
-                    else:
-                        watermark, users = await events.users_with_events_after(session, watermark)
-                        for user_id in users:
+                    if seen is None:
+                        top = await events.max_event_id(session)
+                    newest = await events.newest_event_per_user(session, after=max(0, top - POLL_LOOKBACK_IDS))
+                if seen is not None:
+                    for user_id, newest_id in newest.items():
+                        if newest_id > seen.get(user_id, 0):
                             self.wake_user(user_id)
+                seen = newest
+                top = max([top, *newest.values()])
             except Exception as exc:  # database blips must not kill the listener
                 log.warning("event poll failed: %s", exc)
-            await asyncio.sleep(self._poll_interval)
+            await asyncio.sleep(interval)
 
     async def _listen_redis(self) -> None:
         import redis.asyncio as aioredis

@@ -15,6 +15,7 @@ from forest.database import Database
 from forest.errors import Unauthorized
 from forest.realtime import events
 from forest.realtime.hub import Hub, Subscription
+from forest.realtime.reader import BATCH_LIMIT, EventReader
 from forest.security import decode_access_token
 from forest.users import service as users
 from forest.users.models import User
@@ -30,17 +31,17 @@ DATABASE_TROUBLE = (SQLAlchemyError, OSError, TimeoutError)
 
 
 class Gates:
-    """Per-process limits on the database work of sockets, so they can never take the whole pool.
+    """Per-process bounds on the database work of sockets, so they can never take the whole pool.
 
     Handshakes take at most a quarter of the pool and wait for it at most as long as an HTTP request
-    waits for a connection; live sockets' reads take at most half and wait as long as needed. The rest
-    of the pool stays free for HTTP requests, whatever the number of sockets.
+    waits for a connection; live sockets read through one `EventReader` (one connection at a time).
+    The rest of the pool stays free for HTTP requests, whatever the number of sockets.
     """
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, db: Database) -> None:
         self.handshake = asyncio.Semaphore(max(1, settings.db_pool_size // 4))
         self.handshake_wait = settings.db_pool_timeout_seconds
-        self.read = asyncio.Semaphore(max(1, settings.db_pool_size // 2))
+        self.reader = EventReader(db)
 
 
 def gates_of(websocket: WebSocket) -> Gates:
@@ -48,7 +49,7 @@ def gates_of(websocket: WebSocket) -> Gates:
     state = websocket.app.state
     gates: Gates | None = getattr(state, "ws_gates", None)
     if gates is None:
-        gates = state.ws_gates = Gates(state.settings)
+        gates = state.ws_gates = Gates(state.settings, state.db)
     return gates
 
 
@@ -131,8 +132,8 @@ async def notifications(websocket: WebSocket) -> None:
     try:
         if after is None:
             after = watermark
-        sender = asyncio.create_task(_send_loop(websocket, db, sub, after, settings.ws_heartbeat_seconds,
-                                                gates_of(websocket).read))
+        sender = asyncio.create_task(_send_loop(websocket, gates_of(websocket).reader, sub, after,
+                                                settings.ws_heartbeat_seconds))
         receiver = asyncio.create_task(_drain(websocket))
         done, pending = await asyncio.wait({sender, receiver}, return_when=asyncio.FIRST_COMPLETED)
         for task in pending:
@@ -148,14 +149,13 @@ async def notifications(websocket: WebSocket) -> None:
         hub.unsubscribe(sub)
 
 
-async def _send_loop(websocket: WebSocket, db: Database, sub: Subscription, after: int, heartbeat_seconds: float,
-                     gate: asyncio.Semaphore) -> None:
+async def _send_loop(websocket: WebSocket, reader: EventReader, sub: Subscription, after: int,
+                     heartbeat_seconds: float) -> None:
     while True:
         sub.wake.clear()
         try:
-            # A short session per batch: no database connection is held while the socket idles.
-            async with gate, db.sessionmaker() as session:
-                batch = await events.events_after(session, user_id=sub.user_id, after=after, limit=200)
+            # No database connection is held while the socket idles; sockets woken together share a read.
+            batch = await reader.read(sub.user_id, after)
         except DATABASE_TROUBLE as exc:
             # The events stay in the table: keep the socket and read again shortly.
             log.warning("WebSocket read failed, retrying: %s", exc)
@@ -165,7 +165,7 @@ async def _send_loop(websocket: WebSocket, db: Database, sub: Subscription, afte
         for event in batch:
             await asyncio.wait_for(websocket.send_json(events.serialise(event)), SEND_TIMEOUT_SECONDS)
             after = event.id
-        if len(batch) == 200:
+        if len(batch) == BATCH_LIMIT:
             continue
         try:
             await asyncio.wait_for(sub.wake.wait(), heartbeat_seconds)
