@@ -152,3 +152,32 @@ async def test_views_of_unknown_ids_are_ignored(
     stored = await bids(sessionmaker)
     assert set(stored) == {"123450"}
     assert stored["123450"].views == 42
+
+
+async def test_both_statement_shapes_agree(sessionmaker: async_sessionmaker[AsyncSession], source_id: int) -> None:
+    # upsert_notices picks one statement per batch on PostgreSQL; upsert_rows is the portable shape.
+    from forest.bids.ingest import upsert_notices, upsert_rows
+    from forest.sources.models import Source
+
+    async with sessionmaker() as session, session.begin():
+        other = Source(name="같은 게시판의 사본", start_url="https://copy.example/list.do")
+        session.add(other)
+        await session.flush()
+        other_id = other.id
+    rounds = [
+        [notice(n) for n in range(6)],
+        [notice(0, title="정정 공고"), notice(1, views=1), notice(2), notice(9)],
+        [notice(0, title="정정 공고"), notice(9, department="감사담당관")],
+    ]
+    outcomes: dict[int, list[tuple[list[str], list[str]]]] = {source_id: [], other_id: []}
+    for batch in rounds:
+        for sid in (source_id, other_id):
+            async with sessionmaker() as session, session.begin():
+                if sid == source_id:
+                    result = await upsert_notices(session, sid, batch)
+                else:
+                    result = await upsert_rows(session, sid, batch, {})
+            outcomes[sid].append(([n.external_id for n in result.new], [n.external_id for n in result.updated]))
+
+    assert outcomes[source_id] == outcomes[other_id]
+    assert outcomes[source_id][1] == (["123459"], ["123450"])

@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import Table, bindparam, case, func, select, text, update
-from sqlalchemy.dialects import sqlite
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from forest.bids.models import Bid
@@ -16,7 +16,7 @@ from forest.crawler.parse import Notice
 from forest.crawler.store import KnownNotice, UpsertResult
 from forest.database import utcnow
 
-# Rows per statement on SQLite: far below its bind-parameter limit (32766).
+# Rows per statement of `upsert_rows`: far below the bind-parameter limits of asyncpg (32767) and SQLite (32766).
 _CHUNK = 500
 _CONTENT_COLUMNS = ("title", "department", "post_date", "url", "attachments", "content_hash")
 
@@ -136,7 +136,7 @@ async def upsert_notices(
     ticks = {external_id: count for external_id, count in (views or {}).items() if external_id not in in_batch}
     if session.get_bind().dialect.name == "postgresql":
         return await _upsert_postgresql(session, source_id, batch, ticks)
-    return await _upsert_generic(session, source_id, batch, ticks)
+    return await upsert_rows(session, source_id, batch, ticks)
 
 
 async def _upsert_postgresql(
@@ -176,17 +176,21 @@ def _attachments_json(notice: Notice) -> str:
     return json.dumps([{"name": a.name, "url": a.url} for a in notice.attachments], ensure_ascii=False)
 
 
-async def _upsert_generic(
+async def upsert_rows(
     session: AsyncSession, source_id: int, batch: list[Notice], ticks: Mapping[str, int]
 ) -> UpsertResult:
+    """The portable path (SQLite; on PostgreSQL the crawl benchmark's baseline): stored hashes first,
+    then multi-row INSERT … ON CONFLICT with bind parameters per row. `batch` has unique ids and
+    `ticks` none of them."""
     table = _table()
     now = utcnow()
     known = await known_notices(session, source_id, [*(n.external_id for n in batch), *ticks])
+    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
     result = UpsertResult()
     if batch:
         ids: dict[str, int] = {}
         for chunk in _chunks(batch):
-            stmt = sqlite.insert(table).values([_row(source_id, n, now) for n in chunk])
+            stmt = insert(table).values([_row(source_id, n, now) for n in chunk])
             changed = table.c.content_hash.is_distinct_from(stmt.excluded.content_hash)
             # One statement for both cases: views always, content columns only on a real edit, so a
             # views-only tick never bumps updated_at.
