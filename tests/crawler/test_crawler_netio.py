@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
+import ssl
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 from crawler_support import fake_dns
 
-from forest.crawler.egress import EgressPolicy, UrlNotAllowed
-from forest.crawler.fetch import Fetcher, FetchOptions
+from forest.crawler.egress import EgressPolicy, PinnedTransport, UrlNotAllowed
+from forest.crawler.fetch import Fetcher, FetchError, FetchOptions
 
 BODY = b"<html><body>ok</body></html>"
 
@@ -17,8 +20,9 @@ BODY = b"<html><body>ok</body></html>"
 class TinyServer:
     """HTTP/1.1 keep-alive server counting connections; `close_after_response` drops each connection."""
 
-    def __init__(self, *, close_after_response: bool = False) -> None:
+    def __init__(self, *, close_after_response: bool = False, ssl_context: ssl.SSLContext | None = None) -> None:
         self.close_after_response = close_after_response
+        self.ssl_context = ssl_context
         self.connections = 0
         self.requests = 0
         self.port = 0
@@ -42,7 +46,7 @@ class TinyServer:
             writer.close()
 
     async def __aenter__(self) -> TinyServer:
-        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0, ssl=self.ssl_context)
         self.port = self._server.sockets[0].getsockname()[1]
         return self
 
@@ -115,3 +119,60 @@ async def test_plain_policy_resolves_every_time() -> None:
     await policy.check_url("https://www.forest.go.kr/a")
     await policy.check_url("https://www.forest.go.kr/b")
     assert lookups == ["www.forest.go.kr", "www.forest.go.kr"]
+
+
+def _certificates(tmp_path: Path, name: str) -> tuple[Path, Path, Path]:
+    """A throwaway CA and a server certificate for `name` signed by it: (ca.pem, cert.pem, key.pem)."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    now = dt.datetime.now(dt.UTC)
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Forest test CA")])
+    ca = (
+        x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name).public_key(ca_key.public_key())
+        .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(hours=1))
+        .not_valid_after(now + dt.timedelta(hours=1))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(ca_key, hashes.SHA256())
+    )
+    key = ec.generate_private_key(ec.SECP256R1())
+    cert = (
+        x509.CertificateBuilder().subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)]))
+        .issuer_name(ca_name).public_key(key.public_key()).serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(hours=1)).not_valid_after(now + dt.timedelta(hours=1))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName(name)]), critical=False)
+        .sign(ca_key, hashes.SHA256())
+    )
+    paths = tmp_path / "ca.pem", tmp_path / "cert.pem", tmp_path / "key.pem"
+    paths[0].write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+    paths[1].write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    paths[2].write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
+    return paths
+
+
+@pytest.mark.parametrize("certificate_name", ["board.example", "other.example"])
+async def test_tls_verifies_the_url_host_name_on_the_pinned_address(tmp_path: Path, certificate_name: str) -> None:
+    ca, cert, key = _certificates(tmp_path, certificate_name)
+    server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_context.load_cert_chain(cert, key)
+    client_context = ssl.create_default_context(cafile=str(ca))
+    async with TinyServer(ssl_context=server_context) as server:
+        policy = EgressPolicy(
+            [f"board.example:{server.port}"], resolver=fake_dns({"board.example": ["127.0.0.1"]}), remember=True
+        )
+        transport = PinnedTransport(policy, ssl_context=client_context)
+        async with Fetcher(policy, FetchOptions(delay_seconds=0, max_retries=0), transport=transport) as fetcher:
+            if certificate_name == "board.example":
+                pages = [await fetcher.get(f"https://board.example:{server.port}/p{i}") for i in range(3)]
+                assert [page.text for page in pages] == [BODY.decode()] * 3
+                assert (server.requests, server.connections) == (3, 1)
+            else:
+                with pytest.raises(FetchError, match=r"not valid for 'board\.example'"):
+                    await fetcher.get(f"https://board.example:{server.port}/")

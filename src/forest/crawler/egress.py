@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import socket
+import ssl
 from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass
 from types import TracebackType
@@ -192,9 +193,10 @@ class PinnedTransport(httpx.AsyncBaseTransport):
     reused for another.
     """
 
-    def __init__(self, policy: EgressPolicy) -> None:
+    def __init__(self, policy: EgressPolicy, *, ssl_context: ssl.SSLContext | None = None) -> None:
         self._policy = policy
-        self._connections = ConnectionCache()
+        # The default verifies certificates against certifi's roots.
+        self._connections = ConnectionCache(ssl_context=ssl_context)
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         """Check, pin to the resolved address and send."""

@@ -196,9 +196,11 @@ class ConnectionCache:
     so there is no queue here, only a stack of idle connections per key.
     """
 
-    def __init__(self, *, keepalive_expiry: float = 5.0, max_idle_per_key: int = 32) -> None:
+    def __init__(
+        self, *, ssl_context: ssl.SSLContext | None = None, keepalive_expiry: float = 5.0, max_idle_per_key: int = 32
+    ) -> None:
         self._backend = AsyncioBackend()
-        self._ssl_context = httpx.create_ssl_context()
+        self._ssl_context = ssl_context or httpx.create_ssl_context()
         self._keepalive_expiry = keepalive_expiry
         self._max_idle = max_idle_per_key
         self._idle: dict[ConnectionKey, list[httpcore.AsyncHTTPConnection]] = {}
