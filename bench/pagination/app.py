@@ -1,24 +1,30 @@
-"""The product API plus two comparison endpoints that exist only in the benchmark.
+"""The product API plus comparison endpoints that exist only in the benchmark.
 
 `/bench/offset` pages with LIMIT/OFFSET and `/bench/fp-cursor` with the `fastapi-pagination` cursor
 helper (sqlakeyset); both read the same table through the same engine and session as `/api/v1/bids`,
 and authenticate the same way, so the comparison is only about how a page is found.
+`/bench/no-query` is `/api/v1/bids` with the database query replaced by a page read once at start-up:
+the same dependencies, validation, cursor signing, Link header and serialisation, so its throughput is
+the ceiling of everything the API does around its one SQL statement.
 """
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import APIRouter, FastAPI, Query
+from fastapi import APIRouter, FastAPI, Query, Request, Response
 from fastapi_pagination import add_pagination
 from fastapi_pagination.cursor import CursorPage
 from fastapi_pagination.ext.sqlalchemy import apaginate as fp_paginate
 from sqlalchemy import select
 
 from forest.app import create_app
+from forest.bids import service as bids
 from forest.bids.models import Bid
+from forest.bids.router import Filters
 from forest.bids.schemas import BidRead
-from forest.dependencies import CurrentUser, DbSession
+from forest.dependencies import CurrentUser, DbSession, ListParams, Signer
+from forest.pagination import Page, PageResult, to_page
 
 ORDER = (Bid.post_date.desc(), Bid.id.desc())
 
@@ -39,6 +45,17 @@ def create_bench_app() -> FastAPI:
     async def fp_cursor_page(_user: CurrentUser, session: DbSession) -> CursorPage[BidRead]:
         page: CursorPage[BidRead] = await fp_paginate(session, select(Bid).order_by(*ORDER))
         return page
+
+    cached: list[PageResult[Any]] = []
+
+    @router.get("/no-query", response_model=Page[BidRead])
+    async def no_query_page(
+        _user: CurrentUser, session: DbSession, params: ListParams, filters: Filters, signer: Signer,
+        request: Request, response: Response,
+    ) -> dict[str, Any]:
+        if not cached:
+            cached.append(await bids.list(session=session, filters=filters, params=params, signer=signer))
+        return to_page(cached[0], response, request, BidRead)
 
     app.include_router(router)
     add_pagination(app)
