@@ -109,11 +109,10 @@ class Publisher:
         if self._client is None:
             self._client = aioredis.Redis.from_url(self._url, socket_connect_timeout=2, socket_timeout=2)
         try:
-            # One round trip for a whole batch (a broadcast announces one event per user at once).
-            async with self._client.pipeline(transaction=False) as pipe:
-                for event in events:
-                    pipe.publish(EVENT_CHANNEL, json.dumps({"user_id": event.user_id, "id": event.id}))
-                await pipe.execute()
+            # One message per batch, naming each user once (a broadcast announces an event per user at once).
+            user_ids = sorted({event.user_id for event in events})
+            await self._client.publish(EVENT_CHANNEL, json.dumps({"user_ids": user_ids,
+                                                                  "id": max(event.id for event in events)}))
         except Exception:  # at-most-once by design: readers catch up from the database
             await self.close()
 

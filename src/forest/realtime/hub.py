@@ -120,7 +120,11 @@ class Hub:
                         if message.get("type") != "message":
                             continue
                         try:
-                            self.wake_user(int(json.loads(message["data"])["user_id"]))
+                            announced = json.loads(message["data"])
+                            # `user_ids` per batch; `user_id` is what processes of older releases send.
+                            user_ids = announced["user_ids"] if "user_ids" in announced else [announced["user_id"]]
+                            for user_id in user_ids:
+                                self.wake_user(int(user_id))
                         except (ValueError, KeyError, TypeError):
                             continue
             except asyncio.CancelledError:
