@@ -50,12 +50,13 @@ class Stack:
     apis: list[str] = field(default_factory=list)
     procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
 
-    def spawn(self, name: str, *args: str, extra_env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
-        """Start a `forest` subcommand in its own process group, logging to var/<name>.log."""
+    def spawn(self, name: str, *args: str, extra_env: dict[str, str] | None = None,
+              nice: int = 0) -> subprocess.Popen[bytes]:
+        """Start a `forest` subcommand in its own process group, logging to var/<name>.log (`nice`: lower priority)."""
         log = (self.var_dir / f"{name}.log").open("ab")
-        proc = subprocess.Popen([sys.executable, "-m", "forest.cli.main", *args], cwd=ROOT,
-                                env={**self.env, **(extra_env or {})}, stdout=log, stderr=subprocess.STDOUT,
-                                start_new_session=True)
+        proc = subprocess.Popen([*(["nice", "-n", str(nice)] if nice else []), sys.executable, "-m",
+                                 "forest.cli.main", *args], cwd=ROOT, env={**self.env, **(extra_env or {})},
+                                stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         self.procs[name] = proc
         return proc
 
@@ -79,11 +80,11 @@ class Stack:
         """Start a Celery worker (with the periodic reaper) for this stack."""
         return self.spawn(name, "worker", "--concurrency", "1", "--beat", "--hostname", f"{name}@%h")
 
-    def start_demo_site(self, name: str, *, notices: int, seed: int) -> str:
+    def start_demo_site(self, name: str, *, notices: int, seed: int, nice: int = 0) -> str:
         """Start the demo board as its own process (no GIL shared with a load generator); its base URL."""
         port = free_port()
         self.spawn(name, "demo-site", "--port", str(port), "--notices", str(notices), "--seed", str(seed),
-                   "--log-level", "warning")
+                   "--log-level", "warning", nice=nice)
         base = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
