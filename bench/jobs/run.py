@@ -7,8 +7,8 @@ One command: `.venv/bin/python bench/jobs/run.py` (see bench/README.md). On a sc
     a different source (2,000 sources created up front), with no worker running: the API's accept latency
     (write the job and its `job.queued` event, commit, enqueue on Redis, publish);
 (b) replays `GET /api/v1/bids?limit=20` at 50 requests/s for 15 s while idle, then again while 4 crawls of the
-    demo board (5,000 notices, its own process) run on 2 Celery workers; reports the p99 ratio; all of it twice,
-    with the workers at the default CPU priority and at `nice -n 10`;
+    demo board (5,000 notices, its own process) run on 2 Celery workers; reports the p99 ratio; three rounds:
+    polite crawls (Forest's default), politeness off, politeness off with the workers at `nice -n 10`;
 (c) opens 1,000 WebSockets (1,000 users, `Authorization: Bearer`) on one API process and measures delivery of
     events written with `forest.realtime.events.add_event` and announced with `Publisher.publish`, from just
     before `publish` to receipt: a trickle (one event to one user, 50/s) and a broadcast (one event to each of
@@ -75,7 +75,12 @@ READ_RATE = 50
 READ_SECONDS = 15
 CRAWLS = 4
 WORKERS = 2
-WORKER_NICE = 10  # the second loaded run: workers at a lower CPU priority than the API
+WORKER_NICE = 10  # the third loaded run: workers at a lower CPU priority than the API
+# (b)'s rounds: Forest's default polite crawls; crawls as fast as the board answers; the same with the
+# workers at a lower CPU priority. Each round has fresh sources and its own idle baseline.
+B_ROUNDS = (("polite", 0), ("default", 0), ("nice", WORKER_NICE))
+B_LABELS = (("polite", "polite crawls (default)"), ("default", "politeness off"),
+            ("nice", f"politeness off, workers at nice {WORKER_NICE}"))
 BOARD_NICE = 10  # the demo board stands in for a remote site: it yields the CPU to everything else
 NOTICES = 5_000  # enough for the crawls to outlast the 15 s loaded replay on this machine
 WS_CLIENTS = 1_000
@@ -106,7 +111,7 @@ async def recreate_db(drop_only: bool = False) -> None:
 
 def settings_for(var_dir: Path, allow: list[str]) -> Settings:
     """Settings of the bench process (same database and Redis as the stack)."""
-    return Settings(database_url=pg_url(PG_DB), var_dir=var_dir, secret_key=SECRET, broker_url=REDIS_URL,  # type: ignore[arg-type]
+    return Settings(database_url=pg_url(PG_DB), var_dir=var_dir, secret_key=SECRET, broker_url=REDIS_URL,
                     redis_url=REDIS_URL, crawl_allow_hosts=allow, environment="local")
 
 
@@ -126,9 +131,12 @@ async def prepare(settings: Settings, demo_url: str) -> dict[str, Any]:
                      "enabled": False, "created_at": now}
                     for k in range(SUBMIT_SOURCES + WARMUP_SOURCES + CAPACITY_SOURCES)]
             submit_ids = list((await session.scalars(insert(Source).returning(Source.id), rows)).all())
+            # The first CRAWLS sources crawl as Forest does by default (polite: one request at a time per
+            # host, ~1 s apart); the others as fast as the board answers.
             crawl_rows = [{"name": f"bench-demo-{k}", "start_url": demo_url, "preset": "demo_board",
-                           "max_pages": 1000, "timezone": "Asia/Seoul", "polite": False, "delay_seconds": 0.0,
-                           "enabled": True, "created_at": now} for k in range(2 * CRAWLS)]
+                           "max_pages": 1000, "timezone": "Asia/Seoul", "polite": k < CRAWLS,
+                           "delay_seconds": None if k < CRAWLS else 0.0,
+                           "enabled": True, "created_at": now} for k in range(3 * CRAWLS)]
             crawl_ids = list((await session.scalars(insert(Source).returning(Source.id), crawl_rows)).all())
             await session.commit()
         return {"seed_seconds": seeded.seconds, "user_ids": user_ids, "submit_sources": submit_ids,
@@ -182,8 +190,8 @@ async def job_states(base: str, headers: dict[str, str], ids: list[str]) -> list
         return [(await client.get(f"/api/v1/crawls/{job_id}")).json() for job_id in ids]
 
 
-async def part_b(base: str, headers: dict[str, str], crawl_sources: list[int]) -> dict[str, Any]:
-    """Reads idle, then while 4 crawls run."""
+async def part_b(base: str, headers: dict[str, str], crawl_sources: list[int], *, cancel: bool) -> dict[str, Any]:
+    """Reads idle, then while 4 crawls run (cancelled afterwards when `cancel`: polite crawls take minutes)."""
     entries = read_entries(READ_RATE, READ_SECONDS)
     await replay(read_entries(READ_RATE, 3), target=base, headers=headers)  # warm-up
     idle = await replay(entries, target=base, headers=headers)
@@ -203,6 +211,10 @@ async def part_b(base: str, headers: dict[str, str], crawl_sources: list[int]) -
     loaded = await replay(entries, target=base, headers=headers)
     after = await job_states(base, headers, ids)
     finished_during = sum(1 for j in after if j["state"] != "running")
+    if cancel:
+        async with httpx.AsyncClient(base_url=base, headers=headers, timeout=10) as client:
+            for job_id in ids:
+                await client.post(f"/api/v1/crawls/{job_id}/cancel")
     # Let the crawls finish (or give up) so the next part starts quiet.
     crawl_deadline = time.monotonic() + 120
     while time.monotonic() < crawl_deadline:
@@ -395,9 +407,9 @@ def plot(a: dict[str, Any], b: dict[str, Any], c: dict[str, Any]) -> None:
     cdf(axes[0], a["histogram"], f"POST /crawls @ {SUBMIT_RATE}/s")
     axes[0].axvline(TARGET_SUBMIT_P99_MS, color="red", ls="--", lw=1, label="target p99")
     axes[0].set_title("(a) crawl submission accept latency")
-    cdf(axes[1], b["default"]["idle"]["histogram"], "idle")
-    cdf(axes[1], b["default"]["loaded"]["histogram"], f"{CRAWLS} crawls on {WORKERS} workers")
-    cdf(axes[1], b["nice"]["loaded"]["histogram"], f"same, workers at nice {WORKER_NICE}")
+    cdf(axes[1], b["polite"]["idle"]["histogram"], "idle")
+    for key, label in B_LABELS:
+        cdf(axes[1], b[key]["loaded"]["histogram"], f"{CRAWLS} crawls, {label}")
     axes[1].set_title(f"(b) GET /bids?limit=20 @ {READ_RATE}/s")
     cdf(axes[2], c["trickle"]["histogram"], f"trickle ({TRICKLE_RATE} events/s)")
     cdf(axes[2], c["broadcast"]["histogram"], f"broadcast (1 event x {WS_CLIENTS} users)")
@@ -458,23 +470,25 @@ def write_results(m: dict[str, str], seconds: float, prep: dict[str, Any], a: di
         "`pool_timeout` 3 s → 503) and latency grows with the run's length instead of settling.",
         "",
         f"**(b) `GET /api/v1/bids?limit=20`**, open loop, Poisson {READ_RATE} requests/s for {READ_SECONDS} s, "
-        f"idle (baseline) vs while {CRAWLS} crawls of the demo board ({NOTICES:,} notices, politeness off, the "
+        f"idle (baseline) vs while {CRAWLS} crawls of the demo board ({NOTICES:,} notices, the "
         f"board in its own process at `nice -n {BOARD_NICE}` as it stands in for a remote site) run on "
         f"{WORKERS} Celery workers (concurrency 2 each) beside the API on the "
-        f"same {m['nproc']} CPUs; twice: workers at the default CPU priority, then (fresh sources, fresh "
-        f"baseline) workers started with `nice -n {WORKER_NICE}`, as batch work beside an API on shared cores "
-        "would be run:",
+        f"same {m['nproc']} CPUs; three rounds, each with fresh sources and its own idle baseline: crawls as "
+        "Forest runs them by default (polite: one request at a time per host, about a second apart; cancelled "
+        "after the measurement), then with politeness off (each crawl as fast as the board answers, a CPU "
+        "stress test of two cores shared by API, workers, PostgreSQL and board), then politeness off with the "
+        f"workers started with `nice -n {WORKER_NICE}`, as batch work beside an API on shared cores would be run:",
         "",
         "| workers | run | requests | errors | p50 | p90 | p99 | max |",
         "|---|---|---:|---:|---:|---:|---:|---:|",
     ]
-    for key, label in (("default", "default priority"), ("nice", f"nice {WORKER_NICE}")):
+    for key, label in B_LABELS:
         for name in ("idle", "loaded"):
             r = b[key][name]
             lines.append(f"| {label} | {name} | {r['requests']} | {r['errors']} | {r['p50_ms']:.1f} ms | "
                          f"{r['p90_ms']:.1f} ms | {r['p99_ms']:.1f} ms | {r['max_ms']:.1f} ms |")
     lines.append("")
-    for key, label in (("default", "Default priority"), ("nice", f"Workers at nice {WORKER_NICE}")):
+    for key, label in B_LABELS:
         run = b[key]
         ratio, p50_ratio = ratios(run)
         crawl_secs = ", ".join(f"{s:.0f}" for s in run["crawl_seconds"]) or "n/a"
@@ -578,12 +592,12 @@ def main() -> None:
         print(f"cancelled {cancelled} queued jobs", flush=True)
 
         b: dict[str, dict[str, Any]] = {}
-        for round_, (key, nice) in enumerate((("default", 0), ("nice", WORKER_NICE))):
+        for round_, (key, nice) in enumerate(B_ROUNDS):
             for k in range(WORKERS):
                 stack.spawn(f"worker-{k}", "worker", "--concurrency", "2", "--hostname", f"bench{k}@%h", nice=nice)
             time.sleep(6)
             sources = prep["crawl_sources"][round_ * CRAWLS:(round_ + 1) * CRAWLS]
-            b[key] = run_b = asyncio.run(part_b(base, headers, sources))
+            b[key] = run_b = asyncio.run(part_b(base, headers, sources, cancel=key == "polite"))
             print(f"(b, workers nice {nice}) idle p99 {run_b['idle']['p99_ms']:.1f} ms, loaded p99 "
                   f"{run_b['loaded']['p99_ms']:.1f} ms, states {run_b['final_states']}", flush=True)
             for k in range(WORKERS):
