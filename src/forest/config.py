@@ -62,6 +62,9 @@ class Settings(BaseSettings):
     ws_heartbeat_seconds: float = Field(15.0, gt=0)
     ws_send_queue_size: int = Field(256, ge=1)
     crawl_polite_delay_seconds: float = Field(1.0, ge=0)
+    # Alert webhooks: attempts before a delivery fails, and the time limit of one attempt.
+    webhook_max_attempts: int = Field(12, ge=1, le=50)
+    webhook_timeout_seconds: float = Field(10.0, gt=0, le=60)
 
     @field_validator("crawl_allow_hosts", mode="before")
     @classmethod

@@ -313,3 +313,26 @@ async def test_alert_api_shows_the_secret_and_the_deliveries(
         (str(queued[0]), "pending", 1, 500, "http_status")
     assert item["next_attempt_at"] is not None and item["bid_count"] > 0
     assert (await client.get(path, headers=other.headers)).status_code == 404
+
+
+async def test_webhook_attempts_follow_the_settings(
+    database: Database, settings: Settings, demo_board: DemoSite, tmp_path: Path,
+) -> None:
+    port = _closed_port()
+    two = make_settings(settings.database_url, tmp_path, webhook_max_attempts=2, webhook_timeout_seconds=2,
+                        crawl_allow_hosts=[*settings.crawl_allow_hosts, f"127.0.0.1:{port}"])
+    user = await _user(database)
+    await _alert(database, two, user, webhook_url=f"http://127.0.0.1:{port}/hook")
+    queued: list[uuid.UUID] = []
+    assert (await _crawl(database, two, user, await _source(database, demo_board), queued.extend)).state == "succeeded"
+
+    first = await webhooks.deliver(two, queued[0])
+    assert first.state == "pending" and first.retry_in is not None and first.retry_in >= 5  # 10 s base, half jitter
+    async with database.sessionmaker() as session, session.begin():  # skip the wait: the retry is due now
+        await session.execute(update(WebhookDelivery).where(WebhookDelivery.id == queued[0])
+                              .values(next_attempt_at=utcnow()))
+    second = await webhooks.deliver(two, queued[0])
+
+    assert second.state == "failed"
+    delivery = await _delivery(database, queued[0])
+    assert (delivery.state, delivery.attempts) == ("failed", 2)

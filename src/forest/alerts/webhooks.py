@@ -75,7 +75,9 @@ class RetryPolicy:
         return dt.timedelta(seconds=self.timeout * (self.max_redirects + 1) + 30)
 
 
-DEFAULT_POLICY = RetryPolicy()
+def policy_for(settings: Settings) -> RetryPolicy:
+    """The retry policy these settings ask for (`FOREST_WEBHOOK_MAX_ATTEMPTS`, `FOREST_WEBHOOK_TIMEOUT_SECONDS`)."""
+    return RetryPolicy(max_attempts=settings.webhook_max_attempts, timeout=settings.webhook_timeout_seconds)
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,8 +157,9 @@ async def _database(settings: Settings) -> AsyncIterator[Database]:
         await db.dispose()
 
 
-async def deliver(settings: Settings, delivery_id: uuid.UUID, *, policy: RetryPolicy = DEFAULT_POLICY) -> Outcome:
+async def deliver(settings: Settings, delivery_id: uuid.UUID, *, policy: RetryPolicy | None = None) -> Outcome:
     """Make the next attempt at a delivery if it is due (safe to call twice: a duplicate does nothing)."""
+    policy = policy or policy_for(settings)
     async with _database(settings) as db:
         async with db.sessionmaker() as session:
             claimed = await _claim(session, delivery_id, policy)
