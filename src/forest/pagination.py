@@ -18,7 +18,7 @@ from typing import Annotated, Any, Generic, Literal, TypeVar
 from urllib.parse import urlencode
 
 from fastapi import Query, Request, Response
-from pydantic import BaseModel, SerializerFunctionWrapHandler, model_serializer
+from pydantic import BaseModel, Field
 from sqlalchemy import Row, Select, func, literal, select, text, tuple_
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -46,14 +46,8 @@ class Page(BaseModel, Generic[T]):
     next_cursor: str | None
     prev_cursor: str | None
     has_more: bool
-    count: CountInfo | None = None
-
-    @model_serializer(mode="wrap")
-    def _drop_unrequested_count(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
-        data: dict[str, Any] = handler(self)
-        if data.get("count") is None:
-            data.pop("count", None)
-        return data
+    # Only present when asked for (`count=`); a field-level exclusion keeps serialisation in pydantic-core.
+    count: CountInfo | None = Field(default=None, exclude_if=lambda value: value is None)
 
 
 @dataclass(frozen=True)
@@ -303,9 +297,12 @@ def to_page(result: PageResult[Any], response: Response, request: Request, schem
     header = link_header(request, result)
     if header:
         response.headers["Link"] = header
+    items = result.items
+    if items and isinstance(items[0], Row):
+        fields = items[0]._fields  # a Core page: plain dicts validate faster than attribute lookups
+        items = [dict(zip(fields, row, strict=True)) for row in items]
     body: dict[str, Any] = {
-        "items": [schema.model_validate(dict(item._mapping) if isinstance(item, Row) else item)
-                  for item in result.items],
+        "items": [schema.model_validate(item) for item in items],
         "next_cursor": result.next_cursor,
         "prev_cursor": result.prev_cursor,
         "has_more": result.has_more,
