@@ -26,7 +26,7 @@ LIVE_REDIS_URL = REDIS_URL.rsplit("/", 1)[0] + "/11"
 
 @pytest.fixture(scope="module")
 def stack_with_receiver(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Stack, Receiver]]:
-    """PostgreSQL + Redis, one API process, one worker with beat, the demo board and a receiver."""
+    """PostgreSQL + Redis, one API process, a crawl worker with beat, a webhook worker, the demo board, a receiver."""
     asyncio.run(_recreate_pg(DB_NAME))
     var_dir: Path = tmp_path_factory.mktemp("webhook-stack")
     url = pg_url(DB_NAME)
@@ -39,7 +39,11 @@ def stack_with_receiver(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tu
                "FOREST_CRAWL_ALLOW_HOSTS": allow, "PYTHONUNBUFFERED": "1"}
         stack = Stack(env=env, database_url=url, demo=demo, var_dir=var_dir)
         try:
-            stack.start_worker("worker-1")
+            # The production split: crawls on one worker, webhook deliveries on a dedicated one.
+            stack.spawn("worker-1", "worker", "--concurrency", "1", "--beat", "--queues", "forest",
+                        "--hostname", "crawls@%h")
+            stack.spawn("webhooks", "worker", "--concurrency", "1", "--queues", "forest.webhooks",
+                        "--hostname", "webhooks@%h")
             stack.start_api("api-a")
             yield stack, receiver
         finally:
@@ -80,3 +84,7 @@ def test_worker_posts_the_new_matching_bids_and_retries_a_500(stack_with_receive
         time.sleep(0.2)
     assert {d["state"] for d in deliveries} == {"succeeded"}
     assert sorted(d["attempts"] for d in deliveries) == [1] * (len(deliveries) - 1) + [2]
+    # Deliveries went through their own queue: the webhook worker ran them, the crawl worker never did.
+    logs = {name: (stack.var_dir / f"{name}.log").read_text() for name in ("worker-1", "webhooks")}
+    assert "forest.webhook[" in logs["webhooks"] and "forest.crawl[" not in logs["webhooks"]
+    assert "forest.webhook[" not in logs["worker-1"]

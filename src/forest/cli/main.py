@@ -100,11 +100,20 @@ def worker(
     concurrency: Annotated[int, typer.Option("--concurrency", "-c", help="Worker processes.")] = 2,
     beat: Annotated[bool, typer.Option(help="Also run the periodic scheduler in this process.")] = False,
     hostname: Annotated[str | None, typer.Option(help="Celery node name.")] = None,
+    queues: Annotated[str, typer.Option(
+        "--queues", "-Q", help="Comma-separated queues to consume: `forest` (crawls and periodic tasks), "
+        "`forest.webhooks` (alert webhook deliveries). Default: both.")] = "forest,forest.webhooks",
 ) -> None:
-    """Run a Celery worker for crawl jobs."""
+    """Run a Celery worker for crawl jobs and webhook deliveries."""
+    from forest.worker.broker import QUEUES
     from forest.worker.celery_app import celery
 
-    argv = ["worker", "--loglevel=INFO", f"--concurrency={concurrency}", "-E", "-Q", "forest",
+    names = [q.strip() for q in queues.split(",") if q.strip()]
+    unknown = sorted(set(names) - set(QUEUES))
+    if not names or unknown:
+        raise typer.BadParameter(f"unknown queue(s) {', '.join(unknown) or '(none)'}; known: {', '.join(QUEUES)}",
+                                 param_hint="--queues")
+    argv = ["worker", "--loglevel=INFO", f"--concurrency={concurrency}", "-E", "-Q", ",".join(names),
             "--without-gossip", "--without-mingle"]
     if beat:
         argv.append("--beat")

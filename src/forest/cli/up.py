@@ -15,7 +15,7 @@ from rich.console import Console
 
 from forest.cli import migrate
 from forest.config import Settings, get_settings
-from forest.worker.broker import declare_queue
+from forest.worker.broker import QUEUES, declare_queue
 
 console = Console()
 
@@ -57,7 +57,8 @@ def up(
     settings = get_settings()
     migrate.upgrade("head", settings)
     console.print(f"database ready: [dim]{settings.database_url.split('@')[-1]}[/dim]")
-    declare_queue(settings.broker_url)
+    for queue in QUEUES:
+        declare_queue(settings.broker_url, queue)
     procs: dict[str, subprocess.Popen[bytes]] = {}
     python = [sys.executable, "-m", "forest.cli.main"]
 

@@ -6,6 +6,11 @@ import asyncio
 
 from kombu import Connection, Exchange, Queue
 
+CRAWL_QUEUE = "forest"  # crawl jobs and the periodic tasks
+# Webhook deliveries have their own queue, so a worker can send them while every crawl process is busy.
+WEBHOOK_QUEUE = "forest.webhooks"
+QUEUES = (CRAWL_QUEUE, WEBHOOK_QUEUE)
+
 
 def _connect(url: str, timeout: float) -> None:
     with Connection(url, connect_timeout=timeout, transport_options={"max_retries": 0}) as conn:
@@ -28,7 +33,7 @@ async def check_broker(url: str, *, timeout: float = 3.0) -> None:
         await asyncio.to_thread(_connect, url, timeout)
 
 
-def declare_queue(url: str, name: str = "forest") -> None:
+def declare_queue(url: str, name: str = CRAWL_QUEUE) -> None:
     """Create the task queue up front: the SQLAlchemy transport races when two processes create it at once."""
     with Connection(url) as conn:
         Queue(name, Exchange(name, "direct"), routing_key=name)(conn.default_channel).declare()

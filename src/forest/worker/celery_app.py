@@ -9,6 +9,7 @@ from celery.signals import worker_process_init
 
 import forest.models  # noqa: F401  (every mapper must be known before the first query)
 from forest.config import Settings, get_settings
+from forest.worker.broker import CRAWL_QUEUE, WEBHOOK_QUEUE
 
 
 def make_celery(settings: Settings) -> Celery:
@@ -22,7 +23,8 @@ def make_celery(settings: Settings) -> Celery:
         task_acks_late=True,
         task_reject_on_worker_lost=True,
         worker_prefetch_multiplier=1,
-        task_default_queue="forest",
+        task_default_queue=CRAWL_QUEUE,
+        task_routes={"forest.webhook": {"queue": WEBHOOK_QUEUE}},
         task_ignore_result=True,
         task_track_started=False,
         task_time_limit=settings.crawl_time_limit_seconds + 60,
