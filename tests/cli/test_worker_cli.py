@@ -1,0 +1,13 @@
+"""`forest worker` options that are refused before a worker starts."""
+
+from __future__ import annotations
+
+from typer.testing import CliRunner
+
+from forest.cli.main import app
+
+
+def test_worker_refuses_an_unknown_queue() -> None:
+    result = CliRunner().invoke(app, ["worker", "--queues", "forest,forest.webhook"])
+    assert result.exit_code == 2
+    assert "unknown queue(s) forest.webhook" in result.output and "forest.webhooks" in result.output
