@@ -20,7 +20,7 @@ from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from forest.alerts import matching, webhooks
-from forest.bids.ingest import DbNoticeStore
+from forest.bids.ingest import DbNoticeStore, upsert_notices
 from forest.bids.models import Bid
 from forest.config import Settings
 from forest.crawler.engine import CrawlConfig, CrawlProgress, crawl
@@ -48,23 +48,24 @@ class Outcome:
 
 
 class _AlertingStore(DbNoticeStore):
-    """The bid store of a job that also turns each batch's new bids into alert events."""
+    """The bid store of a job that also turns each batch's new bids into alert events.
+
+    The bids and their alert events (and webhook deliveries) commit in one transaction: a worker killed
+    between the two would otherwise leave bids that are no longer new on redelivery and never alerted.
+    """
 
     def __init__(self, sessionmaker: async_sessionmaker[AsyncSession], source_id: int, publisher: Publisher,
                  send_webhooks: webhooks.Sender | None = None) -> None:
         super().__init__(sessionmaker, source_id)
-        self._sessionmaker = sessionmaker
         self._publisher = publisher
         self._send_webhooks = send_webhooks
 
     async def upsert(self, notices: Sequence[Notice], *, views: Mapping[str, int] | None = None) -> UpsertResult:
-        result = await super().upsert(notices, views=views)
-        if result.new_ids:
-            async with self._sessionmaker() as session:
-                staged = await matching.stage_alert_events(session, bid_ids=result.new_ids)
-                await session.commit()
-            await self._publisher.publish(staged.events)
-            await webhooks.hand_off(staged.delivery_ids, self._send_webhooks)
+        async with self._sessionmaker() as session, session.begin():
+            result = await upsert_notices(session, self.source_id, notices, views=views)
+            staged = await matching.stage_alert_events(session, bid_ids=result.new_ids)
+        await self._publisher.publish(staged.events)
+        await webhooks.hand_off(staged.delivery_ids, self._send_webhooks)
         return result
 
 
