@@ -80,7 +80,12 @@ def test_reconnect_with_after_misses_nothing(pg_stack: Stack) -> None:
     job = httpx.post(f"{a}/api/v1/crawls", json={"source_id": source_id}, headers=headers).json()
     got = read_until(first, lambda msgs: sum(m["type"] == "job.progress" for m in msgs) >= 2)
     first.close()  # drop mid-crawl
-    time.sleep(0.5)
+    # Reconnect only once an event was written while no socket was open: the replay must fill a real gap.
+    deadline = time.monotonic() + 30
+    while not httpx.get(f"{a}/api/v1/crawls/{job['id']}/events", params={"after": got[-1]["id"]},
+                        headers=headers).json()["items"]:
+        assert time.monotonic() < deadline, "no event after the disconnect"
+        time.sleep(0.05)
     with connect(ws_url(b, headers, after=got[-1]["id"])) as second:
         rest = read_until(second, job_finished(job["id"]))
     seqs = [m["data"]["seq"] for m in got + rest if m["job_id"] == job["id"]]
@@ -227,8 +232,8 @@ def test_alert_receives_exactly_the_new_matching_bids(pg_stack: Stack) -> None:
     source_id = pg_stack.add_source()
     with connect(ws_url(b, headers)) as ws:
         job = httpx.post(f"{a}/api/v1/crawls", json={"source_id": source_id}, headers=headers).json()
+        # A page's bid.new events commit with its bids, so they all come before the job's final event.
         msgs = read_until(ws, job_finished(job["id"]))
-        time.sleep(0.5)
     hits = [m for m in msgs if m["type"] == "bid.new"]
     assert all(m["alert_id"] == alert.json()["id"] and m["data"]["bid"]["department"] == department for m in hits)
     got = {m["data"]["bid"]["url"].split("nttId=")[1].split("&")[0] for m in hits}
