@@ -23,7 +23,6 @@ import json
 import os
 import platform
 import random
-import re
 import resource
 import socket
 import statistics
@@ -34,13 +33,15 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 ROOT = Path(__file__).resolve().parents[2]
-RESULTS = ROOT / "bench" / "RESULTS.md"
+sys.path.insert(0, str(ROOT))
+
+from bench.common import RESULTS, free_port, pg_url, recreate_db, update_section  # noqa: E402
+
 PLOT = ROOT / "bench" / "plots" / "crawl.png"
 NOTICES = 2000
 CONCURRENCY = 16
 ROUNDS = 5
 LIST_PATH = "/kfs/bid/list.do"
-PG_ADMIN_DSN = os.environ.get("FOREST_BENCH_PG_ADMIN_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
 PG_DB = "forest_bench_crawl"
 UPSERT_ROWS = 40_000
 BATCH_SIZES = (500, 2000, 5000)
@@ -140,13 +141,6 @@ def run_crawler(name: str, base: str) -> dict[str, Any]:
 
 # --- the demo board ------------------------------------------------------------------------------------------------
 
-def free_port() -> int:
-    """An unused loopback port."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def start_demo(port: int) -> subprocess.Popen[bytes]:
     """uvicorn serving a 2,000-notice demo board in a subprocess; returns once it answers."""
     code = ("import uvicorn; from forest.demo_site.app import create_demo_app; "
@@ -192,16 +186,6 @@ def synthetic_notices(n: int, seed: int = 3) -> list[Any]:
     return out
 
 
-async def _admin(statement: str) -> None:
-    import asyncpg
-
-    conn = await asyncpg.connect(PG_ADMIN_DSN, timeout=5)
-    try:
-        await conn.execute(statement)
-    finally:
-        await conn.close()
-
-
 def bench_upserts(tmp: Path) -> dict[str, dict[str, Any]]:
     """Bids per second for several batch sizes (insert, views-only re-run, edit): upsert_notices and the baseline."""
     from dataclasses import replace
@@ -218,11 +202,9 @@ def bench_upserts(tmp: Path) -> dict[str, dict[str, Any]]:
     from forest.database import Database, utcnow
     from forest.sources.models import Source
 
-    base = PG_ADMIN_DSN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://")
-    settings = Settings(database_url=f"{base}/{PG_DB}", var_dir=tmp, secret_key="bench-secret-" + "x" * 40,
+    settings = Settings(database_url=pg_url(PG_DB), var_dir=tmp, secret_key="bench-secret-" + "x" * 40,
                         broker_url="memory://", crawl_allow_hosts=[])  # type: ignore[arg-type]
-    asyncio.run(_admin(f"DROP DATABASE IF EXISTS {PG_DB} WITH (FORCE)"))
-    asyncio.run(_admin(f"CREATE DATABASE {PG_DB}"))
+    asyncio.run(recreate_db(PG_DB))
     try:
         migrate.upgrade("head", settings)
         notices = synthetic_notices(UPSERT_ROWS)
@@ -277,7 +259,7 @@ def bench_upserts(tmp: Path) -> dict[str, dict[str, Any]]:
 
         return asyncio.run(run())
     finally:
-        asyncio.run(_admin(f"DROP DATABASE IF EXISTS {PG_DB} WITH (FORCE)"))
+        asyncio.run(recreate_db(PG_DB, drop_only=True))
 
 
 # --- report --------------------------------------------------------------------------------------------------------
@@ -329,17 +311,6 @@ def plot(
     fig.tight_layout()
     PLOT.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(PLOT, dpi=110)
-
-
-def write_results(section: str) -> None:
-    """Replace (or append) the `## Crawl` section of bench/RESULTS.md, leaving other sections alone."""
-    text = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n"
-    pattern = re.compile(r"^## Crawl\n.*?(?=^## |\Z)", re.M | re.S)
-    if pattern.search(text):
-        text = pattern.sub(lambda _m: section, text)
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    RESULTS.write_text(text)
 
 
 def summarise(reports: list[dict[str, Any]]) -> dict[str, float]:
@@ -460,7 +431,7 @@ def main() -> None:
         "![crawl benchmark](plots/crawl.png)",
         "",
     ]
-    write_results("\n".join(lines) + "\n")
+    update_section("## Crawl", "\n".join(lines) + "\n")
     print(f"wrote {RESULTS.relative_to(ROOT)} and {PLOT.relative_to(ROOT)}")
 
 

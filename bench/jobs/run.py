@@ -46,6 +46,8 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT))
 
+from bench.common import PG_ADMIN_DSN, pg_url, recreate_db, update_section  # noqa: E402
+
 from forest.bids.seed import seed_bids  # noqa: E402
 from forest.cli import migrate  # noqa: E402
 from forest.config import Settings  # noqa: E402
@@ -59,9 +61,7 @@ from forest.sources.models import Source  # noqa: E402
 from forest.users.models import User  # noqa: E402
 from tests.crawls.conftest import Stack  # noqa: E402  (the process spawning shared with the job tests)
 
-RESULTS = ROOT / "bench" / "RESULTS.md"
 PLOT = ROOT / "bench" / "plots" / "jobs.png"
-PG_ADMIN_DSN = os.environ.get("FOREST_BENCH_PG_ADMIN_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
 PG_DB = "forest_bench_jobs"
 REDIS_URL = os.environ.get("FOREST_BENCH_REDIS_URL", "redis://127.0.0.1:6379/12")
 SECRET = "bench-secret-key-that-is-long-enough-0123456789"
@@ -90,23 +90,6 @@ BROADCAST_ROUNDS = 3
 TARGET_SUBMIT_P99_MS = 20.0
 TARGET_READ_RATIO = 1.5
 TARGET_WS_P99_MS = 100.0
-
-
-def pg_url(db: str) -> str:
-    """SQLAlchemy URL of a database on the bench PostgreSQL server."""
-    return PG_ADMIN_DSN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://") + f"/{db}"
-
-
-async def recreate_db(drop_only: bool = False) -> None:
-    """Drop (and unless `drop_only`, create) the scratch database."""
-    conn = await asyncpg.connect(PG_ADMIN_DSN)
-    try:
-        await conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1", PG_DB)
-        await conn.execute(f'DROP DATABASE IF EXISTS "{PG_DB}"')
-        if not drop_only:
-            await conn.execute(f'CREATE DATABASE "{PG_DB}"')
-    finally:
-        await conn.close()
 
 
 def settings_for(var_dir: Path, allow: list[str]) -> Settings:
@@ -528,17 +511,6 @@ def write_results(m: dict[str, str], seconds: float, prep: dict[str, Any], a: di
     return section
 
 
-def update_section(heading: str, section: str) -> None:
-    """Replace (or append) one `## ` section of bench/RESULTS.md, leaving the others alone."""
-    text_ = RESULTS.read_text(encoding="utf-8") if RESULTS.exists() else "# Benchmark results\n\n"
-    pattern = re.compile(rf"^{re.escape(heading)}\n.*?(?=^## |\Z)", re.S | re.M)
-    if pattern.search(text_):
-        text_ = pattern.sub(lambda _m: section + "\n", text_, count=1)
-    else:
-        text_ = text_.rstrip("\n") + "\n\n" + section
-    RESULTS.write_text(text_.rstrip("\n") + "\n", encoding="utf-8")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--no-write", action="store_true", help="print results, leave RESULTS.md and plots alone")
@@ -552,7 +524,7 @@ def main() -> None:
     m = machine()
     var_dir = Path(os.environ.get("FOREST_BENCH_VAR", "/tmp/forest-bench-jobs"))
     var_dir.mkdir(parents=True, exist_ok=True)
-    asyncio.run(recreate_db())
+    asyncio.run(recreate_db(PG_DB))
     redis.Redis.from_url(REDIS_URL).flushdb()
     env = {**{k: v for k, v in os.environ.items() if not k.startswith("FOREST_")},
            "FOREST_DATABASE_URL": pg_url(PG_DB), "FOREST_BROKER_URL": REDIS_URL, "FOREST_REDIS_URL": REDIS_URL,
@@ -609,7 +581,7 @@ def main() -> None:
     finally:
         stack.stop_all()
         if not args.keep_db:
-            asyncio.run(recreate_db(drop_only=True))
+            asyncio.run(recreate_db(PG_DB, drop_only=True))
         redis.Redis.from_url(REDIS_URL).flushdb()
     seconds = time.perf_counter() - started
     if args.no_write:

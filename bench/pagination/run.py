@@ -15,7 +15,6 @@ import platform
 import re
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -32,6 +31,8 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "src"))
 
+from bench.common import PG_ADMIN_DSN, free_port, pg_url, update_section  # noqa: E402
+
 from forest.analytics import service as analytics  # noqa: E402
 from forest.bids.filters import BidFilters  # noqa: E402
 from forest.bids.models import Bid  # noqa: E402
@@ -43,7 +44,6 @@ from forest.pagination import CURSOR_VERSION, CursorSigner, filter_hash  # noqa:
 from forest.security import create_access_token  # noqa: E402
 from forest.users import service as users  # noqa: E402
 
-ADMIN_DSN = os.environ.get("FOREST_BENCH_PG_ADMIN_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
 BENCH_DB = os.environ.get("FOREST_BENCH_DB", "forest_bench")
 ROWS = int(os.environ.get("FOREST_BENCH_ROWS", "1000000"))
 SAMPLES = int(os.environ.get("FOREST_BENCH_SAMPLES", "25"))
@@ -59,13 +59,12 @@ SEED_LOG = VAR / "seed.json"
 
 def bench_settings() -> Settings:
     """Settings of every process in the benchmark."""
-    base = ADMIN_DSN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://")
-    return Settings(database_url=f"{base}/{BENCH_DB}", var_dir=VAR, secret_key=SECRET,
+    return Settings(database_url=pg_url(BENCH_DB), var_dir=VAR, secret_key=SECRET,
                     environment="local", db_pool_size=20)
 
 
 async def create_database() -> None:
-    conn = await asyncpg.connect(ADMIN_DSN)
+    conn = await asyncpg.connect(PG_ADMIN_DSN)
     try:
         if not await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", BENCH_DB):
             await conn.execute(f'CREATE DATABASE "{BENCH_DB}"')
@@ -93,12 +92,6 @@ async def prepare(settings: Settings) -> dict[str, Any]:
         return {"token": token, "total": total, "pg": version, "seeded": seeded}
     finally:
         await db.dispose()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def start_server(target: str, port: int, settings: Settings, *, factory: bool) -> subprocess.Popen[bytes]:
@@ -412,14 +405,7 @@ def write_results(results: dict[str, Any], facts: dict[str, Any], info: dict[str
 
 ![pagination](plots/pagination.png)
 """
-    path = ROOT / "bench" / "RESULTS.md"
-    current = path.read_text() if path.exists() else "# Benchmark results\n"
-    pattern = re.compile(r"^## Pagination\n.*?(?=^## |\Z)", re.S | re.M)
-    if pattern.search(current):
-        updated = pattern.sub(lambda _m: section + "\n", current)
-    else:
-        updated = current.rstrip() + "\n\n" + section
-    path.write_text(updated.rstrip() + "\n")
+    update_section("## Pagination", section)
 
 
 def main() -> None:

@@ -47,7 +47,8 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "src"))
 
-from bench.jobs.run import Stack, cdf, free_port, machine, update_section  # noqa: E402
+from bench.common import PG_ADMIN_DSN, dsn, free_port, pg_url, recreate_db, update_section  # noqa: E402
+from bench.jobs.run import cdf, machine  # noqa: E402
 from bench.pagination.run import keyset_cursor, wait_ready  # noqa: E402
 
 from forest.bids.models import Bid  # noqa: E402
@@ -61,8 +62,8 @@ from forest.replay.synthetic import DEFAULT_MIX, Catalog, discover_catalog, synt
 from forest.security import create_access_token  # noqa: E402
 from forest.sources.models import Source  # noqa: E402
 from forest.users import service as users  # noqa: E402
+from tests.crawls.conftest import Stack  # noqa: E402  (the process spawning shared with the job tests)
 
-PG_ADMIN_DSN = os.environ.get("FOREST_BENCH_PG_ADMIN_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
 TEMPLATE_DB = "forest_bench_replay_seed"
 PG_DB = "forest_bench_replay"
 REDIS_URL = os.environ.get("FOREST_BENCH_REPLAY_REDIS_URL", "redis://127.0.0.1:6379/11")
@@ -87,16 +88,6 @@ DEEP_LABEL = "GET /api/v1/bids (deep pages)"
 CRAWL_KEY = "POST /api/v1/crawls"
 
 
-def pg_url(db: str) -> str:
-    """SQLAlchemy URL of a database on the bench PostgreSQL server."""
-    return PG_ADMIN_DSN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://") + f"/{db}"
-
-
-def dsn(db: str) -> str:
-    """asyncpg DSN of a database on the bench PostgreSQL server."""
-    return PG_ADMIN_DSN.rsplit("/", 1)[0] + f"/{db}"
-
-
 def settings_for(db: str, allow: list[str]) -> Settings:
     """Settings of the bench process (same database, Redis and secret as the servers)."""
     return Settings(database_url=pg_url(db), var_dir=VAR, secret_key=SECRET, broker_url=REDIS_URL,
@@ -108,12 +99,7 @@ def settings_for(db: str, allow: list[str]) -> Settings:
 
 async def drop_template() -> None:
     """Drop the template database."""
-    conn = await asyncpg.connect(PG_ADMIN_DSN)
-    try:
-        await conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1", TEMPLATE_DB)
-        await conn.execute(f'DROP DATABASE IF EXISTS "{TEMPLATE_DB}"')
-    finally:
-        await conn.close()
+    await recreate_db(TEMPLATE_DB, drop_only=True)
 
 
 async def prepare_template() -> dict[str, Any]:
@@ -284,7 +270,7 @@ def run_side(side: str, env: dict[str, str], settings: Settings, headers: dict[s
     redis.Redis.from_url(REDIS_URL).flushdb()
     for name in (f"{side}-api", f"{side}-worker"):
         (VAR / f"{name}.log").unlink(missing_ok=True)
-    stack = Stack(env=env, var_dir=VAR)
+    stack = Stack(env=env, database_url=pg_url(PG_DB), demo=None, var_dir=VAR)
     try:
         if side == "before":
             base = start_before_api(stack)
@@ -567,7 +553,7 @@ def main() -> None:
     info = machine()
     facts = asyncio.run(prepare_template())
     stack = Stack(env={**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONPATH": f"{ROOT}{os.pathsep}{ROOT / 'src'}"},
-                  var_dir=VAR)
+                  database_url=pg_url(PG_DB), demo=None, var_dir=VAR)
     demo_port = free_port()
     (VAR / "demo.log").unlink(missing_ok=True)
     stack.spawn("demo", "demo-site", "--port", str(demo_port), "--notices", str(DEMO_NOTICES), "--seed", "7",

@@ -22,7 +22,6 @@ import platform
 import random
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -37,6 +36,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "src"))
+sys.path.insert(0, str(ROOT))
+
+from bench.common import PG_ADMIN_DSN, free_port, pg_url, recreate_db, update_section  # noqa: E402
 
 from forest.bids.models import Bid  # noqa: E402
 from forest.bids.seed import seed_bids  # noqa: E402
@@ -45,9 +47,7 @@ from forest.config import Settings  # noqa: E402
 from forest.database import Database, create_engine  # noqa: E402
 from forest.replay.runner import ReplayEntry, replay  # noqa: E402
 
-RESULTS = ROOT / "bench" / "RESULTS.md"
 PLOT = ROOT / "bench" / "plots" / "sessions.png"
-PG_ADMIN_DSN = os.environ.get("FOREST_BENCH_PG_ADMIN_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
 PG_DB = "forest_bench_sessions"
 BIDS = 20_000
 PATTERNS = ("per-request", "per-call", "shared", "shared-locked")
@@ -56,26 +56,9 @@ SECONDS = 8
 CONCURRENCY = 256
 
 
-def pg_url(db: str) -> str:
-    """SQLAlchemy URL of a database on the bench PostgreSQL server."""
-    return PG_ADMIN_DSN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://") + f"/{db}"
-
-
 def settings() -> Settings:
     """Settings pointing at the scratch database."""
     return Settings(database_url=pg_url(PG_DB), secret_key="x" * 40, var_dir=Path("/tmp/forest-bench-sessions"))  # type: ignore[arg-type]
-
-
-async def recreate_db(drop_only: bool = False) -> None:
-    """Drop (and unless `drop_only`, create) the scratch database."""
-    conn = await asyncpg.connect(PG_ADMIN_DSN)
-    try:
-        await conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1", PG_DB)
-        await conn.execute(f'DROP DATABASE IF EXISTS "{PG_DB}"')
-        if not drop_only:
-            await conn.execute(f'CREATE DATABASE "{PG_DB}"')
-    finally:
-        await conn.close()
 
 
 async def seed() -> None:
@@ -86,13 +69,6 @@ async def seed() -> None:
             await seed_bids(session=session, n=BIDS, sources=5, seed=2)
     finally:
         await db.dispose()
-
-
-def free_port() -> int:
-    """An unused loopback TCP port."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def start_app(log: Path) -> tuple[subprocess.Popen[bytes], str]:
@@ -344,17 +320,6 @@ def write_results(m: dict[str, str], seconds: float, rows: list[dict[str, Any]],
     return section
 
 
-def update_section(heading: str, section: str) -> None:
-    """Replace (or append) one `## ` section of bench/RESULTS.md, leaving the others alone."""
-    text_ = RESULTS.read_text(encoding="utf-8") if RESULTS.exists() else "# Benchmark results\n\n"
-    pattern = re.compile(rf"^{re.escape(heading)}\n.*?(?=^## |\Z)", re.S | re.M)
-    if pattern.search(text_):
-        text_ = pattern.sub(lambda _m: section + "\n", text_, count=1)
-    else:
-        text_ = text_.rstrip("\n") + "\n\n" + section
-    RESULTS.write_text(text_.rstrip("\n") + "\n", encoding="utf-8")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--no-write", action="store_true", help="print results, leave RESULTS.md and plots alone")
@@ -362,7 +327,7 @@ def main() -> None:
     started = time.perf_counter()
     m = machine()
     log = Path("/tmp/forest-bench-sessions.log")
-    asyncio.run(recreate_db())
+    asyncio.run(recreate_db(PG_DB))
     rows: list[dict[str, Any]] = []
     failures: dict[str, str] = {}
     try:
@@ -387,7 +352,7 @@ def main() -> None:
         d = asyncio.run(demos())
         print(d, flush=True)
     finally:
-        asyncio.run(recreate_db(drop_only=True))
+        asyncio.run(recreate_db(PG_DB, drop_only=True))
     seconds = time.perf_counter() - started
     if args.no_write:
         print(failures)

@@ -38,7 +38,8 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "src"))
 
-from bench.sessions.run import free_port, machine, pg_url, stop_app, update_section  # noqa: E402
+from bench.common import free_port, pg_url, recreate_db, update_section  # noqa: E402
+from bench.sessions.run import machine, stop_app  # noqa: E402
 
 from forest.bids.seed import seed_bids  # noqa: E402
 from forest.cli import migrate  # noqa: E402
@@ -47,7 +48,6 @@ from forest.database import Database  # noqa: E402
 from forest.replay.runner import RouteStats  # noqa: E402
 
 PLOT = ROOT / "bench" / "plots" / "sync_vs_async.png"
-PG_ADMIN_DSN = os.environ.get("FOREST_BENCH_PG_ADMIN_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
 PG_DB = "forest_bench_sync_async"
 VAR = Path("/tmp/forest-bench-sync-async")
 SECRET = "bench-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz"
@@ -64,18 +64,6 @@ LABELS = {"async": "`async def` + asyncpg", "sync": "`def` (threadpool) + psycop
 def settings() -> Settings:
     """Settings of the seeder and of both servers (Forest's defaults otherwise: pool 10 + 10 overflow)."""
     return Settings(database_url=pg_url(PG_DB), secret_key=SECRET, var_dir=VAR)
-
-
-async def recreate_db(drop_only: bool = False) -> None:
-    """Drop (and unless `drop_only`, create) the scratch database."""
-    conn = await asyncpg.connect(PG_ADMIN_DSN)
-    try:
-        await conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1", PG_DB)
-        await conn.execute(f'DROP DATABASE IF EXISTS "{PG_DB}"')
-        if not drop_only:
-            await conn.execute(f'CREATE DATABASE "{PG_DB}"')
-    finally:
-        await conn.close()
 
 
 async def seed() -> dict[str, Any]:
@@ -440,7 +428,7 @@ def main() -> None:
     VAR.mkdir(parents=True, exist_ok=True)
     log = VAR / "servers.log"
     log.write_bytes(b"")
-    asyncio.run(recreate_db())
+    asyncio.run(recreate_db(PG_DB))
     try:
         migrate.upgrade("head", settings())
         seeded = asyncio.run(seed())
@@ -448,7 +436,7 @@ def main() -> None:
               flush=True)
         rows, body = measure(log)
     finally:
-        asyncio.run(recreate_db(drop_only=True))
+        asyncio.run(recreate_db(PG_DB, drop_only=True))
     (VAR / "rows.json").write_text(json.dumps({"rows": rows, "seeded": seeded, "body": body}, indent=1))
     summary = summarise(rows)
     seconds = time.perf_counter() - started

@@ -1,0 +1,54 @@
+"""What every benchmark needs: the bench PostgreSQL server, scratch databases, ports and RESULTS.md sections."""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+from pathlib import Path
+
+import asyncpg
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "bench" / "RESULTS.md"
+PG_ADMIN_DSN = os.environ.get("FOREST_BENCH_PG_ADMIN_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
+
+
+def dsn(db: str) -> str:
+    """asyncpg DSN of a database on the bench PostgreSQL server."""
+    return PG_ADMIN_DSN.rsplit("/", 1)[0] + f"/{db}"
+
+
+def pg_url(db: str) -> str:
+    """SQLAlchemy (asyncpg) URL of a database on the bench PostgreSQL server."""
+    return dsn(db).replace("postgresql://", "postgresql+asyncpg://", 1)
+
+
+async def recreate_db(db: str, *, drop_only: bool = False) -> None:
+    """Drop (and unless `drop_only`, create) a scratch database, ending its sessions first."""
+    conn = await asyncpg.connect(PG_ADMIN_DSN)
+    try:
+        await conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1", db)
+        await conn.execute(f'DROP DATABASE IF EXISTS "{db}"')
+        if not drop_only:
+            await conn.execute(f'CREATE DATABASE "{db}"')
+    finally:
+        await conn.close()
+
+
+def free_port() -> int:
+    """An unused loopback port."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def update_section(heading: str, section: str) -> None:
+    """Replace (or append) one `## ` section of bench/RESULTS.md, leaving the others alone."""
+    text = RESULTS.read_text(encoding="utf-8") if RESULTS.exists() else "# Benchmark results\n\n"
+    pattern = re.compile(rf"^{re.escape(heading)}\n.*?(?=^## |\Z)", re.S | re.M)
+    if pattern.search(text):
+        text = pattern.sub(lambda _m: section.rstrip("\n") + "\n\n", text, count=1)
+    else:
+        text = text.rstrip("\n") + "\n\n" + section
+    RESULTS.write_text(text.rstrip("\n") + "\n", encoding="utf-8")
