@@ -36,14 +36,16 @@ def pg_url(db: str = PG_TEST_DB) -> str:
     return f"{base}/{db}"
 
 
-async def _recreate_pg(db: str) -> None:
-    conn = await asyncpg.connect(PG_ADMIN_DSN)
+async def _recreate_pg(db: str, *, drop_only: bool = False) -> None:
+    """Drop (and unless `drop_only`, create) a scratch database, ending its sessions first."""
+    conn = await asyncpg.connect(PG_ADMIN_DSN, timeout=5)
     try:
         await conn.execute(
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()", db
         )
         await conn.execute(f'DROP DATABASE IF EXISTS "{db}"')
-        await conn.execute(f'CREATE DATABASE "{db}"')
+        if not drop_only:
+            await conn.execute(f'CREATE DATABASE "{db}"')
     finally:
         await conn.close()
 

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-import os
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Coroutine, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import pytest
@@ -16,8 +16,8 @@ import forest.models  # noqa: F401 - registers every table on Base.metadata
 from forest.database import Base
 from forest.demo_site.testing import DemoSite, running_demo_site
 from forest.sources.models import Source
+from tests.conftest import PG_ADMIN_DSN, _recreate_pg, pg_url
 
-PG_ADMIN_DSN = os.environ.get("FOREST_TEST_PG_ADMIN_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
 PG_SCRATCH_DB = "forest_crawler_test"
 DEMO_NOTICES = 120
 
@@ -36,31 +36,21 @@ def demo(demo_site: DemoSite) -> DemoSite:
     return demo_site
 
 
-async def _admin_async(statement: str) -> None:
-    conn = await asyncpg.connect(PG_ADMIN_DSN, timeout=5)
-    try:
-        await conn.execute(statement)
-    finally:
-        await conn.close()
-
-
-def _admin(statement: str) -> None:
+def _in_own_loop(work: Coroutine[Any, Any, None]) -> None:
     # Its own thread and loop: the fixture may be set up from inside a running test loop.
     with ThreadPoolExecutor(max_workers=1) as pool:
-        pool.submit(asyncio.run, _admin_async(statement)).result()
+        pool.submit(asyncio.run, work).result()
 
 
 @pytest.fixture(scope="module")
 def pg_scratch_url() -> Iterator[str]:
     """A scratch PostgreSQL database, dropped after the module."""
     try:
-        _admin(f"DROP DATABASE IF EXISTS {PG_SCRATCH_DB} WITH (FORCE)")
-        _admin(f"CREATE DATABASE {PG_SCRATCH_DB}")
+        _in_own_loop(_recreate_pg(PG_SCRATCH_DB))
     except (OSError, asyncpg.PostgresError) as exc:
         pytest.fail(f"PostgreSQL not reachable at {PG_ADMIN_DSN}: {exc}")
-    base = PG_ADMIN_DSN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://", 1)
-    yield f"{base}/{PG_SCRATCH_DB}"
-    _admin(f"DROP DATABASE IF EXISTS {PG_SCRATCH_DB} WITH (FORCE)")
+    yield pg_url(PG_SCRATCH_DB)
+    _in_own_loop(_recreate_pg(PG_SCRATCH_DB, drop_only=True))
 
 
 @pytest.fixture(params=["postgresql", "sqlite"])
