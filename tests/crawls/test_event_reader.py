@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 from collections.abc import AsyncIterator
 
@@ -56,4 +57,20 @@ async def test_concurrent_reads_get_exactly_their_events(database: Database) -> 
     assert ids[2] == b_ids[:BATCH_LIMIT]  # at most one batch per read; the socket reads again
     assert ids[3] == b_ids[-2:]
     assert ids[4] == []
-    assert all(e.user_id == a for e in got[0]) and all(e.user_id == b for e in got[2])
+    # Each event arrives as its wire message, the same text for every read that returns it.
+    first = json.loads(got[0][0].text)
+    assert first["id"] == a_ids[0] and first["type"] == "bid.new" and first["data"] == {"k": 0}
+    assert got[0][0].text == got[5][0].text
+    assert [json.loads(e.text)["data"]["k"] for e in got[2][:3]] == [0, 1, 2]
+
+
+async def test_a_reader_that_goes_away_leaves_the_others_their_events(database: Database) -> None:
+    a = await _user(database)
+    a_ids = await _events(database, a, 2)
+    reader = EventReader(database)
+    gone = asyncio.create_task(reader.read(a, 0))
+    kept = asyncio.create_task(reader.read(a, 0))
+    await asyncio.sleep(0)
+    gone.cancel()
+    assert [e.id for e in await kept] == a_ids
+    assert gone.cancelled()

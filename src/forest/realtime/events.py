@@ -12,7 +12,7 @@ import datetime as dt
 import json
 import uuid
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -46,7 +46,26 @@ def add_event(
     return event
 
 
-def serialise(event: JobEvent) -> dict[str, Any]:
+class EventFields(Protocol):
+    """What the wire shape is made of: a `JobEvent`, or a row of the `job_event` table."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def type(self) -> str: ...
+    @property
+    def job_id(self) -> uuid.UUID | None: ...
+    @property
+    def alert_id(self) -> int | None: ...
+    @property
+    def seq(self) -> int | None: ...
+    @property
+    def data(self) -> dict[str, Any] | None: ...
+    @property
+    def at(self) -> dt.datetime: ...
+
+
+def serialise(event: EventFields) -> dict[str, Any]:
     """The wire shape of an event (API.md, WebSocket server messages)."""
     data = dict(event.data or {})
     if event.seq is not None:
@@ -59,6 +78,11 @@ def serialise(event: JobEvent) -> dict[str, Any]:
         "data": data,
         "at": _rfc3339(event.at),
     }
+
+
+def wire_text(event: EventFields) -> str:
+    """The WebSocket text message of an event: its wire shape as compact JSON (as `send_json` writes it)."""
+    return json.dumps(serialise(event), separators=(",", ":"), ensure_ascii=False)
 
 
 def heartbeat() -> dict[str, Any]:

@@ -18,9 +18,10 @@ POLL_LOOKBACK_IDS = 5_000
 
 @dataclass(eq=False)
 class Subscription:
-    """One socket's wake-up flag."""
+    """One socket's wake-up flag, and the id of the last event it sent (or its starting point)."""
 
     user_id: int
+    delivered: int = 0
     wake: asyncio.Event = field(default_factory=asyncio.Event)
 
 
@@ -35,9 +36,9 @@ class Hub:
         self._subs: dict[int, set[Subscription]] = {}
         self._tasks: list[asyncio.Task[None]] = []
 
-    def subscribe(self, user_id: int) -> Subscription:
-        """Register a socket of this user."""
-        sub = Subscription(user_id)
+    def subscribe(self, user_id: int, *, delivered: int = 0) -> Subscription:
+        """Register a socket of this user that has sent (or skips) the user's events up to `delivered`."""
+        sub = Subscription(user_id, delivered)
         self._subs.setdefault(user_id, set()).add(sub)
         return sub
 
@@ -54,10 +55,11 @@ class Hub:
         """How many sockets are subscribed in this process."""
         return sum(len(s) for s in self._subs.values())
 
-    def wake_user(self, user_id: int) -> None:
-        """Wake every socket of one user."""
+    def wake_user(self, user_id: int, newest: int | None = None) -> None:
+        """Wake every socket of one user (with `newest`, only those that have not sent that event yet)."""
         for sub in self._subs.get(user_id, ()):
-            sub.wake.set()
+            if newest is None or sub.delivered < newest:
+                sub.wake.set()
 
     def wake_all(self) -> None:
         """Wake every socket (after a possible loss of announcements)."""
@@ -98,7 +100,8 @@ class Hub:
                 if seen is not None:
                     for user_id, newest_id in newest.items():
                         if newest_id > seen.get(user_id, 0):
-                            self.wake_user(user_id)
+                            # A socket that already sent the event (announced) is left alone.
+                            self.wake_user(user_id, newest_id)
                 seen = newest
                 top = max([top, *newest.values()])
             except Exception as exc:  # database blips must not kill the listener

@@ -4,6 +4,9 @@ A broadcast wakes every socket at once; reading each one's events in its own ses
 thousand short queries on the connection pool. Instead the reads waiting at any moment go out as one
 statement (on PostgreSQL, a `LATERAL` index range scan per socket), and reads that arrive while it
 runs wait for the next round. One process therefore uses at most one connection for its sockets.
+
+Events are read as plain rows and each is turned into its wire text once per round, however many
+sockets send it: the sockets only write the text.
 """
 
 from __future__ import annotations
@@ -11,8 +14,9 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Sequence
+from typing import NamedTuple
 
-from sqlalchemy import BigInteger, bindparam, select, text
+from sqlalchemy import BigInteger, Row, bindparam, select, text
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -24,13 +28,22 @@ log = logging.getLogger(__name__)
 BATCH_LIMIT = 200  # events per socket and read
 MAX_READS_PER_ROUND = 1000
 
+_COLUMNS = tuple(JobEvent.__table__.columns)
 _MANY_AFTER = text(
     "SELECT e.* FROM unnest(CAST(:user_ids AS BIGINT[]), CAST(:afters AS BIGINT[])) AS r(user_id, after) "
     "CROSS JOIN LATERAL (SELECT * FROM job_event WHERE job_event.user_id = r.user_id AND job_event.id > r.after "
     "ORDER BY job_event.id LIMIT CAST(:lim AS INTEGER)) AS e"
-).bindparams(bindparam("user_ids", type_=ARRAY(BigInteger)), bindparam("afters", type_=ARRAY(BigInteger)))
+).bindparams(bindparam("user_ids", type_=ARRAY(BigInteger)),
+             bindparam("afters", type_=ARRAY(BigInteger))).columns(*_COLUMNS)
 
 Read = tuple[int, int]  # (user id, after event id)
+
+
+class Outgoing(NamedTuple):
+    """One event ready to send: its id and its wire text (JSON)."""
+
+    id: int
+    text: str
 
 
 class EventReader:
@@ -38,49 +51,56 @@ class EventReader:
 
     def __init__(self, db: Database) -> None:
         self._db = db
-        self._pending: dict[Read, asyncio.Future[list[JobEvent]]] = {}
+        self._pending: list[tuple[Read, asyncio.Future[list[Outgoing]]]] = []
         self._task: asyncio.Task[None] | None = None
 
-    async def read(self, user_id: int, after: int) -> list[JobEvent]:
+    async def read(self, user_id: int, after: int) -> list[Outgoing]:
         """The user's events with id greater than `after`, oldest first (at most BATCH_LIMIT)."""
-        key = (user_id, after)
-        future = self._pending.get(key)
-        if future is None:
-            future = self._pending[key] = asyncio.get_running_loop().create_future()
-            if self._task is None or self._task.done():
-                self._task = asyncio.create_task(self._rounds())
-        # Shielded: a socket that goes away must not cancel the read other sockets share.
-        return await asyncio.shield(future)
+        # A future per caller (sockets of one user share the query, not the future): a socket that goes
+        # away cancels only its own wait.
+        future: asyncio.Future[list[Outgoing]] = asyncio.get_running_loop().create_future()
+        self._pending.append(((user_id, after), future))
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._rounds())
+        return await future
 
     async def _rounds(self) -> None:
         await asyncio.sleep(0)  # let the other sockets woken by the same announcement ask too
         while self._pending:
-            keys = list(self._pending)[:MAX_READS_PER_ROUND]
-            futures = [self._pending.pop(key) for key in keys]
+            taken, self._pending = self._pending[:MAX_READS_PER_ROUND], self._pending[MAX_READS_PER_ROUND:]
+            waiting = [(key, future) for key, future in taken if not future.done()]
+            if not waiting:
+                continue
             try:
                 async with self._db.sessionmaker() as session:
-                    found = await _read_many(session, keys)
+                    found = await _read_many(session, list(dict.fromkeys(key for key, _ in waiting)))
             except Exception as exc:  # each socket decides what to do (it retries shortly)
-                for future in futures:
+                for _, future in waiting:
                     if not future.done():
                         future.set_exception(exc)
                         future.exception()  # retrieved here, so an abandoned future logs nothing
                 continue
-            for key, future in zip(keys, futures, strict=True):
+            for key, future in waiting:
                 if not future.done():
                     future.set_result(found[key])
 
 
-async def _read_many(session: AsyncSession, keys: Sequence[Read]) -> dict[Read, list[JobEvent]]:
+async def _read_many(session: AsyncSession, keys: Sequence[Read]) -> dict[Read, list[Outgoing]]:
     assert session.bind is not None
+    rows: list[Row[tuple[object, ...]]] = []
     if session.bind.dialect.name != "postgresql" or len(keys) == 1:
-        return {key: list(await events.events_after(session, user_id=key[0], after=key[1], limit=BATCH_LIMIT))
-                for key in keys}
-    stmt = select(JobEvent).from_statement(_MANY_AFTER)
-    rows = (await session.scalars(stmt, {"user_ids": [k[0] for k in keys], "afters": [k[1] for k in keys],
-                                         "lim": BATCH_LIMIT})).unique().all()
-    by_user: dict[int, list[JobEvent]] = {}
-    for event in sorted(rows, key=lambda e: e.id):
-        by_user.setdefault(event.user_id, []).append(event)
+        for user_id, after in keys:
+            stmt = (select(*_COLUMNS).where(JobEvent.user_id == user_id, JobEvent.id > after)
+                    .order_by(JobEvent.id).limit(BATCH_LIMIT))
+            rows += (await session.execute(stmt)).all()
+    else:
+        rows += (await session.execute(_MANY_AFTER, {"user_ids": [k[0] for k in keys],
+                                                     "afters": [k[1] for k in keys], "lim": BATCH_LIMIT})).all()
+    by_user: dict[int, list[Outgoing]] = {}
+    seen: set[int] = set()
+    for row in sorted(rows, key=lambda r: r.id):
+        if row.id not in seen:  # several reads of one user return the same events
+            seen.add(row.id)
+            by_user.setdefault(row.user_id, []).append(Outgoing(row.id, events.wire_text(row)))
     return {(user_id, after): [e for e in by_user.get(user_id, ()) if e.id > after][:BATCH_LIMIT]
             for user_id, after in keys}

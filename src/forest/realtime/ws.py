@@ -128,11 +128,9 @@ async def notifications(websocket: WebSocket) -> None:
     await websocket.accept()
     # The send loop reads once before it waits: an event committed after the watermark but announced
     # before this subscription is not missed.
-    sub = hub.subscribe(user_id)
+    sub = hub.subscribe(user_id, delivered=watermark if after is None else after)
     try:
-        if after is None:
-            after = watermark
-        sender = asyncio.create_task(_send_loop(websocket, gates_of(websocket).reader, sub, after,
+        sender = asyncio.create_task(_send_loop(websocket, gates_of(websocket).reader, sub,
                                                 settings.ws_heartbeat_seconds))
         receiver = asyncio.create_task(_drain(websocket))
         done, pending = await asyncio.wait({sender, receiver}, return_when=asyncio.FIRST_COMPLETED)
@@ -149,13 +147,14 @@ async def notifications(websocket: WebSocket) -> None:
         hub.unsubscribe(sub)
 
 
-async def _send_loop(websocket: WebSocket, reader: EventReader, sub: Subscription, after: int,
-                     heartbeat_seconds: float) -> None:
+async def _send_loop(websocket: WebSocket, reader: EventReader, sub: Subscription, heartbeat_seconds: float) -> None:
+    # Timeouts are deadlines on this task (`asyncio.timeout`), not extra tasks (`wait_for`): a broadcast
+    # to every socket costs one wake-up per socket.
     while True:
         sub.wake.clear()
         try:
             # No database connection is held while the socket idles; sockets woken together share a read.
-            batch = await reader.read(sub.user_id, after)
+            batch = await reader.read(sub.user_id, sub.delivered)
         except DATABASE_TROUBLE as exc:
             # The events stay in the table: keep the socket and read again shortly.
             log.warning("WebSocket read failed, retrying: %s", exc)
@@ -163,14 +162,17 @@ async def _send_loop(websocket: WebSocket, reader: EventReader, sub: Subscriptio
             await asyncio.sleep(READ_RETRY_SECONDS)
             continue
         for event in batch:
-            await asyncio.wait_for(websocket.send_json(events.serialise(event)), SEND_TIMEOUT_SECONDS)
-            after = event.id
-        if len(batch) == BATCH_LIMIT:
+            async with asyncio.timeout(SEND_TIMEOUT_SECONDS):
+                await websocket.send_text(event.text)  # serialised once by the reader, for every socket
+            sub.delivered = event.id
+        if len(batch) == BATCH_LIMIT or sub.wake.is_set():
             continue
         try:
-            await asyncio.wait_for(sub.wake.wait(), heartbeat_seconds)
+            async with asyncio.timeout(heartbeat_seconds):
+                await sub.wake.wait()
         except TimeoutError:
-            await asyncio.wait_for(websocket.send_json(events.heartbeat()), SEND_TIMEOUT_SECONDS)
+            async with asyncio.timeout(SEND_TIMEOUT_SECONDS):
+                await websocket.send_json(events.heartbeat())
 
 
 async def _drain(websocket: WebSocket) -> None:
