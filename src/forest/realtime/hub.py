@@ -9,7 +9,7 @@ import logging
 from dataclasses import dataclass, field
 
 from forest.database import Database
-from forest.realtime import events
+from forest.realtime import events, gc_tuning
 
 log = logging.getLogger(__name__)
 # How far back (in event ids) each table check looks for events that committed late.
@@ -69,6 +69,7 @@ class Hub:
 
     async def start(self) -> None:
         """Start listening: Redis pub/sub with a slow table check behind it, or table polling alone."""
+        gc_tuning.settle()  # the app has started: keep full collections off the sockets' latency
         if self._redis_url:
             # Pub/sub is at most once (a failed publish is never retried): the table check catches up.
             self._tasks = [asyncio.create_task(self._listen_redis()),
