@@ -21,10 +21,9 @@ from sqlalchemy import select
 from forest.app import create_app
 from forest.bids import service as bids
 from forest.bids.models import Bid
-from forest.bids.router import Filters
-from forest.bids.schemas import BidRead
-from forest.dependencies import CurrentUser, DbSession, ListParams, Signer
-from forest.pagination import Page, PageResult, to_page
+from forest.bids.schemas import BidListQuery, BidRead
+from forest.dependencies import CurrentUser, DbSession
+from forest.pagination import Page, PageResult, page_response
 
 ORDER = (Bid.post_date.desc(), Bid.id.desc())
 
@@ -49,13 +48,10 @@ def create_bench_app() -> FastAPI:
     cached: list[PageResult[Any]] = []
 
     @router.get("/no-query", response_model=Page[BidRead])
-    async def no_query_page(
-        _user: CurrentUser, session: DbSession, params: ListParams, filters: Filters, signer: Signer,
-        request: Request, response: Response,
-    ) -> dict[str, Any]:
+    async def no_query_page(_user: CurrentUser, query: Annotated[BidListQuery, Query()], request: Request) -> Response:
         if not cached:
-            cached.append(await bids.list(session=session, filters=filters, params=params, signer=signer))
-        return to_page(cached[0], response, request, BidRead)
+            cached.append(await bids.list(db=request.app.state.db, query=query, signer=request.app.state.signer))
+        return page_response(cached[0], request, BidRead)
 
     app.include_router(router)
     add_pagination(app)

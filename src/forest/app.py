@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import Depends, FastAPI
+from fastapi.telemetry import TelemetryConfig
 
 from forest import __version__
 from forest.alerts.router import router as alerts_router
@@ -57,8 +58,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await app.state.publisher.close()
             await app.state.db.dispose()
 
+    telemetry: TelemetryConfig | None = (
+        None if settings.opentelemetry else {"tracing": False, "metrics": False, "logs": False})
     app = FastAPI(title="Forest", version=__version__, description=DESCRIPTION, lifespan=lifespan,
-                  dependencies=[Depends(reject_unknown_query_params)], responses=COMMON_RESPONSES)
+                  dependencies=[Depends(reject_unknown_query_params)], responses=COMMON_RESPONSES,
+                  telemetry=telemetry)
     app.state.settings = settings
     app.state.signer = CursorSigner(settings.signing_keys())
     install_error_handlers(app)

@@ -44,7 +44,13 @@ class Settings(BaseSettings):
     api_host: str = "127.0.0.1"
     api_port: int = 8000
     access_log: Path | None = None
+    # FastAPI's native OpenTelemetry spans/metrics/logs (needs configured providers); Prometheus
+    # metrics on /metrics are always on. Off, FastAPI skips a provider lookup on every request.
+    opentelemetry: bool = False
     db_pool_size: int = Field(10, ge=1, le=200)
+    # Connections beyond the pool are opened for one checkout and closed at its end: each costs a new
+    # PostgreSQL backend (a process fork) under load, so by default a burst waits for a pooled one instead.
+    db_pool_max_overflow: int = Field(0, ge=0, le=200)
     db_pool_timeout_seconds: float = Field(3.0, gt=0)
     # A ping per checkout costs a round trip on every request; a dead connection is instead detected
     # by the failing statement, which invalidates the whole pool at once (one request gets a 503).

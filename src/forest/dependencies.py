@@ -9,6 +9,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
+from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import HTTPConnection
 
@@ -109,11 +110,12 @@ class AuthCache:
         self._users[user.id] = (time.monotonic() + self.ttl, user)
 
 
-async def get_current_user(request: Request, session: DbSession, settings: SettingsDep) -> User:
-    """The user of the request's Bearer token."""
+async def get_current_user(request: Request) -> User:
+    """The user of the request's Bearer token (from the cache when it is fresh: no database round trip)."""
     token = bearer_token(request)
     if token is None:
         raise Unauthorized("Send `Authorization: Bearer <access token>`.")
+    settings: Settings = request.app.state.settings
     cache: AuthCache | None = getattr(request.app.state, "auth_cache", None)
     if cache is None:
         cache = request.app.state.auth_cache = AuthCache(settings.auth_cache_seconds)
@@ -121,10 +123,12 @@ async def get_current_user(request: Request, session: DbSession, settings: Setti
     user = cache.user(user_id)
     if user is not None:
         return user
-    user = await session.get(User, user_id)
-    if user is None:
-        raise Unauthorized("The access token's user no longer exists.")
-    session.expunge(user)
+    db: Database = request.app.state.db
+    async with db.sessionmaker() as session:  # its own short session, so a cache hit needs none at all
+        user = await session.get(User, user_id)
+        if user is None:
+            raise Unauthorized("The access token's user no longer exists.")
+        session.expunge(user)
     cache.put(user)
     return user
 
@@ -145,7 +149,13 @@ _known_params: dict[int, frozenset[str]] = {}
 
 
 def _query_aliases(dependant: Dependant) -> set[str]:
-    names = {p.alias for p in dependant.query_params}
+    names = set()
+    for param in dependant.query_params:
+        model = param.field_info.annotation
+        if isinstance(model, type) and issubclass(model, BaseModel):  # a query model: its fields are the names
+            names |= {field.alias or name for name, field in model.model_fields.items()}
+        else:
+            names.add(param.alias)
     for sub in dependant.dependencies:
         names |= _query_aliases(sub)
     return names

@@ -160,7 +160,8 @@ def _field_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
     out = []
     for err in exc.errors():
         loc = [str(part) for part in err.get("loc", ())]
-        out.append({"loc": loc, "field": ".".join(loc[1:]) or ".".join(loc), "message": err.get("msg", ""),
+        message = str(err.get("msg", "")).removeprefix("Value error, ")
+        out.append({"loc": loc, "field": ".".join(loc[1:]) or ".".join(loc), "message": message,
                     "type": err.get("type", "")})
     return out
 

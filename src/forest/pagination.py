@@ -12,13 +12,13 @@ import hashlib
 import hmac
 import json
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Generic, Literal, TypeVar
 from urllib.parse import urlencode
 
 from fastapi import Query, Request, Response
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 from sqlalchemy import Row, Select, func, literal, select, text, tuple_
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -68,6 +68,24 @@ async def page_params(
 ) -> PageParams:
     """Dependency reading limit, cursor, sort and count (async: FastAPI would run a plain def in a thread)."""
     return PageParams(limit=limit, cursor=cursor, sort=sort, count=count)
+
+
+class ListQuery(BaseModel):
+    """The shared list parameters as a query model, for lists that declare their filters in one model too.
+
+    FastAPI validates a query model in one pydantic call instead of one call (and one dependency) per parameter.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    limit: int = Field(20, ge=1, le=100, description="Page size (1..100).")
+    cursor: str | None = Field(None, max_length=2048, description="Opaque cursor from a previous page.")
+    sort: str | None = Field(None, max_length=40, description="Sort field; `-field` is descending.")
+    count: CountMode = Field("none", description="Ask for a total: `estimated` or `exact`.")
+
+    def page_params(self) -> PageParams:
+        """limit, cursor, sort and count as the pagination functions take them."""
+        return PageParams(limit=self.limit, cursor=self.cursor, sort=self.sort, count=self.count)
 
 
 class CursorSigner:
@@ -190,6 +208,86 @@ class PageResult(Generic[T]):
     count: CountInfo | None
 
 
+@dataclass(frozen=True)
+class PagePlan:
+    """One page request with its cursor verified: sort, direction, seek position and page size."""
+
+    sort_name: str
+    cols: tuple[Any, ...]
+    kinds: tuple[Kind, ...]
+    desc: bool
+    fhash: str
+    limit: int
+    seek: tuple[Any, ...] | None
+    backwards: bool
+
+    @property
+    def order_desc(self) -> bool:
+        """Whether rows are read in descending order (a backwards page reads the index the other way)."""
+        return self.desc != self.backwards
+
+    def order_by(self) -> list[Any]:
+        """ORDER BY of the page: the sort column, then the id, both in the read direction."""
+        return [c.desc() if self.order_desc else c.asc() for c in self.cols]
+
+    def seek_clause(self, values: Sequence[Any]) -> ColumnElement[bool]:
+        """`(sort column, id) < (values)` (or `>`): a row-value comparison an index on both columns serves."""
+        if len(self.cols) == 2:
+            left: Any = tuple_(*self.cols)
+            right: Any = tuple_(*values)
+        else:
+            left, right = self.cols[0], values[0]
+        cond: ColumnElement[bool] = left < right if self.order_desc else left > right
+        return cond
+
+
+def plan_page(keyset: Keyset, params: PageParams, filters: Mapping[str, Any], signer: CursorSigner) -> PagePlan:
+    """Check the sort against the whitelist and the cursor against the sort and filters it was issued for."""
+    sort_name, key, desc = keyset.resolve(params.sort)
+    fhash = filter_hash(filters)
+    cols = (key.column, keyset.id_column) if key.column is not keyset.id_column else (keyset.id_column,)
+    kinds = (key.kind, keyset.id_kind) if len(cols) == 2 else (keyset.id_kind,)
+    seek: tuple[Any, ...] | None = None
+    backwards = False
+    if params.cursor:
+        payload = signer.loads(params.cursor)
+        if payload.get("s") != sort_name or payload.get("f") != fhash:
+            raise CursorMismatch("This cursor was issued for another sort or other filters; start again without it.")
+        raw_key = payload.get("k")
+        if not isinstance(raw_key, list) or len(raw_key) != len(cols):
+            raise CursorError("The cursor's position is malformed.")
+        seek = tuple(_decode(v, kd) for v, kd in zip(raw_key, kinds, strict=True))
+        backwards = payload.get("d") == "p"
+    return PagePlan(sort_name=sort_name, cols=cols, kinds=kinds, desc=desc, fhash=fhash, limit=params.limit,
+                    seek=seek, backwards=backwards)
+
+
+def _attr(row: Any, name: str) -> Any:
+    return getattr(row, name)
+
+
+def finish_page(plan: PagePlan, rows: list[T], signer: CursorSigner,
+                value: Callable[[T, str], Any] = _attr) -> PageResult[T]:
+    """Cut the `limit + 1` rows read for `plan` to one page in display order and sign its cursors."""
+    extra = len(rows) > plan.limit
+    rows = rows[: plan.limit]
+
+    def cursor_for(row: T, direction: str) -> str:
+        vals = [_encode(value(row, c.key), kd) for c, kd in zip(plan.cols, plan.kinds, strict=True)]
+        return signer.dumps({"v": CURSOR_VERSION, "s": plan.sort_name, "f": plan.fhash, "k": vals, "d": direction})
+
+    if plan.backwards:
+        rows.reverse()
+        next_cursor = cursor_for(rows[-1], "n") if rows else None
+        prev_cursor = cursor_for(rows[0], "p") if rows and extra else None
+        has_more = bool(rows)
+    else:
+        next_cursor = cursor_for(rows[-1], "n") if rows and extra else None
+        prev_cursor = cursor_for(rows[0], "p") if rows and plan.seek is not None else None
+        has_more = extra
+    return PageResult(items=rows, next_cursor=next_cursor, prev_cursor=prev_cursor, has_more=has_more, count=None)
+
+
 async def paginate(
     session: AsyncSession,
     stmt: Select[Any],
@@ -201,64 +299,28 @@ async def paginate(
     count_timeout_ms: int = 250,
 ) -> PageResult[Any]:
     """Run one keyset page of `stmt` (one ORM entity or a Core select of columns, filters already applied)."""
-    sort_name, key, desc = keyset.resolve(params.sort)
-    fhash = filter_hash(filters)
-    backwards = False
-    cols = (key.column, keyset.id_column) if key.column is not keyset.id_column else (keyset.id_column,)
-    kinds = (key.kind, keyset.id_kind) if len(cols) == 2 else (keyset.id_kind,)
-
+    plan = plan_page(keyset, params, filters, signer)
     base = stmt
-    if params.cursor:
-        payload = signer.loads(params.cursor)
-        if payload.get("s") != sort_name or payload.get("f") != fhash:
-            raise CursorMismatch("This cursor was issued for another sort or other filters; start again without it.")
-        raw_key = payload.get("k")
-        if not isinstance(raw_key, list) or len(raw_key) != len(cols):
-            raise CursorError("The cursor's position is malformed.")
-        values = [_decode(v, kd) for v, kd in zip(raw_key, kinds, strict=True)]
-        backwards = payload.get("d") == "p"
-        seek_desc = desc != backwards
-        left = tuple_(*cols) if len(cols) == 2 else cols[0]
-        right = (tuple_(*(literal(v, c.type) for v, c in zip(values, cols, strict=True)))
-                 if len(cols) == 2 else literal(values[0], cols[0].type))
-        cond: ColumnElement[bool] = left < right if seek_desc else left > right
-        stmt = stmt.where(cond)
-
-    order_desc = desc != backwards
-    stmt = stmt.order_by(*(c.desc() if order_desc else c.asc() for c in cols)).limit(params.limit + 1)
+    if plan.seek is not None:
+        stmt = stmt.where(plan.seek_clause([literal(v, c.type) for v, c in zip(plan.seek, plan.cols, strict=True)]))
+    stmt = stmt.order_by(*plan.order_by()).limit(plan.limit + 1)
     rows: list[Any]
     if len(stmt.column_descriptions) == 1:
         rows = list((await session.scalars(stmt)).all())
     else:
         # A Core select of columns: run on the session's connection, skipping the ORM's result machinery.
         rows = list((await (await session.connection()).execute(stmt)).all())
-    extra = len(rows) > params.limit
-    rows = rows[: params.limit]
-
-    def cursor_for(row: Any, direction: str) -> str:
-        vals = [_encode(getattr(row, c.key), kd) for c, kd in zip(cols, kinds, strict=True)]
-        return signer.dumps({"v": CURSOR_VERSION, "s": sort_name, "f": fhash, "k": vals, "d": direction})
-
-    if backwards:
-        rows.reverse()
-        next_cursor = cursor_for(rows[-1], "n") if rows else None
-        prev_cursor = cursor_for(rows[0], "p") if rows and extra else None
-        has_more = bool(rows)
-    else:
-        next_cursor = cursor_for(rows[-1], "n") if rows and extra else None
-        prev_cursor = cursor_for(rows[0], "p") if rows and params.cursor else None
-        has_more = extra
-
-    count = None
+    result = finish_page(plan, rows, signer)
     if params.count != "none":
-        count = await _count(session, base, params.count, count_timeout_ms)
-    return PageResult(items=rows, next_cursor=next_cursor, prev_cursor=prev_cursor, has_more=has_more, count=count)
+        result.count = await count_rows(session, base, params.count, count_timeout_ms)
+    return result
 
 
 _SET_TIMEOUT = text("SELECT set_config('statement_timeout', :t, true)")
 
 
-async def _count(session: AsyncSession, stmt: Select[Any], mode: CountMode, timeout_ms: int) -> CountInfo:
+async def count_rows(session: AsyncSession, stmt: Select[Any], mode: CountMode, timeout_ms: int) -> CountInfo:
+    """How many rows `stmt` selects: exactly (within `timeout_ms`, else estimated) or the planner's estimate."""
     count_stmt = select(func.count()).select_from(stmt.order_by(None).subquery())
     if session.bind is None or session.bind.dialect.name != "postgresql":
         return CountInfo(value=int((await session.scalar(count_stmt)) or 0), exact=True)
@@ -310,3 +372,22 @@ def to_page(result: PageResult[Any], response: Response, request: Request, schem
     if result.count is not None:
         body["count"] = result.count
     return body
+
+
+_page_adapters: dict[type[BaseModel], TypeAdapter[Any]] = {}
+
+
+def page_response(result: PageResult[Any], request: Request, schema: type[BaseModel]) -> Response:
+    """The list body as JSON bytes plus its Link header, for routes that return a Response themselves.
+
+    Rows are validated against `schema` and serialised in one pydantic-core pass; FastAPI then sends the
+    Response as it is instead of validating and serialising the return value again.
+    """
+    adapter = _page_adapters.get(schema)
+    if adapter is None:
+        adapter = _page_adapters[schema] = TypeAdapter(Page[schema])  # type: ignore[valid-type]
+    body = {"items": result.items, "next_cursor": result.next_cursor, "prev_cursor": result.prev_cursor,
+            "has_more": result.has_more, "count": result.count}
+    header = link_header(request, result)
+    return Response(adapter.dump_json(adapter.validate_python(body)), media_type="application/json",
+                    headers={"Link": header} if header else None)

@@ -6,12 +6,14 @@ import datetime as dt
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+import asyncpg
 import httpx
 import pytest
 
 from forest.bids.filters import BidFilters, matches
 from forest.database import Database
 from tests.bids.factories import BASE_DATE, DEPARTMENTS, BidRow, make_bids, make_source
+from tests.conftest import PG_ADMIN_DSN, PG_TEST_DB
 
 SORTS = ["-post_date", "post_date", "-views", "views", "id", "-id"]
 FILTER_SETS: list[dict[str, Any]] = [
@@ -250,3 +252,30 @@ async def test_bids_empty_q_means_no_filter(client: httpx.AsyncClient, make_user
     await make_bids(db, 5)
     r = await client.get("/api/v1/bids?q=", headers=user.headers)
     assert r.status_code == 200 and len(r.json()["items"]) == 5
+
+
+@pytest.mark.parametrize("backend", ["postgres"])  # the server ending the API's connections
+async def test_bids_list_recovers_when_the_database_drops_its_connections(
+    client: httpx.AsyncClient, make_user, db: Database,  # type: ignore[no-untyped-def]
+) -> None:
+    user = await make_user()
+    await make_bids(db, 5)
+    for _ in range(3):  # several pooled connections
+        assert (await client.get("/api/v1/bids", headers=user.headers)).status_code == 200
+    admin = await asyncpg.connect(PG_ADMIN_DSN)
+    try:
+        ended = await admin.fetchval(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = $1 "
+            "AND application_name = 'forest'", PG_TEST_DB)
+    finally:
+        await admin.close()
+    assert ended >= 1
+    first = await client.get("/api/v1/bids", headers=user.headers)
+    assert first.status_code in (200, 503), first.text  # never a 500
+    if first.status_code == 503:
+        assert first.headers["content-type"].startswith("application/problem+json")
+        assert first.json()["code"] == "service_unavailable"
+    for _ in range(3):  # the dead connections are gone from the pool, not handed out again
+        r = await client.get("/api/v1/bids", headers=user.headers)
+        assert r.status_code == 200, r.text
+        assert len(r.json()["items"]) == 5

@@ -2,62 +2,36 @@
 
 from __future__ import annotations
 
-import datetime as dt
-from typing import Annotated, Any
+from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Query, Request, Response
-from pydantic import ValidationError
+from fastapi import APIRouter, Path, Query, Request, Response
 
 from forest.bids import service
-from forest.bids.filters import MAX_INT32, MAX_INT64, BidFilters
+from forest.bids.filters import MAX_INT64
 from forest.bids.models import Bid
-from forest.bids.schemas import BidRead
-from forest.dependencies import API_PREFIX, CurrentUser, DbSession, ListParams, SettingsDep, Signer
-from forest.errors import ValidationFailed
-from forest.pagination import Page, to_page
+from forest.bids.schemas import BidListQuery, BidRead
+from forest.dependencies import API_PREFIX, CurrentUser, DbSession
+from forest.pagination import Page, page_response
+from forest.routing import LeanRoute
 
-router = APIRouter(prefix=API_PREFIX, tags=["bids"])
-
-
-async def bid_filters(
-    department: Annotated[list[str] | None, Query(description="Department, exact; repeat for any of several.")] = None,
-    source_id: Annotated[list[int] | None, Query(description="Source id; repeat for any of several.")] = None,
-    views_gte: Annotated[int | None, Query(ge=0, le=MAX_INT32, description="At least this many views.")] = None,
-    views_lte: Annotated[int | None, Query(ge=0, le=MAX_INT32, description="At most this many views.")] = None,
-    posted_from: Annotated[dt.date | None, Query(description="Posted on or after (inclusive).")] = None,
-    posted_to: Annotated[dt.date | None, Query(description="Posted on or before (inclusive).")] = None,
-    q: Annotated[str | None, Query(max_length=200, description="Case-insensitive substring of the title.")] = None,
-) -> BidFilters:
-    """Dependency reading the bid filters from the query string (async: no threadpool hop per request)."""
-    try:
-        return BidFilters(department=department or [], source_id=source_id or [], views_gte=views_gte,
-                          views_lte=views_lte, posted_from=posted_from, posted_to=posted_to, q=q)
-    except ValidationError as exc:
-        errors = []
-        for err in exc.errors():
-            loc = [str(part) for part in err["loc"]]
-            errors.append({"loc": ["query", *loc], "field": ".".join(loc) or "query",
-                           "message": err["msg"].removeprefix("Value error, "), "type": err["type"]})
-        raise ValidationFailed("; ".join(f"{e['field']}: {e['message']}" for e in errors), errors=errors) from exc
-
-
-Filters = Annotated[BidFilters, Depends(bid_filters)]
+# The list is the busiest route: LeanRoute resolves its simple signature itself (the detail falls back to FastAPI).
+router = APIRouter(prefix=API_PREFIX, tags=["bids"], route_class=LeanRoute)
 
 
 @router.get("/bids", response_model=Page[BidRead])
-async def list_bids(
-    _user: CurrentUser, session: DbSession, params: ListParams, filters: Filters, signer: Signer,
-    settings: SettingsDep, request: Request, response: Response,
-) -> dict[str, Any]:
+async def list_bids(_user: CurrentUser, query: Annotated[BidListQuery, Query()], request: Request) -> Response:
     """Crawled notices, keyset-paginated.
 
     Sorts: `-post_date` (default), `post_date`, `-views`, `views`, `id`, `-id`; ties are broken by `id`.
     Filters combine with AND; repeated `department` or `source_id` values mean "any of". A cursor only
     works with the sort and filters it was issued for; the `Link` header carries them for you.
     """
-    result = await service.list(session=session, filters=filters, params=params, signer=signer,
-                                count_timeout_ms=settings.count_timeout_ms)
-    return to_page(result, response, request, BidRead)
+    # The query string is one model; the database, signer and settings are read from the app instead of
+    # through dependencies; the body is serialised once (see bench/RESULTS.md, Pagination).
+    state = request.app.state
+    result = await service.list(db=state.db, query=query, signer=state.signer,
+                                count_timeout_ms=state.settings.count_timeout_ms)
+    return page_response(result, request, BidRead)
 
 
 @router.get("/bids/{bid_id}", response_model=BidRead)

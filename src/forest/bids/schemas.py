@@ -6,6 +6,9 @@ import datetime as dt
 
 from pydantic import BaseModel, ConfigDict
 
+from forest.bids.filters import BidFilters
+from forest.pagination import ListQuery
+
 
 class Attachment(BaseModel):
     """A file attached to a notice."""
@@ -32,3 +35,11 @@ class BidRead(BaseModel):
     attachments: list[Attachment]
     first_seen_at: dt.datetime
     updated_at: dt.datetime
+
+
+class BidListQuery(ListQuery, BidFilters):
+    """The query string of `GET /bids`: page parameters plus the bid filters, validated in one pass."""
+
+    def filters(self) -> BidFilters:
+        """The filter part (already validated)."""
+        return BidFilters.model_construct(**{name: getattr(self, name) for name in BidFilters.model_fields})

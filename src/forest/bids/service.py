@@ -2,19 +2,34 @@
 
 from __future__ import annotations
 
+import builtins
 from typing import Any
 
-from sqlalchemy import Select, select
+from sqlalchemy import BigInteger, Date, Integer, Select, String, Text, any_, bindparam, select
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.elements import ColumnElement
 
 from forest.bids.filters import BidFilters, like_pattern, matches
 from forest.bids.models import Bid
+from forest.bids.schemas import BidListQuery, BidRead
+from forest.database import Database
 from forest.errors import NotFound
-from forest.pagination import CursorSigner, Keyset, PageParams, PageResult, SortKey, paginate
+from forest.pagination import (
+    CursorSigner,
+    Keyset,
+    PagePlan,
+    PageResult,
+    SortKey,
+    count_rows,
+    finish_page,
+    paginate,
+    plan_page,
+)
 
-__all__ = ["BID_KEYSET", "BidFilters", "apply_filters", "get", "get_or_raise", "list", "matches"]
+__all__ = ["BID_KEYSET", "BidFilters", "apply_filters", "filter_clauses", "get", "get_or_raise", "list", "matches"]
 
-_BID_TABLE = Bid.__table__
 BID_KEYSET = Keyset(
     id_column=Bid.id,
     id_kind="int",
@@ -28,35 +43,100 @@ BID_KEYSET = Keyset(
 )
 
 
+def filter_clauses(filters: BidFilters, *, bound: bool = False) -> builtins.list[ColumnElement[bool]]:
+    """The WHERE clauses of `filters` over `Bid`.
+
+    `bound` (PostgreSQL only) renders every value as a named bind parameter, lists as `= ANY(array)`, so the SQL
+    is the same for any values of one set of filters and can be compiled once (`_bind_values` gives the values).
+    """
+    out: builtins.list[ColumnElement[bool]] = []
+    if filters.department:
+        out.append(Bid.department == any_(bindparam("department", type_=ARRAY(String))) if bound
+                   else Bid.department.in_(filters.department))
+    if filters.source_id:
+        out.append(Bid.source_id == any_(bindparam("source_id", type_=ARRAY(BigInteger))) if bound
+                   else Bid.source_id.in_(filters.source_id))
+    if filters.views_gte is not None:
+        out.append(Bid.views >= (bindparam("views_gte", type_=Integer) if bound else filters.views_gte))
+    if filters.views_lte is not None:
+        out.append(Bid.views <= (bindparam("views_lte", type_=Integer) if bound else filters.views_lte))
+    if filters.posted_from is not None:
+        out.append(Bid.post_date >= (bindparam("posted_from", type_=Date) if bound else filters.posted_from))
+    if filters.posted_to is not None:
+        out.append(Bid.post_date <= (bindparam("posted_to", type_=Date) if bound else filters.posted_to))
+    if filters.q is not None:
+        # ILIKE is served by the trigram index on PostgreSQL, whose default LIKE escape is the backslash
+        # that `like_pattern` uses; SQLite has no default escape and lowers both sides.
+        out.append(Bid.title.ilike(bindparam("q", type_=Text)) if bound
+                   else Bid.title.ilike(like_pattern(filters.q), escape="\\"))
+    return out
+
+
+def _bind_values(filters: BidFilters) -> dict[str, Any]:
+    values = filters.cursor_binding()
+    if filters.q is not None:
+        values["q"] = like_pattern(filters.q)
+    return values
+
+
 def apply_filters(stmt: Select[Any], filters: BidFilters) -> Select[Any]:
     """Add the WHERE clauses of `filters` to a select over `Bid`."""
-    if filters.department:
-        stmt = stmt.where(Bid.department.in_(filters.department))
-    if filters.source_id:
-        stmt = stmt.where(Bid.source_id.in_(filters.source_id))
-    if filters.views_gte is not None:
-        stmt = stmt.where(Bid.views >= filters.views_gte)
-    if filters.views_lte is not None:
-        stmt = stmt.where(Bid.views <= filters.views_lte)
-    if filters.posted_from is not None:
-        stmt = stmt.where(Bid.post_date >= filters.posted_from)
-    if filters.posted_to is not None:
-        stmt = stmt.where(Bid.post_date <= filters.posted_to)
-    if filters.q is not None:
-        # ILIKE is served by the trigram index on PostgreSQL; SQLite lowers both sides.
-        stmt = stmt.where(Bid.title.ilike(like_pattern(filters.q), escape="\\"))
-    return stmt
+    return stmt.where(*filter_clauses(filters))
+
+
+# The columns the API shows (not content_hash).
+_COLUMNS = [Bid.__table__.c[name] for name in BidRead.model_fields]
+# Compiled page statements by shape: (sort, direction, has a seek position, which filters are set).
+_compiled: dict[tuple[Any, ...], tuple[str, tuple[str, ...]]] = {}
+
+
+def _page_sql(
+    dialect: Dialect, plan: PagePlan, filters: BidFilters, values: dict[str, Any],
+) -> tuple[str, tuple[str, ...]]:
+    """The page's SQL and its parameter names in `$n` order, compiled once per shape."""
+    key = (plan.sort_name, plan.backwards, plan.seek is not None, tuple(values))
+    hit = _compiled.get(key)
+    if hit is None:
+        stmt = select(*_COLUMNS).where(*filter_clauses(filters, bound=True))
+        if plan.seek is not None:
+            stmt = stmt.where(plan.seek_clause([bindparam(f"seek_{i}", type_=c.type) for i, c in enumerate(plan.cols)]))
+        compiled = stmt.order_by(*plan.order_by()).limit(bindparam("page_limit", type_=Integer)).compile(
+            dialect=dialect)
+        hit = _compiled[key] = (compiled.string, tuple(compiled.positiontup or ()))
+    return hit
 
 
 async def list(
-    *, session: AsyncSession, filters: BidFilters, params: PageParams, signer: CursorSigner,
-    count_timeout_ms: int = 250,
+    *, db: Database, query: BidListQuery, signer: CursorSigner, count_timeout_ms: int = 250,
 ) -> PageResult[Any]:
-    """One keyset page of the bids selected by `filters`."""
-    # Rows, not ORM objects: a page is read once and serialised, so identity-map bookkeeping is waste.
-    stmt = apply_filters(select(*_BID_TABLE.c), filters)
-    return await paginate(session, stmt, keyset=BID_KEYSET, params=params, filters=filters.cursor_binding(),
-                          signer=signer, count_timeout_ms=count_timeout_ms)
+    """One keyset page of the bids selected by the query's filters, rows as dicts."""
+    filters = query.filters()
+    params = query.page_params()
+    if db.engine.dialect.name != "postgresql":
+        async with db.sessionmaker() as session:
+            stmt = apply_filters(select(*_COLUMNS), filters)
+            result = await paginate(session, stmt, keyset=BID_KEYSET, params=params, filters=filters.cursor_binding(),
+                                    signer=signer, count_timeout_ms=count_timeout_ms)
+        result.items = [row._asdict() for row in result.items]
+        return result
+    # PostgreSQL: one statement per shape compiled once, run on the driver (see Database.fetch).
+    plan = plan_page(BID_KEYSET, params, filters.cursor_binding(), signer)
+    values = _bind_values(filters)
+    sql, names = _page_sql(db.engine.dialect, plan, filters, values)
+    if plan.seek is not None:
+        values.update({f"seek_{i}": v for i, v in enumerate(plan.seek)})
+    values["page_limit"] = plan.limit + 1
+    rows = [dict(row) for row in await db.fetch(sql, *(values[name] for name in names))]
+    result = finish_page(plan, rows, signer, _item)
+    if params.count != "none":
+        async with db.sessionmaker() as session:
+            result.count = await count_rows(session, apply_filters(select(Bid.id), filters), params.count,
+                                            count_timeout_ms)
+    return result
+
+
+def _item(row: dict[str, Any], name: str) -> Any:
+    return row[name]
 
 
 async def get(*, session: AsyncSession, bid_id: int) -> Bid | None:

@@ -1,0 +1,137 @@
+"""LeanRoute answers exactly as FastAPI's own handler would, for every query string and failure."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import httpx
+import pytest
+from fastapi import APIRouter, Depends, FastAPI, Query, Request
+from fastapi.responses import JSONResponse
+from starlette.responses import Response
+
+from forest.bids.schemas import BidListQuery
+from forest.dependencies import reject_unknown_query_params
+from forest.errors import Unauthorized, install_error_handlers
+from forest.routing import LeanRoute
+
+CALLS: list[str] = []
+
+
+async def caller(request: Request) -> str:
+    """A request-only dependency, like the current user: refuses requests without a header."""
+    name = request.headers.get("x-caller")
+    if not name:
+        raise Unauthorized("Send X-Caller.")
+    CALLS.append(name)
+    return name
+
+
+async def audit(request: Request) -> None:
+    """A dependency given in `dependencies=[...]`: runs, its result is dropped."""
+    CALLS.append("audit")
+
+
+ROUTERS: dict[str, APIRouter] = {}
+
+
+def build() -> FastAPI:
+    app = FastAPI(dependencies=[Depends(reject_unknown_query_params)])
+    install_error_handlers(app)
+    for prefix, route_class in (("/lean", LeanRoute), ("/generic", None)):
+        router = APIRouter(prefix=prefix, **({"route_class": route_class} if route_class else {}))
+
+        @router.get("/items", dependencies=[Depends(audit)])
+        async def items(who: Annotated[str, Depends(caller)], query: Annotated[BidListQuery, Query()],
+                        request: Request) -> Response:
+            return JSONResponse({"who": who, "path": request.url.path.split("/")[1],
+                                 "query": query.model_dump(mode="json")})
+
+        @router.get("/items/{item_id}")
+        async def item(item_id: int, who: Annotated[str, Depends(caller)]) -> dict[str, Any]:
+            return {"id": item_id, "who": who}
+
+        app.include_router(router)
+        ROUTERS[prefix] = router
+    return app
+
+
+QUERIES = [
+    "",
+    "limit=5&department=a&department=b&source_id=3",
+    "limit=5&limit=7",
+    "views_gte=10&views_lte=5",
+    "posted_from=2026-13-01",
+    "posted_from=2026-11-20&posted_to=2026-11-19",
+    "limit=abc",
+    "limit=0",
+    "count=maybe",
+    "count=exact&sort=-views&cursor=abc",
+    "departmnet=x",
+    "q=",
+    "q=a%00b",
+    "department=",
+    "source_id=1&source_id=x",
+    "source_id=99999999999999999999",
+]
+
+
+@pytest.fixture
+async def client() -> Any:
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=build()), base_url="http://t") as c:
+        yield c
+
+
+@pytest.mark.parametrize("query", QUERIES)
+async def test_lean_route_answers_like_fastapi(client: httpx.AsyncClient, query: str) -> None:
+    headers = {"x-caller": "ann"}
+    lean = await client.get(f"/lean/items?{query}", headers=headers)
+    generic = await client.get(f"/generic/items?{query}", headers=headers)
+    assert lean.status_code == generic.status_code, (lean.text, generic.text)
+    assert lean.headers["content-type"] == generic.headers["content-type"]
+    body, want = lean.json(), generic.json()
+    if "path" in body:
+        assert body.pop("path") == "lean" and want.pop("path") == "generic"
+    assert body == want
+
+
+async def test_lean_route_runs_dependencies_in_order_and_stops_at_a_failing_one(client: httpx.AsyncClient) -> None:
+    CALLS.clear()
+    r = await client.get("/lean/items?limit=3", headers={"x-caller": "bo"})
+    assert r.status_code == 200 and r.json()["who"] == "bo"
+    assert CALLS == ["audit", "bo"]
+    r = await client.get("/lean/items?limit=x")
+    assert r.status_code == 401  # the dependency refuses before the query is validated, as in FastAPI
+    assert r.headers["content-type"].startswith("application/problem+json")
+
+
+def test_lean_route_takes_the_simple_shape_only() -> None:
+    build()
+    routes = {route.path: route for route in ROUTERS["/lean"].routes if isinstance(route, LeanRoute)}
+    assert not any(isinstance(route, LeanRoute) for route in ROUTERS["/generic"].routes)
+    assert routes["/lean/items"].lean is True
+    assert routes["/lean/items/{item_id}"].lean is False  # a path parameter: FastAPI resolves it
+
+
+def test_the_bid_list_is_a_lean_route() -> None:
+    from forest.bids.router import router
+
+    lean = {route.path for route in router.routes if isinstance(route, LeanRoute) and route.lean}
+    assert lean == {"/api/v1/bids"}
+
+
+async def test_lean_route_leaves_other_shapes_and_overrides_to_fastapi(client: httpx.AsyncClient) -> None:
+    r = await client.get("/lean/items/7", headers={"x-caller": "cy"})
+    assert r.json() == {"id": 7, "who": "cy"}
+    assert (await client.get("/lean/items/x", headers={"x-caller": "cy"})).status_code == 422
+    app = client._transport.app  # type: ignore[attr-defined]
+
+    async def stranger() -> str:
+        return "override"
+
+    app.dependency_overrides[caller] = stranger
+    try:
+        r = await client.get("/lean/items")
+        assert r.status_code == 200 and r.json()["who"] == "override"
+    finally:
+        app.dependency_overrides.clear()
