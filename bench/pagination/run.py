@@ -404,8 +404,6 @@ def write_results(results: dict[str, Any], facts: dict[str, Any], info: dict[str
 
 ### Throughput: `GET /api/v1/bids?limit=20&department={DEPARTMENT}`
 
-| server | requests/s |
-|---|---|
 Median of {len(results['rounds'])} interleaved rounds (every server once per round).
 
 | server | requests/s | × raw |
