@@ -113,9 +113,11 @@ def create_engine(settings: Settings, **overrides: Any) -> AsyncEngine:
     return create_async_engine(url, **kwargs)
 
 
-# asyncpg errors that mean the connection (or the server) is gone rather than the statement being wrong.
-# InterfaceError covers a closed connection and a protocol left in a bad state by a server that ended it.
-_DISCONNECTS = (asyncpg.PostgresConnectionError, asyncpg.InterfaceError, asyncpg.AdminShutdownError,
+# asyncpg errors that mean the connection (or the server) is gone rather than the statement being wrong. A
+# connection the server ended while it sat in the pool can also fail with InternalClientError (the protocol
+# is left mid-operation by the server's termination message); it cannot be used again either.
+_DISCONNECTS = (asyncpg.PostgresConnectionError, asyncpg.InterfaceError, asyncpg.InternalClientError,
+                asyncpg.AdminShutdownError,
                 asyncpg.CrashShutdownError, asyncpg.CannotConnectNowError, ConnectionError, OSError)
 
 
