@@ -19,6 +19,7 @@ SORTS = ["-post_date", "post_date", "-views", "views", "id", "-id"]
 FILTER_SETS: list[dict[str, Any]] = [
     {},
     {"department": [DEPARTMENTS[0], DEPARTMENTS[2]], "views_gte": 5, "posted_to": str(BASE_DATE - dt.timedelta(days=1))},
+    {"department": [DEPARTMENTS[1]], "posted_from": str(BASE_DATE - dt.timedelta(days=3))},  # one value: an equality
 ]
 
 
@@ -48,7 +49,7 @@ def expected(rows: list[BidRow], sort: str, params: dict[str, Any]) -> list[int]
     return [b.id for b in sorted(chosen, key=keys[sort.lstrip("-")], reverse=sort.startswith("-"))]
 
 
-@pytest.mark.parametrize("filters", FILTER_SETS, ids=["unfiltered", "filtered"])
+@pytest.mark.parametrize("filters", FILTER_SETS, ids=["unfiltered", "filtered", "one-department"])
 async def test_bids_walk_every_sort_yields_each_row_once_in_order(
     client: httpx.AsyncClient, make_user, db: Database, filters: dict[str, Any],  # type: ignore[no-untyped-def]
 ) -> None:

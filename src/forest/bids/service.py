@@ -10,6 +10,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.types import TypeEngine
 
 from forest.bids.filters import BidFilters, like_pattern, matches
 from forest.bids.models import Bid
@@ -46,16 +47,23 @@ BID_KEYSET = Keyset(
 def filter_clauses(filters: BidFilters, *, bound: bool = False) -> builtins.list[ColumnElement[bool]]:
     """The WHERE clauses of `filters` over `Bid`.
 
-    `bound` (PostgreSQL only) renders every value as a named bind parameter, lists as `= ANY(array)`, so the SQL
-    is the same for any values of one set of filters and can be compiled once (`_bind_values` gives the values).
+    `bound` (PostgreSQL only) renders every value as a named bind parameter, so the SQL is the same for any
+    values of one set of filters and can be compiled once (`_bind_values` gives the values). A repeatable
+    filter with one value is an equality, which the planner serves from its `(column, post_date, id)` index
+    in order; several values are `= ANY(array)`, as `IN (…)` would be.
     """
     out: builtins.list[ColumnElement[bool]] = []
-    if filters.department:
-        out.append(Bid.department == any_(bindparam("department", type_=ARRAY(String))) if bound
-                   else Bid.department.in_(filters.department))
-    if filters.source_id:
-        out.append(Bid.source_id == any_(bindparam("source_id", type_=ARRAY(BigInteger))) if bound
-                   else Bid.source_id.in_(filters.source_id))
+    repeatable: tuple[tuple[Any, builtins.list[Any], type[TypeEngine[Any]]], ...] = (
+        (Bid.department, filters.department, String), (Bid.source_id, filters.source_id, BigInteger))
+    for column, chosen, type_ in repeatable:
+        if not chosen:
+            continue
+        if not bound:
+            out.append(column.in_(chosen))
+        elif len(chosen) == 1:
+            out.append(column == bindparam(column.key, type_=type_))
+        else:
+            out.append(column == any_(bindparam(column.key, type_=ARRAY(type_))))
     if filters.views_gte is not None:
         out.append(Bid.views >= (bindparam("views_gte", type_=Integer) if bound else filters.views_gte))
     if filters.views_lte is not None:
@@ -74,6 +82,9 @@ def filter_clauses(filters: BidFilters, *, bound: bool = False) -> builtins.list
 
 def _bind_values(filters: BidFilters) -> dict[str, Any]:
     values = filters.cursor_binding()
+    for name in ("department", "source_id"):
+        if len(values.get(name, ())) == 1:
+            values[name] = values[name][0]  # bound as an equality, see filter_clauses
     if filters.q is not None:
         values["q"] = like_pattern(filters.q)
     return values
@@ -86,7 +97,8 @@ def apply_filters(stmt: Select[Any], filters: BidFilters) -> Select[Any]:
 
 # The columns the API shows (not content_hash).
 _COLUMNS = [Bid.__table__.c[name] for name in BidRead.model_fields]
-# Compiled page statements by shape: (sort, direction, has a seek position, which filters are set).
+# Compiled page statements by shape: sort, direction, whether there is a seek position, which filters are set
+# (and whether a repeatable one has several values).
 _compiled: dict[tuple[Any, ...], tuple[str, tuple[str, ...]]] = {}
 
 
@@ -94,7 +106,8 @@ def _page_sql(
     dialect: Dialect, plan: PagePlan, filters: BidFilters, values: dict[str, Any],
 ) -> tuple[str, tuple[str, ...]]:
     """The page's SQL and its parameter names in `$n` order, compiled once per shape."""
-    key = (plan.sort_name, plan.backwards, plan.seek is not None, tuple(values))
+    key = (plan.sort_name, plan.backwards, plan.seek is not None,
+           tuple((name, isinstance(value, builtins.list)) for name, value in values.items()))
     hit = _compiled.get(key)
     if hit is None:
         stmt = select(*_COLUMNS).where(*filter_clauses(filters, bound=True))
