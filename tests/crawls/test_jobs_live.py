@@ -215,8 +215,11 @@ def test_bearer_header_handshake_works(pg_stack: Stack) -> None:
     a, _ = pg_stack.apis
     headers = register(a)
     url = a.replace("http://", "ws://") + "/ws/notifications"
-    with connect(url, additional_headers=headers) as ws:
+    with connect(url, additional_headers=headers) as ws:  # the client offers permessage-deflate
         msg = json.loads(ws.recv(timeout=5))
+        assert ws.response is not None
+        # declined (FOREST_WS_COMPRESSION is off by default): no zlib context per socket on the server
+        assert "Sec-WebSocket-Extensions" not in ws.response.headers
     assert msg["type"] == "heartbeat"
 
 

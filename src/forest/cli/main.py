@@ -92,7 +92,7 @@ def api(
 
     settings = get_settings()
     uvicorn.run("forest.app:create_app", factory=True, host=host or settings.api_host, port=port or settings.api_port,
-                workers=workers, proxy_headers=True, log_level="info")
+                workers=workers, proxy_headers=True, log_level="info", ws_per_message_deflate=settings.ws_compression)
 
 
 @app.command()
