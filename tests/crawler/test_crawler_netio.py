@@ -25,6 +25,8 @@ class TinyServer:
         self.ssl_context = ssl_context
         self.connections = 0
         self.requests = 0
+        self.closed = 0
+        self._closed_changed = asyncio.Condition()
         self.port = 0
         self._server: asyncio.Server | None = None
 
@@ -43,7 +45,15 @@ class TinyServer:
         except (asyncio.IncompleteReadError, ConnectionError):
             pass
         finally:
-            writer.close()
+            writer.close()  # the response was drained: the FIN follows it
+            async with self._closed_changed:
+                self.closed += 1
+                self._closed_changed.notify_all()
+
+    async def wait_closed(self, count: int) -> None:
+        """Until the server has closed `count` connections."""
+        async with self._closed_changed:
+            await self._closed_changed.wait_for(lambda: self.closed >= count)
 
     async def __aenter__(self) -> TinyServer:
         self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0, ssl=self.ssl_context)
@@ -81,7 +91,7 @@ async def test_server_closing_idle_connections_is_not_an_error() -> None:
         for i in range(5):
             page = await fetcher.get(f"http://127.0.0.1:{server.port}/p{i}")
             assert page.status == 200
-            await asyncio.sleep(0.01)  # the server's close reaches the client while the connection is idle
+            await asyncio.wait_for(server.wait_closed(i + 1), 5)  # closed while the client's connection is idle
 
     assert (server.requests, server.connections) == (5, 5)
 

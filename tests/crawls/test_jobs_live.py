@@ -14,6 +14,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
 from forest.crawls import service
+from forest.crawls.runner import reap
 from forest.crawls.schemas import CrawlCreate
 from forest.database import Database
 from forest.users.models import User
@@ -277,7 +278,17 @@ def test_job_whose_enqueue_was_lost_is_sent_again_and_runs_once(pg_stack: Stack)
     # The stack's reaper runs every 2 s and re-sends jobs queued for 5 s with no delivery started.
     done = wait_for_job(a, headers, job_id, {"succeeded", "failed", "cancelled"}, timeout=60)
     assert done["state"] == "succeeded" and done["attempt"] == 1, done
-    time.sleep(5)  # long enough for another re-send, were the finished job still considered lost
+    # A pass of the reaper now, with the stack's timeouts: the finished job is not lost any more, so not re-sent.
+    sent: list[uuid.UUID] = []
+
+    def enqueue(job: uuid.UUID) -> str:
+        sent.append(job)
+        return f"task-{job}"
+
+    settings = make_settings(pg_stack.database_url, pg_stack.var_dir, job_queued_timeout_seconds=5,
+                             job_heartbeat_timeout_seconds=6)
+    resent = asyncio.run(reap(settings, enqueue))
+    assert uuid.UUID(job_id) not in resent and uuid.UUID(job_id) not in sent
     events = httpx.get(f"{a}/api/v1/crawls/{job_id}/events", params={"limit": 100}, headers=headers).json()["items"]
     types = [e["type"] for e in events]
     assert types[0] == "job.queued" and types.count("job.started") == 1 and types[-1] == "job.succeeded"
