@@ -16,15 +16,14 @@ Serve it with `uvicorn bench.replay_before_after.before_app:create_before_app --
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, FastAPI, Query, Request, Response
 from sqlalchemy import select
 
 from forest.app import create_app
 from forest.bids.models import Bid
-from forest.bids.router import Filters
-from forest.bids.schemas import BidRead
+from forest.bids.schemas import BidListQuery, BidRead
 from forest.bids.service import BID_KEYSET, apply_filters
 from forest.config import Settings
 from forest.crawls import runner
@@ -33,7 +32,7 @@ from forest.crawls.models import CrawlJob
 from forest.crawls.schemas import CrawlCreate, CrawlJobRead
 from forest.dependencies import API_PREFIX, CurrentUser, DbSession, SettingsDep
 from forest.errors import CursorError
-from forest.pagination import Page, PageResult, to_page
+from forest.pagination import Page, PageResult, page_response
 from forest.realtime.events import Publisher
 
 INLINE_TASK_ID = "inline"
@@ -54,22 +53,19 @@ def create_before_app(settings: Settings | None = None) -> FastAPI:
 
     @router.get("/bids", response_model=Page[BidRead])
     async def list_bids_offset(
-        _user: CurrentUser, session: DbSession, filters: Filters, request: Request, response: Response,
-        limit: Annotated[int, Query(ge=1, le=100)] = 20,
-        cursor: Annotated[str | None, Query(max_length=2048, description="Row offset of the page.")] = None,
-        sort: Annotated[str | None, Query(max_length=40)] = None,
-    ) -> dict[str, Any]:
+        _user: CurrentUser, session: DbSession, query: Annotated[BidListQuery, Query()], request: Request,
+    ) -> Response:
         """Bids, LIMIT/OFFSET-paginated; `next_cursor` is the next page's row offset."""
-        offset = _offset(cursor)
-        _name, key, desc = BID_KEYSET.resolve(sort)
+        offset, limit = _offset(query.cursor), query.limit
+        _name, key, desc = BID_KEYSET.resolve(query.sort)
         order = (key.column.desc(), Bid.id.desc()) if desc else (key.column.asc(), Bid.id.asc())
-        stmt = apply_filters(select(Bid), filters).order_by(*order).offset(offset).limit(limit + 1)
+        stmt = apply_filters(select(Bid), query.filters()).order_by(*order).offset(offset).limit(limit + 1)
         rows = list((await session.scalars(stmt)).all())
         has_more = len(rows) > limit
         result = PageResult(items=rows[:limit], next_cursor=str(offset + limit) if has_more else None,
                             prev_cursor=str(max(offset - limit, 0)) if offset else None, has_more=has_more,
                             count=None)
-        return to_page(result, response, request, BidRead)
+        return page_response(result, request, BidRead)
 
     @router.post("/crawls", response_model=CrawlJobRead)
     async def crawl_in_request(

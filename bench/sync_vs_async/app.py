@@ -57,7 +57,7 @@ def first_page(filters: BidFilters, limit: int) -> Select[Any]:
 
 
 def page_body(rows: list[Bid], filters: BidFilters, limit: int, signer: CursorSigner) -> dict[str, Any]:
-    """The list body the API answers for a first page (as `forest.pagination.paginate` + `to_page`)."""
+    """The list body the API answers for a first page (as `forest.pagination.paginate` + `page_response`)."""
     items = rows[:limit]
     has_more = len(rows) > limit
     next_cursor = None

@@ -19,7 +19,7 @@ from urllib.parse import urlencode
 
 from fastapi import Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
-from sqlalchemy import Row, Select, func, literal, select, text, tuple_
+from sqlalchemy import Select, func, literal, select, text, tuple_
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
@@ -352,26 +352,6 @@ def link_header(request: Request, result: PageResult[Any]) -> str | None:
         url = request.url.replace(query=urlencode(items))
         links.append(f'<{url}>; rel="{rel}"')
     return ", ".join(links) or None
-
-
-def to_page(result: PageResult[Any], response: Response, request: Request, schema: type[BaseModel]) -> dict[str, Any]:
-    """Turn a PageResult into the list body and set its Link header."""
-    header = link_header(request, result)
-    if header:
-        response.headers["Link"] = header
-    items = result.items
-    if items and isinstance(items[0], Row):
-        fields = items[0]._fields  # a Core page: plain dicts validate faster than attribute lookups
-        items = [dict(zip(fields, row, strict=True)) for row in items]
-    body: dict[str, Any] = {
-        "items": [schema.model_validate(item) for item in items],
-        "next_cursor": result.next_cursor,
-        "prev_cursor": result.prev_cursor,
-        "has_more": result.has_more,
-    }
-    if result.count is not None:
-        body["count"] = result.count
-    return body
 
 
 _page_adapters: dict[type[BaseModel], TypeAdapter[Any]] = {}

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Path, Request, Response
 
@@ -10,7 +10,7 @@ from forest.alerts import service, webhooks
 from forest.alerts.models import Alert, WebhookDelivery
 from forest.alerts.schemas import AlertCreate, AlertRead, WebhookDeliveryRead
 from forest.dependencies import API_PREFIX, CurrentUser, DbSession, ListParams, SettingsDep, Signer
-from forest.pagination import Keyset, Page, SortKey, paginate, to_page
+from forest.pagination import Keyset, Page, SortKey, page_response, paginate
 
 router = APIRouter(prefix=API_PREFIX, tags=["alerts"])
 ALERT_KEYSET = Keyset(id_column=Alert.id, id_kind="int", sorts={"id": SortKey(Alert.id, "int")}, default="-id")
@@ -21,11 +21,11 @@ AlertId = Annotated[int, Path(ge=1, le=2**62)]
 
 @router.get("/alerts", response_model=Page[AlertRead])
 async def list_alerts(user: CurrentUser, session: DbSession, params: ListParams, signer: Signer, settings: SettingsDep,
-                      request: Request, response: Response) -> dict[str, Any]:
+                      request: Request) -> Response:
     """Your alerts, newest first."""
     result = await paginate(session, service.list_query(user=user), keyset=ALERT_KEYSET, params=params,
                             filters={"user": user.id}, signer=signer, count_timeout_ms=settings.count_timeout_ms)
-    return to_page(result, response, request, AlertRead)
+    return page_response(result, request, AlertRead)
 
 
 @router.post("/alerts", status_code=201, response_model=AlertRead)
@@ -50,9 +50,9 @@ async def delete_alert(alert_id: AlertId, user: CurrentUser, session: DbSession)
 
 @router.get("/alerts/{alert_id}/deliveries", response_model=Page[WebhookDeliveryRead])
 async def list_deliveries(alert_id: AlertId, user: CurrentUser, session: DbSession, params: ListParams,
-                          signer: Signer, request: Request, response: Response) -> dict[str, Any]:
+                          signer: Signer, request: Request) -> Response:
     """The alert's webhook deliveries, newest first: state, attempts and the latest error of each."""
     await service.get_owned(session=session, user=user, alert_id=alert_id)
     result = await paginate(session, webhooks.list_query(alert_id=alert_id), keyset=DELIVERY_KEYSET,
                             params=params, signer=signer, filters={"alert": alert_id})
-    return to_page(result, response, request, WebhookDeliveryRead)
+    return page_response(result, request, WebhookDeliveryRead)

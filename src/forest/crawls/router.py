@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Header, Path, Query, Request, Response
 
@@ -12,7 +12,7 @@ from forest.crawls.models import CrawlJob, JobEvent
 from forest.crawls.schemas import CrawlCreate, CrawlJobRead, JobEventRead, TaskAccepted, TaskStatus, progress_of
 from forest.dependencies import API_PREFIX, CurrentUser, DbSession, ListParams, SettingsDep, Signer
 from forest.errors import NotFound
-from forest.pagination import Keyset, Page, SortKey, paginate, to_page
+from forest.pagination import Keyset, Page, SortKey, page_response, paginate
 from forest.realtime.events import Publisher
 from forest.worker.dispatch import Dispatcher
 
@@ -63,17 +63,17 @@ async def create_crawl(
 @router.get("/crawls", response_model=Page[CrawlJobRead])
 async def list_crawls(
     user: CurrentUser, session: DbSession, params: ListParams, signer: Signer, settings: SettingsDep,
-    request: Request, response: Response,
+    request: Request,
     state: Annotated[list[State], Query(description="Any of these states.")] = [],  # noqa: B006
     source_id: Annotated[list[Annotated[int, Query(ge=1, le=2**62)]], Query()] = [],  # noqa: B006
-) -> dict[str, Any]:
+) -> Response:
     """Your crawl jobs (all jobs for admins), newest first."""
     stmt = service.list_query(user=user, states=state, source_ids=source_id)
     result = await paginate(session, stmt, keyset=JOB_KEYSET, params=params, signer=signer,
                             filters={"state": state, "source_id": source_id, "user": user.id},
                             count_timeout_ms=settings.count_timeout_ms)
     result.items = [CrawlJobRead.of(job) for job in result.items]
-    return to_page(result, response, request, CrawlJobRead)
+    return page_response(result, request, CrawlJobRead)
 
 
 @router.get("/crawls/{job_id}", response_model=CrawlJobRead)
@@ -102,14 +102,14 @@ async def retry_crawl(job_id: JobId, user: CurrentUser, session: DbSession, sett
 @router.get("/crawls/{job_id}/events", response_model=Page[JobEventRead])
 async def crawl_events(
     job_id: JobId, user: CurrentUser, session: DbSession, params: ListParams, signer: Signer,
-    request: Request, response: Response,
+    request: Request,
     after: Annotated[int, Query(ge=0, le=2**62, description="Only events with a greater id.")] = 0,
-) -> dict[str, Any]:
+) -> Response:
     """The job's events, oldest first; poll with `after=<last id seen>`."""
     await service.get_visible(session=session, user=user, job_id=job_id)
     result = await paginate(session, service.events_query(job_id=job_id, after=after), keyset=EVENT_KEYSET,
                             params=params, signer=signer, filters={"job": str(job_id), "after": after})
-    return to_page(result, response, request, JobEventRead)
+    return page_response(result, request, JobEventRead)
 
 
 _CELERY_STATES = {"queued": "PENDING", "succeeded": "SUCCESS", "failed": "FAILURE", "cancelled": "REVOKED"}

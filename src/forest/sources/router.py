@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 
 from forest.dependencies import API_PREFIX, AdminUser, CurrentUser, DbSession, ListParams, SettingsDep, Signer
-from forest.pagination import Keyset, Page, SortKey, paginate, to_page
+from forest.pagination import Keyset, Page, SortKey, page_response, paginate
 from forest.sources import service
 from forest.sources.models import Source
 from forest.sources.schemas import SourceCreate, SourceFilters, SourceRead, SourceUpdate, SourceValidation
@@ -39,11 +39,11 @@ ValidSource = Annotated[Source, Depends(valid_source)]
 
 @router.get("/sources", response_model=Page[SourceRead])
 async def list_sources(_user: CurrentUser, session: DbSession, params: ListParams, filters: Filters, signer: Signer,
-                       settings: SettingsDep, request: Request, response: Response) -> dict[str, Any]:
+                       settings: SettingsDep, request: Request) -> Response:
     """Crawl sources, keyset-paginated. Sorts: `id` (default), `-id`, `name`; filter `enabled`."""
     result = await paginate(session, service.list_query(filters=filters), keyset=SOURCE_KEYSET, params=params,
                             filters=filters.model_dump(), signer=signer, count_timeout_ms=settings.count_timeout_ms)
-    return to_page(result, response, request, SourceRead)
+    return page_response(result, request, SourceRead)
 
 
 @router.get("/sources/{source_id}", response_model=SourceRead)

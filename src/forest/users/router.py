@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Form, Request, Response
 from sqlalchemy import select
 
 from forest.dependencies import API_PREFIX, AdminUser, CurrentUser, DbSession, ListParams, SettingsDep, Signer
-from forest.pagination import Keyset, Page, SortKey, paginate, to_page
+from forest.pagination import Keyset, Page, SortKey, page_response, paginate
 from forest.security import create_access_token
 from forest.users import service
 from forest.users.models import User
@@ -55,9 +55,9 @@ async def me(user: CurrentUser) -> User:
 @router.get("/users", response_model=Page[UserRead], tags=["users"])
 async def list_users(
     _admin: AdminUser, session: DbSession, params: ListParams, signer: Signer, settings: SettingsDep,
-    request: Request, response: Response,
-) -> dict[str, Any]:
+    request: Request,
+) -> Response:
     """All users, ordered by id, keyset-paginated (admin only)."""
     result = await paginate(session, select(User), keyset=USER_KEYSET, params=params, filters={}, signer=signer,
                             count_timeout_ms=settings.count_timeout_ms)
-    return to_page(result, response, request, UserRead)
+    return page_response(result, request, UserRead)
