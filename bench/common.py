@@ -5,9 +5,13 @@ from __future__ import annotations
 import os
 import re
 import socket
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import asyncpg
+import httpx
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "RESULTS.md"
@@ -41,6 +45,24 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def start_uvicorn(app_dir: Path, target: str, env: dict[str, str], log: Path) -> tuple[subprocess.Popen[bytes], str]:
+    """Serve `target` (`module:attr` in `app_dir`) with one uvicorn worker; wait until `/healthz` answers."""
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "--app-dir", str(app_dir), target, "--host", "127.0.0.1",
+                             "--port", str(port), "--workers", "1", "--log-level", "warning", "--no-access-log"],
+                            cwd=ROOT, env=env, stdout=log.open("ab"), stderr=subprocess.STDOUT, start_new_session=True)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and proc.poll() is None:
+        try:
+            if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                return proc, base
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError(log.read_text()[-3000:])
 
 
 def update_section(heading: str, section: str) -> None:

@@ -38,7 +38,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT))
 
-from bench.common import PG_ADMIN_DSN, free_port, pg_url, recreate_db, update_section  # noqa: E402
+from bench.common import PG_ADMIN_DSN, pg_url, recreate_db, start_uvicorn, update_section  # noqa: E402
 
 from forest.bids.models import Bid  # noqa: E402
 from forest.bids.seed import seed_bids  # noqa: E402
@@ -73,21 +73,8 @@ async def seed() -> None:
 
 def start_app(log: Path) -> tuple[subprocess.Popen[bytes], str]:
     """Start the bench app with uvicorn and wait until it answers."""
-    port = free_port()
     env = {**os.environ, "FOREST_DATABASE_URL": pg_url(PG_DB), "PYTHONPATH": str(ROOT / "src")}
-    proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "--app-dir", str(ROOT / "bench" / "sessions"), "app:app",
-                             "--port", str(port), "--log-level", "warning", "--no-access-log"],
-                            cwd=ROOT, env=env, stdout=log.open("ab"), stderr=subprocess.STDOUT, start_new_session=True)
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                return proc, base
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    raise RuntimeError(log.read_text()[-3000:])
+    return start_uvicorn(ROOT / "bench" / "sessions", "app:app", env, log)
 
 
 def stop_app(proc: subprocess.Popen[bytes]) -> None:

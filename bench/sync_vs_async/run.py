@@ -38,7 +38,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "src"))
 
-from bench.common import free_port, pg_url, recreate_db, update_section  # noqa: E402
+from bench.common import pg_url, recreate_db, start_uvicorn, update_section  # noqa: E402
 from bench.sessions.run import machine, stop_app  # noqa: E402
 
 from forest.bids.seed import seed_bids  # noqa: E402
@@ -84,25 +84,9 @@ async def seed() -> dict[str, Any]:
 
 def start_app(mode: str, log: Path) -> tuple[subprocess.Popen[bytes], str]:
     """Start `app:<mode>_app` with uvicorn (one worker) and wait until it answers."""
-    port = free_port()
     env = {**os.environ, "FOREST_DATABASE_URL": pg_url(PG_DB), "FOREST_SECRET_KEY": SECRET,
            "FOREST_VAR_DIR": str(VAR), "FOREST_ENVIRONMENT": "local", "PYTHONPATH": str(ROOT / "src")}
-    proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "--app-dir", str(ROOT / "bench" / "sync_vs_async"),
-                             f"app:{mode}_app", "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
-                             "--log-level", "warning", "--no-access-log"],
-                            cwd=ROOT, env=env, stdout=log.open("ab"), stderr=subprocess.STDOUT, start_new_session=True)
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            break
-        try:
-            if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                return proc, base
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    raise RuntimeError(log.read_text()[-3000:])
+    return start_uvicorn(ROOT / "bench" / "sync_vs_async", f"app:{mode}_app", env, log)
 
 
 def cpu_seconds(pid: int) -> float:

@@ -5,25 +5,11 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from collections.abc import AsyncIterator
 
-import pytest
-
-from forest.config import Settings
 from forest.database import Database, utcnow
 from forest.realtime import events
 from forest.realtime.reader import BATCH_LIMIT, EventReader
 from forest.users.models import User
-
-
-@pytest.fixture
-async def database(settings: Settings) -> AsyncIterator[Database]:
-    """The test's database."""
-    db = Database.from_settings(settings)
-    try:
-        yield db
-    finally:
-        await db.dispose()
 
 
 async def _user(db: Database) -> int:

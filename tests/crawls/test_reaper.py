@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 
-import pytest
 from sqlalchemy import update
 
 from forest.config import Settings
@@ -18,16 +17,6 @@ from forest.database import Database, utcnow
 from forest.realtime.events import Publisher
 from forest.sources.models import Source
 from forest.users.models import User
-
-
-@pytest.fixture
-async def database(settings: Settings) -> AsyncIterator[Database]:
-    """The test's database."""
-    db = Database.from_settings(settings)
-    try:
-        yield db
-    finally:
-        await db.dispose()
 
 
 class Broker:
