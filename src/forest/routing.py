@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from fastapi.dependencies.models import Dependant
+from fastapi.dependencies.utils import get_dependant
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, ValidationError
@@ -178,8 +179,6 @@ def _plan_dependency(call: Callable[..., Any] | None) -> Callable[[Request], Awa
     """An app-level dependency as a function of the request, if it is that simple."""
     if call is None:
         return None
-    from fastapi.dependencies.utils import get_dependant
-
     sub = get_dependant(path="", call=call)
     arg = _request_arg(sub)
     if not _is_simple_dependency(sub) or arg is None:
