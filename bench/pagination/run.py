@@ -364,9 +364,8 @@ def write_results(results: dict[str, Any], facts: dict[str, Any], info: dict[str
         f"- API throughput is {api_ratio:.2f}× the raw handler (median of {len(ratios)} interleaved rounds: "
         f"{', '.join(f'{r:.2f}' for r in ratios)}; target ≥ 0.6×: {'met' if api_ratio >= 0.6 else 'missed'}). "
         f"The same list served the way the other lists are (FastAPI's generic handler, a session with "
-        f"BEGIN/ROLLBACK, response-model validation: `/bench/generic`) is {generic_ratio:.2f}× the raw handler, "
-        f"so LeanRoute, the statement compiled once per shape on the asyncpg driver and the single "
-        f"serialisation make the list {speedup:.1f}× faster. With its SQL replaced by a cached page the API "
+        f"BEGIN/ROLLBACK: `/bench/generic`) is {generic_ratio:.2f}× the raw handler, so LeanRoute and the "
+        f"statement compiled once per shape on the asyncpg driver make the list {speedup:.1f}× faster. With its SQL replaced by a cached page the API "
         f"serves {no_query_ratio:.2f}× the raw handler: what is left is mostly the query's round trip and rows.",
         "- Both servers run one process on the same 2 CPUs as PostgreSQL and wrk; per request the API checks "
         "the bearer token (verified once, user row cached for a few seconds), refuses unknown parameters, "
@@ -377,7 +376,7 @@ def write_results(results: dict[str, Any], facts: dict[str, Any], info: dict[str
     ]
     servers = [("Forest API `/api/v1/bids` (LeanRoute, driver path, auth, signed cursors)", "api"),
                ("raw Starlette + asyncpg, same SQL", "raw"),
-               ("the list the generic way (`/bench/generic`: FastAPI handler, session, response model)", "generic"),
+               ("the list the generic way (`/bench/generic`: FastAPI's handler, a session)", "generic"),
                ("Forest API with the query replaced by a cached page (`/bench/no-query`)", "no_query")]
     rps_rows = "\n".join(f"| {label} | {results[f'rps_{key}']:.0f} | {results[f'rps_{key}'] / results['rps_raw']:.2f} |"
                          for label, key in servers)
