@@ -365,7 +365,8 @@ def write_results(results: dict[str, Any], facts: dict[str, Any], info: dict[str
         f"{', '.join(f'{r:.2f}' for r in ratios)}; target ≥ 0.6×: {'met' if api_ratio >= 0.6 else 'missed'}). "
         f"The same list served the way the other lists are (FastAPI's generic handler, a session with "
         f"BEGIN/ROLLBACK: `/bench/generic`) is {generic_ratio:.2f}× the raw handler, so LeanRoute and the "
-        f"statement compiled once per shape on the asyncpg driver make the list {speedup:.1f}× faster. With its SQL replaced by a cached page the API "
+        f"statement compiled once per shape on the asyncpg driver make the list {speedup:.1f}× faster. "
+        f"With its SQL replaced by a cached page the API "
         f"serves {no_query_ratio:.2f}× the raw handler: what is left is mostly the query's round trip and rows.",
         "- Both servers run one process on the same 2 CPUs as PostgreSQL and wrk; per request the API checks "
         "the bearer token (verified once, user row cached for a few seconds), refuses unknown parameters, "
