@@ -153,7 +153,9 @@ def problem(status: int, code: str, detail: str, *, title: str | None = None,
     }
     if errors is not None:
         body["errors"] = errors
-    return JSONResponse(body, status_code=status, headers=headers, media_type=PROBLEM_MEDIA_TYPE)
+    # The charset is explicit: clients that do not treat problem+json as JSON (requests' `.text`) would
+    # otherwise guess an encoding from the bytes and garble non-ASCII details (a Korean department name).
+    return JSONResponse(body, status_code=status, headers=headers, media_type=f"{PROBLEM_MEDIA_TYPE}; charset=utf-8")
 
 
 def _field_errors(exc: RequestValidationError) -> list[dict[str, Any]]:

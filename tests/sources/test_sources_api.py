@@ -244,3 +244,12 @@ async def test_sources_list_refuses_bad_query(client: httpx.AsyncClient, make_us
         r = await client.get(f"{API}?{query}", headers=user.headers)
         assert r.json()["code"] == code, r.text
         assert r.status_code == (422 if code == "validation_error" else 400)
+
+
+async def test_problem_with_non_ascii_detail_declares_utf8(client: httpx.AsyncClient, make_user, demo: DemoSite) -> None:  # type: ignore[no-untyped-def]
+    admin = await make_user(admin=True)
+    r = await client.post(API, json=body(demo, timezone="서울/산림청"), headers=admin.headers)
+    assert r.status_code == 422
+    # Declared, so that no client guesses the encoding from the bytes (requests guessed CP932 here).
+    assert r.headers["content-type"] == "application/problem+json; charset=utf-8"
+    assert "서울/산림청" in r.content.decode("utf-8") and "서울/산림청" in r.json()["detail"]
