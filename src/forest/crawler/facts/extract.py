@@ -99,6 +99,9 @@ KIND_ORDER: tuple[AmountKind, ...] = ("estimated_price", "base_amount", "estimat
 _AMOUNT_EXCLUDE = ("보증금", "수수료", "부가가치세", "부가세", "vat", "지체상금", "하한", "deposit", "fee")
 _OLD_MARKS = ("정정전", "변경전", "당초", "종전", "기존", "유찰", "前", "previous", "original", "earlier", "formerly")
 _NEW_MARKS = ("정정후", "변경후", "정정된", "변경된", "後", "revised", "amended", "new")
+# Section headings of a correction written as two blocks: '1. 정정 전' ... '2. 정정 후' (normalised form).
+_OLD_HEADING = re.compile(r"(?:\d+|[가-하])?(?:(?:정정|변경)전|당초)(?:공고)?(?:내용|사항)?|before|original")
+_NEW_HEADING = re.compile(r"(?:\d+|[가-하])?(?:정정|변경)후(?:공고)?(?:내용|사항)?|after|revised|amended")
 _CORRECTION = re.compile(
     r"정정\s*공고|변경\s*공고|정정\s*(?:사항|내용)|corrigendum|correction notice|amended notice", re.IGNORECASE
 )
@@ -177,11 +180,10 @@ def _classify_values(
         line = lines[li]
         while heading_scan < li:  # headings between values: '1. 정정 전' ... '2. 정정 후'
             h = _norm(text[lines[heading_scan].start : lines[heading_scan].end])
-            if len(h) <= 24 and not has_value(text[lines[heading_scan].start : lines[heading_scan].end]):
-                if any(m in h for m in ("정정전", "변경전", "당초")) and not any(m in h for m in ("정정후", "변경후")):
-                    section_old = True
-                elif any(m in h for m in _NEW_MARKS):
-                    section_old = False
+            if _OLD_HEADING.fullmatch(h):
+                section_old = True
+            elif _NEW_HEADING.fullmatch(h):
+                section_old = False
             heading_scan += 1
         if li != prev_line:
             prev_line, role_on_line, seg_start = li, None, line.start
@@ -336,6 +338,13 @@ _BID_VALUE = re.compile(
     r"|(?P<en>submitted electronically|electronic(?:ally)? (?:submission|tender))",
     re.IGNORECASE,
 )
+# Without a label, only a sentence that says how this notice is bid counts ('나라장터를 이용한 전자입찰'), not a
+# mention such as '[공지] 전자입찰 참가 시 유의사항'.
+_BID_FREE = re.compile(
+    r"(?:이용한|통한|의한)\s*(?P<e>전자\s*입찰)|(?P<d>직접\s*입찰)\s*(?:로|으로)\s*(?:집행|실시)|(?P<p>우편\s*입찰)\s*(?:로|으로)"
+    r"|(?P<q>전자\s*견적)\s*(?:로|으로)\s*(?:집행|실시|제출)|(?P<en>submitted electronically|electronic submission)",
+    re.IGNORECASE,
+)
 _BID_LABEL = re.compile(
     r"입찰\s*방[법식]|투찰\s*방[법식]|입찰\s*형태|submission method|method of submission", re.IGNORECASE
 )
@@ -397,6 +406,8 @@ _CATEGORY_VALUE: tuple[tuple[re.Pattern[str], Category], ...] = (
     (re.compile(r"물품|구매|제조|\bsupplies\b|\bgoods\b|\bproducts\b", re.IGNORECASE), "goods"),
     (re.compile(r"공사|\bworks\b", re.IGNORECASE), "works"),
 )
+# The headline is among the first lines: after a correction table or a 공고 number line, but not deep in the body.
+_HEADLINE_LINES = 10
 _HEADLINE_WORKS = re.compile(
     "".join(
         f"(?<!{org})"
@@ -458,6 +469,12 @@ def _normal_contract(m: re.Match[str]) -> str:
     if words == "competitive procedure with negotiation":
         return "negotiated"
     return words
+
+
+def _group_span(m: re.Match[str]) -> tuple[int, int]:
+    """The span of the named group that matched (the words themselves, not the phrase around them)."""
+    name = next(k for k, v in m.groupdict().items() if v is not None)
+    return m.span(name)
 
 
 def _normal_bid(m: re.Match[str]) -> str:
@@ -565,12 +582,12 @@ def _words(
     for line, m in _labelled_lines(text, lines, _BID_LABEL):
         v = _BID_VALUE.search(text, m.end(), line.end)
         if v is not None:
-            keep("bid_method", _normal_bid(v), v.start(), v.end())
+            keep("bid_method", _normal_bid(v), *_group_span(v))
             break
     if "bid_method" not in values:
-        v = _BID_VALUE.search(text)
+        v = _BID_FREE.search(text)
         if v is not None:
-            keep("bid_method", _normal_bid(v), v.start(), v.end())
+            keep("bid_method", _normal_bid(v), *_group_span(v))
 
     for line, m in _labelled_lines(text, lines, _REGION_LABEL):
         pos, value = _after_label(text, line, m)
@@ -609,7 +626,7 @@ def _words(
         if "category" in values:
             break
     if "category" not in values:
-        for line in lines[:4]:
+        for line in lines[:_HEADLINE_LINES]:
             segment = text[line.start : line.end]
             if "공고" not in segment and "입찰" not in segment:
                 continue
