@@ -326,7 +326,7 @@ def _vat(text: str, start: int, end: int) -> tuple[bool, Evidence] | None:
 # --- labelled words ----------------------------------------------------------------------------------------------
 _CONTRACT_LABEL = re.compile(
     r"계약\s*(?:체결\s*)?방[법식]|입찰\s*방[법식]|입찰\s*형태|경쟁\s*방법|입찰\s*종류|"
-    r"(?:type of |award |procurement )?procedure(?: type)?\s*[:：\t]",
+    r"procedure(?: type)?\s*[:：\t]",
     re.IGNORECASE,
 )
 _CONTRACT_VALUE = re.compile(
@@ -384,7 +384,7 @@ _REGION_NONE = re.compile(r"없음|해당\s*없음|해당사항\s*없음|전국|
 _REGION_SENTENCE = re.compile(r"본점|본사|주된\s*영업소|법인\s*등기")
 
 _NOTICE_LABEL = re.compile(
-    r"(?:입찰\s*)?공고\s*번호|notice\s*(?:number|no\.?|identifier)|(?:tender|contract|procurement|notice)?\s*reference"
+    r"(?:입찰\s*)?공고\s*번호|notice[ \t]*(?:number|no\b\.?|identifier)|reference"
     r"(?:\s*(?:number|no\.?))?|\bref\.?(?=\s*[:：])",
     re.IGNORECASE,
 )
@@ -403,7 +403,7 @@ _ENTITY_STOP = re.compile(r"[\t(,;]|\s{2,}|\s(?:수요기관|공고기관|담당
 
 _CATEGORY_LABEL = re.compile(
     r"업무\s*구분|공고\s*종류|입찰\s*구분|계약\s*구분|업무\s*분류|입찰\s*분류|공고\s*분류|"
-    r"contract type|type of contract|nature of contract|(?:main )?procurement category|category",
+    r"contract type|type of contract|nature of contract|category",
     re.IGNORECASE,
 )
 _CATEGORY_VALUE: tuple[tuple[re.Pattern[str], Category], ...] = (
@@ -456,10 +456,13 @@ def _labelled_lines(text: str, lines: list[_Line], label: re.Pattern[str]) -> li
     A label alone on its line (a table read column by column: '공고번호' then '제2026-1270호') takes the next line.
     """
     out = []
-    for i, line in enumerate(lines):
-        m = label.search(text, line.start, line.end)
-        if m is None:
-            continue
+    last_line = -1
+    for m in label.finditer(text):
+        i = _line_index(lines, m.start())
+        if i == last_line:
+            continue  # the first label on a line speaks for it
+        last_line = i
+        line = lines[i]
         if not text[m.end() : line.end].strip(" \t:：") and i + 1 < len(lines):
             out.append((lines[i + 1], lines[i + 1].start))
         else:
