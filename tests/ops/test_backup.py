@@ -88,7 +88,7 @@ def test_backup_restore_refuses_the_wrong_kind_of_file(two_databases: tuple[Sett
     source, _target = two_databases
     junk = tmp_path / "notes.txt"
     junk.write_text("not a backup")
-    with pytest.raises(backup.BackupError, match="is not a (pg_dump custom-format file|SQLite database)"):
+    with pytest.raises(backup.BackupError, match=r"is not a (pg_dump custom-format file|SQLite database)"):
         backup.restore(source, junk)
 
 
