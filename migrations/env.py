@@ -1,4 +1,4 @@
-"""Alembic environment: async engine from Forest's settings, batch mode on SQLite."""
+"""Alembic environment: async engine from Forest's settings, batch mode on SQLite, lock_timeout on PostgreSQL."""
 
 from __future__ import annotations
 
@@ -6,7 +6,8 @@ import asyncio
 from logging.config import fileConfig
 
 from alembic import context
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from forest.config import Settings, get_settings
 from forest.database import create_engine
@@ -31,31 +32,58 @@ def _include_object(obj: object, name: str | None, type_: str, reflected: bool, 
     return True
 
 
+def _session_settings() -> list[str]:
+    """PostgreSQL session settings every migration runs under (also emitted into `--sql` scripts).
+
+    Session-level (not LOCAL), so they hold in a migration's autocommit steps too: a statement waiting
+    longer than the lock timeout for its lock fails instead of queueing every request on the table behind
+    it, and index builds are not cut off by the service's statement timeout.
+    """
+    settings = _settings()
+    return [f"SET lock_timeout = '{settings.migration_lock_timeout_ms}ms'",
+            f"SET statement_timeout = '{settings.migration_statement_timeout_ms}ms'"]
+
+
 def _configure(connection: Connection) -> None:
+    if connection.dialect.name == "postgresql":
+        for statement in _session_settings():
+            connection.exec_driver_sql(statement)
+        connection.commit()
     context.configure(
         connection=connection,
         target_metadata=target_metadata,
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
         include_object=_include_object,
+        # One transaction per revision: a failed migration leaves the ones before it applied, and a
+        # migration's autocommit steps (concurrent index builds) commit only its own work.
+        transaction_per_migration=True,
     )
     with context.begin_transaction():
         context.run_migrations()
 
 
+async def _run_async(engine: AsyncEngine) -> None:
+    async with engine.connect() as conn:
+        await conn.run_sync(_configure)
+
+
 async def _run_online() -> None:
     engine = create_engine(_settings())
     try:
-        async with engine.connect() as conn:
-            await conn.run_sync(_configure)
+        await _run_async(engine)
     finally:
         await engine.dispose()
 
 
 def run_offline() -> None:
-    """Emit SQL to stdout instead of running it (`alembic upgrade head --sql`)."""
-    context.configure(url=_settings().database_url, target_metadata=target_metadata, literal_binds=True,
-                      include_object=_include_object)
+    """Emit SQL to stdout instead of running it (`alembic upgrade 0003:head --sql`)."""
+    url = _settings().database_url
+    context.configure(url=url, target_metadata=target_metadata, literal_binds=True, include_object=_include_object,
+                      transaction_per_migration=True)
+    if url.startswith("postgresql"):
+        for statement in _session_settings():
+            context.execute(statement)
     with context.begin_transaction():
         context.run_migrations()
 
@@ -63,8 +91,16 @@ def run_offline() -> None:
 if context.is_offline_mode():
     run_offline()
 else:
-    connection = config.attributes.get("connection")
-    if connection is not None:
-        _configure(connection)
+    # Tests hand in a connection or an engine (pytest-alembic passes its `alembic_engine`).
+    connectable = config.attributes.get("connection")
+    if isinstance(connectable, Connection):
+        _configure(connectable)
+    elif isinstance(connectable, Engine):
+        with connectable.connect() as conn:
+            _configure(conn)
+    elif isinstance(connectable, AsyncEngine):
+        asyncio.run(_run_async(connectable))
+    elif isinstance(connectable, AsyncConnection):
+        raise TypeError("pass the AsyncEngine or a sync Connection, not an AsyncConnection")
     else:
         asyncio.run(_run_online())

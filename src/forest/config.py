@@ -61,6 +61,11 @@ class Settings(BaseSettings):
     db_connect_timeout_seconds: float = Field(3.0, gt=0)
     db_statement_timeout_ms: int = Field(15000, ge=100)
     count_timeout_ms: int = Field(250, ge=10)
+    # Migrations on PostgreSQL: a DDL statement waiting longer than this for its lock gives up (and the
+    # migration fails, to be re-run) instead of queueing every request on the table behind it.
+    migration_lock_timeout_ms: int = Field(5000, ge=100)
+    # Index builds and validations legitimately outlast the service's statement timeout; 0 = no limit.
+    migration_statement_timeout_ms: int = Field(0, ge=0)
     crawl_max_pages_limit: int = Field(1000, ge=1)
     crawl_time_limit_seconds: int = Field(3600, ge=10)
     crawl_max_attempts: int = Field(3, ge=1, le=20)

@@ -288,6 +288,13 @@ def finish_page(plan: PagePlan, rows: list[T], signer: CursorSigner,
     return PageResult(items=rows, next_cursor=next_cursor, prev_cursor=prev_cursor, has_more=has_more, count=None)
 
 
+def page_statement(stmt: Select[Any], plan: PagePlan) -> Select[Any]:
+    """`stmt` cut to the page of `plan`: the seek from the cursor, the keyset order and `limit + 1` rows."""
+    if plan.seek is not None:
+        stmt = stmt.where(plan.seek_clause([literal(v, c.type) for v, c in zip(plan.seek, plan.cols, strict=True)]))
+    return stmt.order_by(*plan.order_by()).limit(plan.limit + 1)
+
+
 async def paginate(
     session: AsyncSession,
     stmt: Select[Any],
@@ -301,9 +308,7 @@ async def paginate(
     """Run one keyset page of `stmt` (one ORM entity or a Core select of columns, filters already applied)."""
     plan = plan_page(keyset, params, filters, signer)
     base = stmt
-    if plan.seek is not None:
-        stmt = stmt.where(plan.seek_clause([literal(v, c.type) for v, c in zip(plan.seek, plan.cols, strict=True)]))
-    stmt = stmt.order_by(*plan.order_by()).limit(plan.limit + 1)
+    stmt = page_statement(stmt, plan)
     rows: list[Any]
     if len(stmt.column_descriptions) == 1:
         rows = list((await session.scalars(stmt)).all())

@@ -29,7 +29,8 @@ from forest.pagination import (
     plan_page,
 )
 
-__all__ = ["BID_KEYSET", "BidFilters", "apply_filters", "filter_clauses", "get", "get_or_raise", "list", "matches"]
+__all__ = ["BID_KEYSET", "BidFilters", "apply_filters", "filter_clauses", "get", "get_or_raise", "list", "matches",
+           "page_query"]
 
 BID_KEYSET = Keyset(
     id_column=Bid.id,
@@ -119,6 +120,16 @@ def _page_sql(
     return hit
 
 
+def page_query(dialect: Dialect, plan: PagePlan, filters: BidFilters) -> tuple[str, builtins.list[Any]]:
+    """The PostgreSQL statement of one page (`$n` parameters) and its arguments, as `list` runs it."""
+    values = _bind_values(filters)
+    sql, names = _page_sql(dialect, plan, filters, values)
+    if plan.seek is not None:
+        values.update({f"seek_{i}": v for i, v in enumerate(plan.seek)})
+    values["page_limit"] = plan.limit + 1
+    return sql, [values[name] for name in names]
+
+
 async def list(
     *, db: Database, query: BidListQuery, signer: CursorSigner, count_timeout_ms: int = 250,
 ) -> PageResult[Any]:
@@ -134,12 +145,8 @@ async def list(
         return result
     # PostgreSQL: one statement per shape compiled once, run on the driver (see Database.fetch).
     plan = plan_page(BID_KEYSET, params, filters.cursor_binding(), signer)
-    values = _bind_values(filters)
-    sql, names = _page_sql(db.engine.dialect, plan, filters, values)
-    if plan.seek is not None:
-        values.update({f"seek_{i}": v for i, v in enumerate(plan.seek)})
-    values["page_limit"] = plan.limit + 1
-    rows = [dict(row) for row in await db.fetch(sql, *(values[name] for name in names))]
+    sql, args = page_query(db.engine.dialect, plan, filters)
+    rows = [dict(row) for row in await db.fetch(sql, *args)]
     result = finish_page(plan, rows, signer, _item)
     if params.count != "none":
         async with db.sessionmaker() as session:

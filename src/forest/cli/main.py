@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import getpass
 import os
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -17,7 +18,7 @@ from forest.demo_site import cli as demo_site_cli
 from forest.replay import cli as replay_cli
 
 app = typer.Typer(help="Forest: public bid notice boards, crawled and served.", no_args_is_help=True)
-db_app = typer.Typer(help="Database migrations.", no_args_is_help=True)
+db_app = typer.Typer(help="Database migrations, backup and restore.", no_args_is_help=True)
 users_app = typer.Typer(help="User accounts.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(users_app, name="users")
@@ -47,6 +48,40 @@ def db_check() -> None:
     """Fail if the models and the migrations disagree."""
     migrate.check()
     console.print("[green]models and migrations agree[/green]")
+
+
+@db_app.command("backup")
+def db_backup(file: Annotated[Path, typer.Argument(help="Where to write the backup.", dir_okay=False)]) -> None:
+    """Write a consistent backup of the database to FILE while it keeps serving (pg_dump or SQLite's backup API)."""
+    from forest import backup
+    from forest.config import get_settings
+
+    try:
+        result = backup.backup(get_settings(), file)
+    except backup.BackupError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(1) from exc
+    console.print(f"{result.backend} backup written to {result.path} ({result.bytes:,} bytes)")
+
+
+@db_app.command("restore")
+def db_restore(
+    file: Annotated[Path, typer.Argument(help="A file made by `forest db backup`.", exists=True, dir_okay=False)],
+    yes: Annotated[bool, typer.Option("--yes", help="Do not ask before replacing the database's contents.")] = False,
+) -> None:
+    """Replace the database's contents with the backup in FILE, all or nothing."""
+    from forest import backup
+    from forest.config import get_settings
+
+    settings = get_settings()
+    if not yes:
+        typer.confirm(f"Replace everything in {settings.database_url.split('@')[-1]} with {file}?", abort=True)
+    try:
+        result = backup.restore(settings, file)
+    except backup.BackupError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(1) from exc
+    console.print(f"{result.backend} database restored from {result.path}")
 
 
 @users_app.command("create-admin")

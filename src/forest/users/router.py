@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Form, Request, Response
-from sqlalchemy import select
 
 from forest.dependencies import API_PREFIX, AdminUser, CurrentUser, DbSession, ListParams, SettingsDep, Signer
 from forest.pagination import Keyset, Page, SortKey, page_response, paginate
@@ -58,6 +57,6 @@ async def list_users(
     request: Request,
 ) -> Response:
     """All users, ordered by id, keyset-paginated (admin only)."""
-    result = await paginate(session, select(User), keyset=USER_KEYSET, params=params, filters={}, signer=signer,
+    result = await paginate(session, service.list_query(), keyset=USER_KEYSET, params=params, filters={}, signer=signer,
                             count_timeout_ms=settings.count_timeout_ms)
     return page_response(result, request, UserRead)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import delete, select
+from sqlalchemy import Select, delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -17,6 +17,11 @@ from forest.users.models import User, WsTicket
 def normalise_email(email: str) -> str:
     """Emails compare case-insensitively: store them lower-cased."""
     return email.strip().lower()
+
+
+def list_query() -> Select[tuple[User]]:
+    """Every user (the caller adds order and limit)."""
+    return select(User)
 
 
 async def get(*, session: AsyncSession, user_id: int) -> User | None:
