@@ -179,3 +179,27 @@ async def test_long_password_scoring_does_not_stall_other_requests(client: httpx
     results = await asyncio.gather(*registering)
     assert all(x.status_code == 201 for x in results), [x.text for x in results]
     assert elapsed < 0.5, elapsed
+
+
+async def test_ids_are_never_reused_after_the_newest_rows_are_deleted(db: Database, make_user) -> None:  # type: ignore[no-untyped-def]
+    from sqlalchemy import delete
+
+    from forest.crawls.models import JobEvent
+    from forest.users.models import User
+
+    keeper, leaver = await make_user(), await make_user()
+    async with db.sessionmaker() as session:
+        kept = JobEvent(user_id=keeper.id, type="heartbeat", data={})
+        gone = JobEvent(user_id=keeper.id, type="heartbeat", data={})
+        session.add_all([kept, gone])
+        await session.commit()
+        # A client that saw event `gone.id` reconnects with ?after=gone.id: the next event must come after it.
+        await session.execute(delete(JobEvent).where(JobEvent.id == gone.id))
+        await session.execute(delete(User).where(User.id == leaver.id))
+        await session.commit()
+        event = JobEvent(user_id=keeper.id, type="heartbeat", data={})
+        session.add(event)
+        await session.commit()
+        assert event.id > gone.id
+    newcomer = await make_user()
+    assert newcomer.id > leaver.id
