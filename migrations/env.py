@@ -45,7 +45,10 @@ def _session_settings() -> list[str]:
 
 
 def _configure(connection: Connection) -> None:
-    if connection.dialect.name == "postgresql":
+    sqlite = connection.dialect.name == "sqlite"
+    if sqlite:
+        _foreign_keys_off(connection)
+    else:
         for statement in _session_settings():
             connection.exec_driver_sql(statement)
         connection.commit()
@@ -61,6 +64,28 @@ def _configure(connection: Connection) -> None:
     )
     with context.begin_transaction():
         context.run_migrations()
+        if sqlite:
+            _check_foreign_keys(connection)
+
+
+def _foreign_keys_off(connection: Connection) -> None:
+    # Batch mode rebuilds a SQLite table by copying it and dropping the original. With foreign keys on,
+    # that DROP TABLE runs an implicit DELETE whose ON DELETE actions empty or null every referencing row
+    # (rebuilding `user` would delete every job, alert and event). SQLite's own procedure for rebuilding a
+    # table turns them off first; the pragma is ignored inside a transaction, so it must come before one.
+    began = not connection.in_transaction()
+    connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
+    if connection.exec_driver_sql("PRAGMA foreign_keys").scalar() != 0:
+        raise RuntimeError("cannot migrate SQLite inside an open transaction: foreign keys would cascade")
+    if began:
+        connection.commit()  # end the transaction the pragmas began, so Alembic's own one commits the migration
+
+
+def _check_foreign_keys(connection: Connection) -> None:
+    # With the checks off during the rebuilds, prove afterwards that every reference still holds.
+    broken = connection.exec_driver_sql("PRAGMA foreign_key_check").all()
+    if broken:
+        raise RuntimeError(f"migration left broken foreign keys: {broken[:5]}")
 
 
 async def _run_async(engine: AsyncEngine) -> None:

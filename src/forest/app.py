@@ -21,6 +21,7 @@ from forest.dashboard import router as dashboard_router
 from forest.database import Database
 from forest.dependencies import reject_unknown_query_params
 from forest.errors import COMMON_RESPONSES, install_error_handlers
+from forest.logs import install_log_redaction
 from forest.ops.metrics import MetricsMiddleware
 from forest.ops.router import router as ops_router
 from forest.pagination import CursorSigner
@@ -42,6 +43,7 @@ opaque signed cursors. Crawls run on workers; watch them on `/ws/notifications`.
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the API for these settings (the environment's by default)."""
     settings = settings or get_settings()
+    install_log_redaction()  # uvicorn's access log prints `?ticket=` and `?token=` otherwise
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import secrets
 from functools import lru_cache
 from pathlib import Path
@@ -12,6 +13,10 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 # Values that must never sign tokens in production.
 _WEAK_SECRETS = {"", "changeme", "change-me", "secret", "dev", "development", "forest"}
+
+
+def _weak(secret: str) -> bool:
+    return secret.lower() in _WEAK_SECRETS or len(secret) < 32
 
 
 def _split_csv(value: object) -> object:
@@ -37,6 +42,13 @@ class Settings(BaseSettings):
     # How long an API process trusts a token's user row before reading it again (0: every request).
     auth_cache_seconds: float = Field(5.0, ge=0, le=300)
     ws_ticket_ttl_seconds: int = Field(30, ge=5, le=60)
+    # Lowest zxcvbn score (0-4) a new password needs; 0 refuses only one repeated character.
+    password_min_score: int = Field(2, ge=0, le=4)
+    # The API's public base URL (e.g. https://forest.example.org); Link headers are built from it, and are
+    # relative (`/api/v1/bids?cursor=…`) when unset. Never taken from the request's Host header.
+    public_url: str | None = None
+    # When set, /metrics answers only `Authorization: Bearer <this token>` (401 otherwise).
+    metrics_token: SecretStr | None = None
     # host:port pairs the crawler may reach even though they resolve to private addresses.
     crawl_allow_hosts: Annotated[list[str], NoDecode] = Field(default_factory=list)
     demo_site_port: int = 8001
@@ -100,11 +112,25 @@ class Settings(BaseSettings):
             self.crawl_allow_hosts = [f"127.0.0.1:{self.demo_site_port}"]
         if self.environment == "production":
             key = self.secret_key.get_secret_value() if self.secret_key else ""
-            if key.lower() in _WEAK_SECRETS or len(key) < 32:
+            if _weak(key):
                 raise ValueError(
                     "FOREST_SECRET_KEY must be set to a random value of at least 32 characters "
                     "in production (e.g. `python -c 'import secrets; print(secrets.token_urlsafe(48))'`)"
                 )
+            # An old key still verifies tokens and cursors: a guessable one forges them just as well.
+            weak_old = [str(n) for n, k in enumerate(self.previous_secret_keys, 1) if _weak(k.get_secret_value())]
+            if weak_old:
+                raise ValueError(
+                    f"FOREST_PREVIOUS_SECRET_KEYS: key(s) number {', '.join(weak_old)} are weak; every previous key "
+                    "must be a random value of at least 32 characters in production (drop a key to stop accepting it)"
+                )
+            metrics = self.metrics_token.get_secret_value() if self.metrics_token else None
+            if metrics is not None and _weak(metrics):
+                raise ValueError("FOREST_METRICS_TOKEN must be a random value of at least 32 characters in production")
+        if self.public_url is not None:
+            self.public_url = self.public_url.rstrip("/") or None
+            if self.public_url is not None and not self.public_url.startswith(("http://", "https://")):
+                raise ValueError("FOREST_PUBLIC_URL must be an absolute http(s) URL, e.g. https://forest.example.org")
         return self
 
     @property
@@ -120,16 +146,19 @@ class Settings(BaseSettings):
         """The secret that signs new tokens and cursors (generated and kept under var/ in local mode)."""
         if self.secret_key is not None:
             return self.secret_key.get_secret_value()
-        path = self.var_dir / "secret_key"
+        from forest.filemodes import FILE_MODE, private_dir, private_file
+
+        path = private_dir(self.var_dir) / "secret_key"
         if not path.exists():
-            path.parent.mkdir(parents=True, exist_ok=True)
             candidate = secrets.token_urlsafe(48)
             try:
-                with path.open("x") as fh:
+                # Created 0600 and written in one go, so it is never readable by others, not even for a moment.
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, FILE_MODE)
+                with os.fdopen(fd, "w") as fh:
                     fh.write(candidate)
-                path.chmod(0o600)
             except FileExistsError:
                 pass  # another process created it first; read theirs below
+        private_file(path)
         secret = path.read_text().strip()
         self.secret_key = SecretStr(secret)
         return secret

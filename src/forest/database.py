@@ -19,6 +19,7 @@ from sqlalchemy.types import TypeDecorator
 
 from forest.config import Settings
 from forest.errors import ServiceUnavailable
+from forest.filemodes import protect_sqlite
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +34,10 @@ NAMING_CONVENTION = {
 # BIGINT keys on PostgreSQL; SQLite only auto-increments an INTEGER PRIMARY KEY.
 BigId = BigInteger().with_variant(Integer(), "sqlite")
 JsonType = JSON().with_variant(JSONB(), "postgresql")
+# Table options of every table whose ids leave the database (tokens, URLs, filters, replay positions): on
+# SQLite an INTEGER PRIMARY KEY without AUTOINCREMENT hands a deleted top row's id to the next insert, so an old
+# token, alert filter or `?after=` position would point at someone else's row. PostgreSQL identities never reuse.
+NEVER_REUSE_IDS: dict[str, Any] = {"sqlite_autoincrement": True}
 
 
 class UtcDateTime(TypeDecorator[dt.datetime]):
@@ -86,7 +91,7 @@ def create_engine(settings: Settings, **overrides: Any) -> AsyncEngine:
     """Build an async engine with bounded timeouts, so a dead database fails fast instead of hanging."""
     url = settings.database_url
     if url.startswith("sqlite"):
-        settings.var_dir.mkdir(parents=True, exist_ok=True)
+        protect_sqlite(url, settings.var_dir)
         engine = create_async_engine(
             url, connect_args={"timeout": 10}, pool_pre_ping=False, json_deserializer=_json_loads, **overrides
         )

@@ -17,7 +17,7 @@ from forest.config import Settings
 from forest.database import Database
 from forest.errors import Forbidden, Unauthorized, UnknownParameter
 from forest.pagination import CursorSigner, PageParams, page_params
-from forest.security import verify_access_token
+from forest.security import AccessClaims, verify_access_token
 from forest.users.models import User
 
 API_PREFIX = "/api/v1"
@@ -72,27 +72,29 @@ class AuthCache:
 
     A token's signature is checked once and trusted until it expires; its user row is re-read every
     `ttl` seconds. The cached `User` objects are detached and shared between requests: read them,
-    never change them. A deleted or demoted account keeps its old rights in this process for at most
-    `ttl` seconds; `ttl` 0 reads the user on every request.
+    never change them. A deleted or demoted account, or a token version bumped by another process
+    (password change, "log out everywhere"), keeps its old rights in this process for at most `ttl`
+    seconds; the process that bumps a version calls `forget`, so there it takes effect at once.
+    `ttl` 0 reads the user on every request.
     """
 
     def __init__(self, ttl: float, max_entries: int = 10_000) -> None:
         self.ttl = ttl
         self.max_entries = max_entries
-        self._tokens: dict[str, tuple[float, int]] = {}
+        self._tokens: dict[str, AccessClaims] = {}
         self._users: dict[int, tuple[float, User]] = {}
 
-    def user_id(self, settings: Settings, token: str) -> int:
-        """The user id of a valid token (verified once, then until it expires)."""
+    def claims(self, settings: Settings, token: str) -> AccessClaims:
+        """The claims of a valid token (verified once, then until it expires)."""
         entry = self._tokens.get(token)
-        if entry is not None and entry[0] > time.time():
-            return entry[1]
-        user_id, expires = verify_access_token(settings, token)
+        if entry is not None and entry.expires > time.time():
+            return entry
+        claims = verify_access_token(settings, token)
         if self.ttl > 0:
             if len(self._tokens) >= self.max_entries:
                 self._tokens.clear()
-            self._tokens[token] = (expires, user_id)
-        return user_id
+            self._tokens[token] = claims
+        return claims
 
     def user(self, user_id: int) -> User | None:
         """The cached user, if read less than `ttl` seconds ago."""
@@ -109,6 +111,26 @@ class AuthCache:
             self._users.clear()
         self._users[user.id] = (time.monotonic() + self.ttl, user)
 
+    def forget(self, user_id: int) -> None:
+        """Drop the cached user, so its next request reads the row again (after a change to it)."""
+        self._users.pop(user_id, None)
+
+
+def auth_cache(conn: HTTPConnection) -> AuthCache:
+    """The app's auth cache, built from the settings on first use."""
+    cache: AuthCache | None = getattr(conn.app.state, "auth_cache", None)
+    if cache is None:
+        settings: Settings = conn.app.state.settings
+        cache = conn.app.state.auth_cache = AuthCache(settings.auth_cache_seconds)
+    return cache
+
+
+def check_token_version(user: User, claims: AccessClaims) -> None:
+    """Refuse a token issued before the user's last password change, "log out everywhere" or deletion."""
+    if claims.version != user.token_version:
+        raise Unauthorized("The access token has been revoked (password changed or signed out everywhere); "
+                           "sign in again.")
+
 
 async def get_current_user(request: Request) -> User:
     """The user of the request's Bearer token (from the cache when it is fresh: no database round trip)."""
@@ -116,20 +138,18 @@ async def get_current_user(request: Request) -> User:
     if token is None:
         raise Unauthorized("Send `Authorization: Bearer <access token>`.")
     settings: Settings = request.app.state.settings
-    cache: AuthCache | None = getattr(request.app.state, "auth_cache", None)
-    if cache is None:
-        cache = request.app.state.auth_cache = AuthCache(settings.auth_cache_seconds)
-    user_id = cache.user_id(settings, token)
-    user = cache.user(user_id)
-    if user is not None:
-        return user
-    db: Database = request.app.state.db
-    async with db.sessionmaker() as session:  # its own short session, so a cache hit needs none at all
-        user = await session.get(User, user_id)
-        if user is None:
-            raise Unauthorized("The access token's user no longer exists.")
-        session.expunge(user)
-    cache.put(user)
+    cache = auth_cache(request)
+    claims = cache.claims(settings, token)
+    user = cache.user(claims.user_id)
+    if user is None:
+        db: Database = request.app.state.db
+        async with db.sessionmaker() as session:  # its own short session, so a cache hit needs none at all
+            user = await session.get(User, claims.user_id)
+            if user is None:
+                raise Unauthorized("The access token's user no longer exists.")
+            session.expunge(user)
+        cache.put(user)
+    check_token_version(user, claims)
     return user
 
 

@@ -347,15 +347,21 @@ async def count_rows(session: AsyncSession, stmt: Select[Any], mode: CountMode, 
 
 
 def link_header(request: Request, result: PageResult[Any]) -> str | None:
-    """RFC 8288 `Link` header for the next and previous pages, repeating every filter."""
+    """RFC 8288 `Link` header for the next and previous pages, repeating every filter.
+
+    The links start with `FOREST_PUBLIC_URL` when it is set and are relative (`/api/v1/…?…`, resolved by the
+    client against the URL it asked) otherwise: never built from the request's `Host` header, which a client
+    or a misconfigured proxy can set to anything, so a cached or shared response cannot point elsewhere.
+    """
+    public_url: str | None = request.app.state.settings.public_url
+    base = (public_url or "") + request.url.path
     links = []
     for rel, cursor in (("next", result.next_cursor), ("prev", result.prev_cursor)):
         if cursor is None:
             continue
         items = [(k, v) for k, v in request.query_params.multi_items() if k != "cursor"]
         items.append(("cursor", cursor))
-        url = request.url.replace(query=urlencode(items))
-        links.append(f'<{url}>; rel="{rel}"')
+        links.append(f'<{base}?{urlencode(items)}>; rel="{rel}"')
     return ", ".join(links) or None
 
 

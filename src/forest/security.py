@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import secrets
-from typing import Any
+from typing import Any, NamedTuple
 
 import jwt
 from pwdlib import PasswordHash
@@ -40,22 +40,28 @@ def _jwt_key(secret: bytes) -> bytes:
     return hashlib.sha256(b"forest-jwt:" + secret).digest()
 
 
-def create_access_token(settings: Settings, user_id: int) -> tuple[str, int]:
-    """A signed JWT for this user and its lifetime in seconds."""
+def create_access_token(settings: Settings, user_id: int, version: int = 0) -> tuple[str, int]:
+    """A signed JWT for this user at its current token version, and its lifetime in seconds."""
     now = dt.datetime.now(dt.UTC)
     ttl = settings.access_token_ttl_seconds
-    claims = {"sub": str(user_id), "iat": now, "exp": now + dt.timedelta(seconds=ttl), "typ": "access",
-              "jti": secrets.token_hex(8)}
+    claims = {"sub": str(user_id), "ver": version, "iat": now, "exp": now + dt.timedelta(seconds=ttl),
+              "typ": "access", "jti": secrets.token_hex(8)}
     return jwt.encode(claims, _jwt_key(settings.signing_keys()[0]), algorithm=_ALGORITHM), ttl
 
 
-def decode_access_token(settings: Settings, token: str) -> int:
-    """The user id in a valid access token; Unauthorized for anything else."""
-    return verify_access_token(settings, token)[0]
+class AccessClaims(NamedTuple):
+    """What a verified access token says: whose it is, at which token version, until when (Unix time)."""
+
+    user_id: int
+    version: int
+    expires: float
 
 
-def verify_access_token(settings: Settings, token: str) -> tuple[int, float]:
-    """The user id and expiry (Unix time) of a valid access token; Unauthorized for anything else."""
+def verify_access_token(settings: Settings, token: str) -> AccessClaims:
+    """The claims of a valid access token; Unauthorized for anything else.
+
+    A token without `ver` was issued before token versions existed and counts as version 0.
+    """
     for key in settings.signing_keys():
         try:
             claims: dict[str, Any] = jwt.decode(
@@ -69,7 +75,10 @@ def verify_access_token(settings: Settings, token: str) -> tuple[int, float]:
             raise Unauthorized("The access token is invalid.") from exc
         if claims.get("typ") != "access" or not str(claims.get("sub", "")).isdigit():
             raise Unauthorized("The access token is invalid.")
-        return int(claims["sub"]), float(claims["exp"])
+        version = claims.get("ver", 0)
+        if type(version) is not int or version < 0:
+            raise Unauthorized("The access token is invalid.")
+        return AccessClaims(int(claims["sub"]), version, float(claims["exp"]))
     raise Unauthorized("The access token is invalid.")
 
 

@@ -61,7 +61,7 @@ async def test_database_down_gives_503_quickly(kind: str, blackhole_port: int, t
         async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
             start = time.monotonic()
             ready = await client.get("/readyz")
-            data = await client.post("/api/v1/auth/register", json={"email": "x@example.com", "password": "12345678"})
+            data = await client.post("/api/v1/auth/register", json={"email": "x@example.com", "password": "ops-password-1"})
             elapsed = time.monotonic() - start
     assert ready.status_code == 503 and ready.json()["code"] == "service_unavailable"
     assert data.status_code == 503 and data.json()["code"] == "service_unavailable"

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import ForeignKey, Index, Integer, String, Text, Uuid
 from sqlalchemy.orm import Mapped, mapped_column
 
-from forest.database import Base, BigId, JsonType, UtcDateTime, utcnow
+from forest.database import NEVER_REUSE_IDS, Base, BigId, JsonType, UtcDateTime, utcnow
 
 DELIVERY_STATES = ("pending", "succeeded", "failed")
 
@@ -18,6 +18,7 @@ class Alert(Base):
     """A saved search over bids with the filters of GET /bids."""
 
     __tablename__ = "alert"
+    __table_args__ = NEVER_REUSE_IDS
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("user.id", ondelete="CASCADE"), index=True)

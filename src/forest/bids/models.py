@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import Date, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from forest.database import Base, BigId, JsonType, UtcDateTime, utcnow
+from forest.database import NEVER_REUSE_IDS, Base, BigId, JsonType, UtcDateTime, utcnow
 
 
 class Bid(Base):
@@ -24,6 +24,7 @@ class Bid(Base):
         Index("ix_bid_department_post_date_id", "department", "post_date", "id"),
         Index("ix_bid_source_id_post_date_id", "source_id", "post_date", "id"),
         Index("ix_bid_post_date_covering", "post_date", postgresql_include=["department", "views"]),
+        NEVER_REUSE_IDS,
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)

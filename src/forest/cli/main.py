@@ -15,6 +15,7 @@ from forest.cli import data, migrate
 from forest.cli.crawl import crawl_command
 from forest.cli.up import up
 from forest.demo_site import cli as demo_site_cli
+from forest.logs import install_log_redaction
 from forest.replay import cli as replay_cli
 
 app = typer.Typer(help="Forest: public bid notice boards, crawled and served.", no_args_is_help=True)
@@ -93,7 +94,8 @@ def create_admin(
     """Create an admin (or promote an existing user), asking for the password unless FOREST_ADMIN_PASSWORD is set."""
     from forest.config import get_settings
     from forest.database import Database
-    from forest.users import service
+    from forest.errors import ValidationFailed
+    from forest.users import passwords, service
 
     if password is None:
         password = getpass.getpass("Password: ")
@@ -103,7 +105,12 @@ def create_admin(
         raise typer.BadParameter("the password must be 8 to 128 characters")
 
     async def run() -> None:
-        db = Database.from_settings(get_settings())
+        settings = get_settings()
+        try:
+            await passwords.check_strength(password, email=email, min_score=settings.password_min_score)
+        except ValidationFailed as exc:
+            raise typer.BadParameter(exc.detail) from exc
+        db = Database.from_settings(settings)
         try:
             async with db.sessionmaker() as session:
                 user = await service.ensure_admin(session=session, email=email, password=password)
@@ -161,16 +168,17 @@ def worker(
 def beat() -> None:
     """Run the periodic scheduler (stale-job reaper and source schedules)."""
     from forest.config import get_settings
+    from forest.filemodes import private_dir
     from forest.worker.celery_app import celery
 
-    schedule = get_settings().var_dir / "celerybeat-schedule"
-    schedule.parent.mkdir(parents=True, exist_ok=True)
+    schedule = private_dir(get_settings().var_dir) / "celerybeat-schedule"
     celery.start(["beat", "--loglevel=INFO", f"--schedule={schedule}"])
 
 
 def main() -> None:
     """Entry point for `python -m forest.cli.main`."""
     os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    install_log_redaction()
     app()
 
 

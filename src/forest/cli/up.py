@@ -15,6 +15,7 @@ from rich.console import Console
 
 from forest.cli import migrate
 from forest.config import Settings, get_settings
+from forest.filemodes import protect_sqlite
 from forest.worker.broker import QUEUES, declare_queue
 
 console = Console()
@@ -57,6 +58,7 @@ def up(
     settings = get_settings()
     migrate.upgrade("head", settings)
     console.print(f"database ready: [dim]{settings.database_url.split('@')[-1]}[/dim]")
+    protect_sqlite(settings.broker_url, settings.var_dir)  # created next, by the queue declarations
     for queue in QUEUES:
         declare_queue(settings.broker_url, queue)
     procs: dict[str, subprocess.Popen[bytes]] = {}

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint, Uuid
 from sqlalchemy.orm import Mapped, mapped_column
 
-from forest.database import Base, BigId, JsonType, UtcDateTime, utcnow
+from forest.database import NEVER_REUSE_IDS, Base, BigId, JsonType, UtcDateTime, utcnow
 
 JOB_STATES = ("queued", "running", "succeeded", "failed", "cancelled")
 FINAL_STATES = frozenset({"succeeded", "failed", "cancelled"})
@@ -55,6 +55,7 @@ class JobEvent(Base):
     __table_args__ = (
         Index("ix_job_event_user_id_id", "user_id", "id"),
         Index("ix_job_event_job_id_id", "job_id", "id"),
+        NEVER_REUSE_IDS,
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)

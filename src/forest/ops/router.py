@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hmac
 
 from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
@@ -10,8 +11,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 from starlette.requests import Request
 
-from forest.dependencies import SettingsDep, get_database
-from forest.errors import problem
+from forest.dependencies import SettingsDep, bearer_token, get_database
+from forest.errors import Unauthorized, problem
 from forest.worker.broker import check_broker
 
 router = APIRouter(tags=["operations"])
@@ -48,6 +49,11 @@ async def readyz(request: Request, settings: SettingsDep) -> Response:
 
 
 @router.get("/metrics", response_class=Response)
-async def metrics() -> Response:
-    """Prometheus metrics of this process."""
+async def metrics(request: Request, settings: SettingsDep) -> Response:
+    """Prometheus metrics of this process. With `FOREST_METRICS_TOKEN` set, only for
+    `Authorization: Bearer <that token>` (401 otherwise)."""
+    if settings.metrics_token is not None:
+        sent = (bearer_token(request) or "").encode()
+        if not hmac.compare_digest(sent, settings.metrics_token.get_secret_value().encode()):
+            raise Unauthorized("Send `Authorization: Bearer <FOREST_METRICS_TOKEN>` to read the metrics.")
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

@@ -16,7 +16,7 @@ from forest.errors import Unauthorized
 from forest.realtime import events
 from forest.realtime.hub import Hub, Subscription
 from forest.realtime.reader import BATCH_LIMIT, EventReader
-from forest.security import decode_access_token
+from forest.security import AccessClaims, verify_access_token
 from forest.users import service as users
 from forest.users.models import User
 
@@ -65,14 +65,16 @@ async def authenticate(websocket: WebSocket, db: Database, settings: Settings, *
     """
     ticket = websocket.query_params.get("ticket")
     user_id: int | None = None
+    claims: AccessClaims | None = None
     if not ticket:
         scheme, _, token = websocket.headers.get("authorization", "").partition(" ")
         if scheme.lower() != "bearer" or not token:
             return None
         try:
-            user_id = decode_access_token(settings, token.strip())
+            claims = verify_access_token(settings, token.strip())
         except Unauthorized:
             return None
+        user_id = claims.user_id
     gate = gates_of(websocket)
     try:
         async with asyncio.timeout(gate.handshake_wait):
@@ -85,8 +87,11 @@ async def authenticate(websocket: WebSocket, db: Database, settings: Settings, *
                 user_id = await users.redeem_ws_ticket(session=session, ticket=ticket)
                 if user_id is None:
                     return None
-            elif await session.get(User, user_id) is None:
-                return None
+            else:
+                user = await session.get(User, user_id)
+                # A deleted account, or a token from before a password change or "log out everywhere".
+                if user is None or claims is None or user.token_version != claims.version:
+                    return None
             assert user_id is not None
             watermark = await events.max_event_id(session, user_id=user_id) if want_watermark else 0
             return user_id, watermark

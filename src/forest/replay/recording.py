@@ -16,23 +16,10 @@ from urllib.parse import unquote_plus
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from forest.logs import CREDENTIAL_PARAMS
+
 #: Query parameters whose values are credentials; they are dropped from the recorded query.
-SECRET_PARAMS: frozenset[str] = frozenset(
-    {
-        "access_token",
-        "api_key",
-        "apikey",
-        "client_secret",
-        "id_token",
-        "passwd",
-        "password",
-        "refresh_token",
-        "secret",
-        "signature",
-        "ticket",
-        "token",
-    }
-)
+SECRET_PARAMS: frozenset[str] = CREDENTIAL_PARAMS
 
 # Lines wait at most this long in memory before they are written; short enough that a crash
 # loses little, long enough that a busy process writes one batch instead of one line per request.

@@ -8,13 +8,14 @@ from typing import Any
 from sqlalchemy import Boolean, Float, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from forest.database import Base, BigId, JsonType, UtcDateTime, utcnow
+from forest.database import NEVER_REUSE_IDS, Base, BigId, JsonType, UtcDateTime, utcnow
 
 
 class Source(Base):
     """A notice board: where to start, how to parse it, how often to crawl it."""
 
     __tablename__ = "source"
+    __table_args__ = NEVER_REUSE_IDS
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     name: Mapped[str] = mapped_column(String(200), unique=True)

@@ -4,23 +4,35 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Form, Request, Response
+from fastapi import APIRouter, Form, Path, Request, Response
 
-from forest.dependencies import API_PREFIX, AdminUser, CurrentUser, DbSession, ListParams, SettingsDep, Signer
+from forest.dependencies import (
+    API_PREFIX,
+    AdminUser,
+    CurrentUser,
+    DbSession,
+    ListParams,
+    SettingsDep,
+    Signer,
+    auth_cache,
+)
 from forest.pagination import Keyset, Page, SortKey, page_response, paginate
 from forest.security import create_access_token
-from forest.users import service
+from forest.users import passwords, service
 from forest.users.models import User
-from forest.users.schemas import Token, UserCreate, UserRead, WsTicketRead
+from forest.users.schemas import PasswordChange, Token, UserCreate, UserRead, WsTicketRead
 
 router = APIRouter(prefix=API_PREFIX)
 
+UserId = Annotated[int, Path(ge=1, le=2**62)]
 USER_KEYSET = Keyset(id_column=User.id, id_kind="int", sorts={"id": SortKey(User.id, "int")}, default="id")
 
 
 @router.post("/auth/register", status_code=201, response_model=UserRead, tags=["auth"])
-async def register(user_in: UserCreate, session: DbSession) -> User:
-    """Create an account. The password must be 8 to 128 characters."""
+async def register(user_in: UserCreate, session: DbSession, settings: SettingsDep) -> User:
+    """Create an account. The password must be 8 to 128 characters, not one character repeated, and not easy
+    to guess (common passwords, words, keyboard patterns, dates, the email itself): 422 says why."""
+    await passwords.check_strength(user_in.password, email=user_in.email, min_score=settings.password_min_score)
     return await service.create(session=session, email=user_in.email, password=user_in.password)
 
 
@@ -33,7 +45,30 @@ async def token(
 ) -> Token:
     """Exchange email (`username`) and password for a bearer access token (OAuth2 password flow)."""
     user = await service.authenticate(session=session, email=username, password=password)
-    access, ttl = create_access_token(settings, user.id)
+    access, ttl = create_access_token(settings, user.id, user.token_version)
+    return Token(access_token=access, expires_in=ttl)
+
+
+@router.post("/auth/logout-all", status_code=204, tags=["auth"])
+async def logout_all(user: CurrentUser, session: DbSession, request: Request) -> Response:
+    """Log out everywhere: every access token and WebSocket ticket issued to this account so far is refused
+    from now on (by every API process within `FOREST_AUTH_CACHE_SECONDS`). Sign in again for a new token."""
+    await service.revoke_tokens(session=session, user_id=user.id)
+    auth_cache(request).forget(user.id)
+    return Response(status_code=204)
+
+
+@router.post("/users/me/password", response_model=Token, tags=["users"])
+async def change_password(
+    body: PasswordChange, user: CurrentUser, session: DbSession, settings: SettingsDep, request: Request,
+) -> Token:
+    """Change the password (the current one is required: 403 if wrong). Every token issued before is refused
+    from now on; the answer carries a fresh one. The new password follows the rules of registration."""
+    await passwords.check_strength(body.new_password, email=user.email, min_score=settings.password_min_score)
+    changed = await service.change_password(session=session, user_id=user.id, current_password=body.current_password,
+                                            new_password=body.new_password)
+    auth_cache(request).forget(user.id)
+    access, ttl = create_access_token(settings, changed.id, changed.token_version)
     return Token(access_token=access, expires_in=ttl)
 
 
@@ -49,6 +84,15 @@ async def ws_ticket(user: CurrentUser, session: DbSession, settings: SettingsDep
 async def me(user: CurrentUser) -> User:
     """The authenticated user."""
     return user
+
+
+@router.delete("/users/{user_id}", status_code=204, tags=["users"])
+async def delete_user(user_id: UserId, _admin: AdminUser, session: DbSession, request: Request) -> Response:
+    """Delete an account with its jobs, alerts and events (admin only). Its tokens are refused at once; its id is
+    never given to another account."""
+    await service.delete_user(session=session, user_id=user_id)
+    auth_cache(request).forget(user_id)
+    return Response(status_code=204)
 
 
 @router.get("/users", response_model=Page[UserRead], tags=["users"])

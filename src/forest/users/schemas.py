@@ -16,6 +16,15 @@ class UserCreate(BaseModel):
     password: str = Field(min_length=8, max_length=128)
 
 
+class PasswordChange(BaseModel):
+    """Body of a password change: the current password and the new one."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    current_password: str = Field(max_length=1024)
+    new_password: str = Field(min_length=8, max_length=128)
+
+
 class UserRead(BaseModel):
     """A user as the API shows it (never the password hash)."""
 

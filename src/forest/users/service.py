@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import Select, delete, select
+from sqlalchemy import Select, delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from forest.database import utcnow
-from forest.errors import Conflict, Unauthorized
+from forest.errors import Conflict, Forbidden, NotFound, Unauthorized
 from forest.security import hash_password, new_ticket, ticket_hash, verify_password
 from forest.users.models import User, WsTicket
 
@@ -55,6 +55,8 @@ async def ensure_admin(*, session: AsyncSession, email: str, password: str) -> U
         return await create(session=session, email=email, password=password, is_admin=True)
     user.is_admin = True
     user.password_hash = hash_password(password)
+    user.token_version += 1  # a reset password also ends the sessions opened with the old one
+    await session.execute(delete(WsTicket).where(WsTicket.user_id == user.id))
     await session.commit()
     return user
 
@@ -65,6 +67,42 @@ async def authenticate(*, session: AsyncSession, email: str, password: str) -> U
     if not verify_password(password, user.password_hash if user else None) or user is None:
         raise Unauthorized("Incorrect email or password.")
     return user
+
+
+async def _bump_token_version(session: AsyncSession, user_id: int) -> None:
+    await session.execute(update(User).where(User.id == user_id).values(token_version=User.token_version + 1))
+    await session.execute(delete(WsTicket).where(WsTicket.user_id == user_id))
+
+
+async def revoke_tokens(*, session: AsyncSession, user_id: int) -> None:
+    """Log out everywhere: every access token and WebSocket ticket issued to this user so far stops working."""
+    await _bump_token_version(session, user_id)
+    await session.commit()
+
+
+async def change_password(*, session: AsyncSession, user_id: int, current_password: str, new_password: str) -> User:
+    """Set a new password after checking the current one; every token issued before stops working."""
+    user = await session.get(User, user_id)
+    if user is None:
+        raise Unauthorized("The access token's user no longer exists.")
+    if not verify_password(current_password, user.password_hash):
+        raise Forbidden("The current password is wrong.")
+    user.password_hash = hash_password(new_password)
+    await _bump_token_version(session, user_id)
+    await session.commit()
+    await session.refresh(user)
+    return user
+
+
+async def delete_user(*, session: AsyncSession, user_id: int) -> None:
+    """Delete an account and everything it owns (jobs, alerts, events cascade).
+
+    Its tokens stop working because no user has its id any more, and none will: ids are never reused.
+    """
+    result = await session.execute(delete(User).where(User.id == user_id))
+    await session.commit()
+    if getattr(result, "rowcount", 0) != 1:
+        raise NotFound("No such user.")
 
 
 async def issue_ws_ticket(*, session: AsyncSession, user: User, ttl_seconds: int) -> str:

@@ -9,11 +9,14 @@ from celery.signals import worker_process_init
 
 import forest.models  # noqa: F401  (every mapper must be known before the first query)
 from forest.config import Settings, get_settings
+from forest.filemodes import protect_sqlite
+from forest.logs import install_log_redaction
 from forest.worker.broker import CRAWL_QUEUE, WEBHOOK_QUEUE
 
 
 def make_celery(settings: Settings) -> Celery:
     """A Celery app for these settings (the API uses it to send, workers to run)."""
+    protect_sqlite(settings.broker_url, settings.var_dir)  # the embedded broker's file: owner-only
     reap_every = max(2.0, settings.job_heartbeat_timeout_seconds / 3)
     app = Celery("forest", broker=settings.broker_url, include=["forest.worker.tasks"])
     visibility = settings.crawl_time_limit_seconds * 2 + 600
@@ -48,6 +51,7 @@ def make_celery(settings: Settings) -> Celery:
     return app
 
 
+install_log_redaction()  # worker and beat: webhook URLs may carry a receiver's `?token=`
 celery = make_celery(get_settings())
 
 
