@@ -29,6 +29,23 @@ class Alert(Base):
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
 
 
+class AlertRoute(Base):
+    """The index of alert filters: an alert can only match a bid that one of its routes names.
+
+    An alert with a `source_id` filter is routed by each of its sources, else one with a `department`
+    filter by each department, else it has the single route `("any", "")`. Matching a batch of new bids
+    reads only the alerts routed by the batch's sources or departments (and the `any` ones), then checks
+    the full filters (see `alerts.matching`). Filters never change after an alert is saved.
+    """
+
+    __tablename__ = "alert_route"
+    __table_args__ = (Index("ix_alert_route_kind_value", "kind", "value"),)
+
+    alert_id: Mapped[int] = mapped_column(ForeignKey("alert.id", ondelete="CASCADE"), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(20), primary_key=True)
+    value: Mapped[str] = mapped_column(String(200), primary_key=True)
+
+
 class WebhookDelivery(Base):
     """One signed POST of an alert's new matching bids, retried until it succeeds or gives up.
 

@@ -28,8 +28,11 @@ from forest.pagination import (
     paginate,
     plan_page,
 )
+from forest.sources.service import visible_source_ids
+from forest.users.models import User
 
-__all__ = ["BID_KEYSET", "BidFilters", "apply_filters", "filter_clauses", "get", "get_or_raise", "list", "matches"]
+__all__ = ["BID_KEYSET", "BidFilters", "apply_filters", "filter_clauses", "get", "get_or_raise", "list", "matches",
+           "visible_to"]
 
 BID_KEYSET = Keyset(
     id_column=Bid.id,
@@ -80,6 +83,18 @@ def filter_clauses(filters: BidFilters, *, bound: bool = False) -> builtins.list
     return out
 
 
+def visible_to(user: User, *, bound: bool = False) -> ColumnElement[bool] | None:
+    """The WHERE clause of the bids `user` may see: those of shared sources and of the user's own ad-hoc
+    sources (None for admins, who see all).
+
+    A filter on `source_id` against the few visible sources, evaluated once per statement (a hashed
+    subplan on PostgreSQL), never a join per row: the keyset index scan on `(sort column, id)` stays in
+    order and stops after a page. `bound` names the user id `viewer_id` (see `filter_clauses`).
+    """
+    visible = visible_source_ids(user, bindparam("viewer_id", type_=BigInteger) if bound else None)
+    return None if visible is None else Bid.source_id.in_(visible)
+
+
 def _bind_values(filters: BidFilters) -> dict[str, Any]:
     values = filters.cursor_binding()
     for name in ("department", "source_id"):
@@ -90,9 +105,12 @@ def _bind_values(filters: BidFilters) -> dict[str, Any]:
     return values
 
 
-def apply_filters(stmt: Select[Any], filters: BidFilters) -> Select[Any]:
-    """Add the WHERE clauses of `filters` to a select over `Bid`."""
-    return stmt.where(*filter_clauses(filters))
+def apply_filters(stmt: Select[Any], filters: BidFilters, user: User | None = None) -> Select[Any]:
+    """Add the WHERE clauses of `filters` (and, given a user, of what they may see) to a select over `Bid`."""
+    stmt = stmt.where(*filter_clauses(filters))
+    if user is not None and (visible := visible_to(user)) is not None:
+        stmt = stmt.where(visible)
+    return stmt
 
 
 # The columns the API shows (not content_hash).
@@ -103,14 +121,16 @@ _compiled: dict[tuple[Any, ...], tuple[str, tuple[str, ...]]] = {}
 
 
 def _page_sql(
-    dialect: Dialect, plan: PagePlan, filters: BidFilters, values: dict[str, Any],
+    dialect: Dialect, plan: PagePlan, filters: BidFilters, values: dict[str, Any], user: User,
 ) -> tuple[str, tuple[str, ...]]:
     """The page's SQL and its parameter names in `$n` order, compiled once per shape."""
-    key = (plan.sort_name, plan.backwards, plan.seek is not None,
+    key = (plan.sort_name, plan.backwards, plan.seek is not None, user.is_admin,
            tuple((name, isinstance(value, builtins.list)) for name, value in values.items()))
     hit = _compiled.get(key)
     if hit is None:
         stmt = select(*_COLUMNS).where(*filter_clauses(filters, bound=True))
+        if (visible := visible_to(user, bound=True)) is not None:
+            stmt = stmt.where(visible)
         if plan.seek is not None:
             stmt = stmt.where(plan.seek_clause([bindparam(f"seek_{i}", type_=c.type) for i, c in enumerate(plan.cols)]))
         compiled = stmt.order_by(*plan.order_by()).limit(bindparam("page_limit", type_=Integer)).compile(
@@ -120,14 +140,14 @@ def _page_sql(
 
 
 async def list(
-    *, db: Database, query: BidListQuery, signer: CursorSigner, count_timeout_ms: int = 250,
+    *, db: Database, user: User, query: BidListQuery, signer: CursorSigner, count_timeout_ms: int = 250,
 ) -> PageResult[Any]:
-    """One keyset page of the bids selected by the query's filters, rows as dicts."""
+    """One keyset page of the bids `user` may see selected by the query's filters, rows as dicts."""
     filters = query.filters()
     params = query.page_params()
     if db.engine.dialect.name != "postgresql":
         async with db.sessionmaker() as session:
-            stmt = apply_filters(select(*_COLUMNS), filters)
+            stmt = apply_filters(select(*_COLUMNS), filters, user)
             result = await paginate(session, stmt, keyset=BID_KEYSET, params=params, filters=filters.cursor_binding(),
                                     signer=signer, count_timeout_ms=count_timeout_ms)
         result.items = [row._asdict() for row in result.items]
@@ -135,7 +155,8 @@ async def list(
     # PostgreSQL: one statement per shape compiled once, run on the driver (see Database.fetch).
     plan = plan_page(BID_KEYSET, params, filters.cursor_binding(), signer)
     values = _bind_values(filters)
-    sql, names = _page_sql(db.engine.dialect, plan, filters, values)
+    sql, names = _page_sql(db.engine.dialect, plan, filters, values, user)
+    values["viewer_id"] = user.id
     if plan.seek is not None:
         values.update({f"seek_{i}": v for i, v in enumerate(plan.seek)})
     values["page_limit"] = plan.limit + 1
@@ -143,7 +164,7 @@ async def list(
     result = finish_page(plan, rows, signer, _item)
     if params.count != "none":
         async with db.sessionmaker() as session:
-            result.count = await count_rows(session, apply_filters(select(Bid.id), filters), params.count,
+            result.count = await count_rows(session, apply_filters(select(Bid.id), filters, user), params.count,
                                             count_timeout_ms)
     return result
 
@@ -152,14 +173,17 @@ def _item(row: dict[str, Any], name: str) -> Any:
     return row[name]
 
 
-async def get(*, session: AsyncSession, bid_id: int) -> Bid | None:
-    """The bid with this id, if any."""
-    return await session.get(Bid, bid_id)
+async def get(*, session: AsyncSession, bid_id: int, user: User | None = None) -> Bid | None:
+    """The bid with this id, if any (and, given a user, if they may see it)."""
+    if user is None:
+        return await session.get(Bid, bid_id)
+    bid: Bid | None = await session.scalar(apply_filters(select(Bid).where(Bid.id == bid_id), BidFilters(), user))
+    return bid
 
 
-async def get_or_raise(*, session: AsyncSession, bid_id: int) -> Bid:
-    """The bid with this id, or NotFound."""
-    bid = await get(session=session, bid_id=bid_id)
+async def get_or_raise(*, session: AsyncSession, bid_id: int, user: User | None = None) -> Bid:
+    """The bid with this id, or NotFound (also when it is in another user's ad-hoc source)."""
+    bid = await get(session=session, bid_id=bid_id, user=user)
     if bid is None:
         raise NotFound(f"No bid with id {bid_id}.")
     return bid
