@@ -15,8 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 
 # The same rules as the application, so migrated rows look exactly like new ones.
-from forest.alerts.matching import routes
-from forest.bids.filters import BidFilters
+from forest.alerts.models import routes_of
 from forest.sources import urls
 
 revision: str = "0004"
@@ -82,12 +81,8 @@ def _migrate_adhoc_sources(bind: sa.Connection) -> None:
 
 def _fill_alert_routes(bind: sa.Connection) -> None:
     for alert_id, filters in bind.execute(sa.select(alert.c.id, alert.c.filters)).all():
-        try:
-            parsed = BidFilters.model_validate(filters or {})
-        except ValueError:
-            parsed = BidFilters()  # matching skips such an alert anyway; route it like a match-all one
         bind.execute(alert_route.insert(), [{"alert_id": alert_id, "kind": kind, "value": value}
-                                            for kind, value in routes(parsed)])
+                                            for kind, value in routes_of(filters)])
 
 
 def upgrade() -> None:

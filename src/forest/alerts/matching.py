@@ -17,7 +17,7 @@ from sqlalchemy import and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from forest.alerts import webhooks
-from forest.alerts.models import Alert, AlertRoute
+from forest.alerts.models import ANY_ROUTE, Alert, AlertRoute
 from forest.bids.filters import BidFilters, matches
 from forest.bids.models import Bid
 from forest.crawls.models import JobEvent
@@ -26,7 +26,6 @@ from forest.sources.models import Source
 from forest.sources.service import can_see
 from forest.users.models import User
 
-ANY = ("any", "")
 DEFAULT_MAX_EVENTS = 5
 
 
@@ -36,15 +35,6 @@ class Staged:
 
     events: list[JobEvent] = field(default_factory=list)
     delivery_ids: list[uuid.UUID] = field(default_factory=list)
-
-
-def routes(filters: BidFilters) -> list[tuple[str, str]]:
-    """The routes of an alert with these filters: its sources, else its departments, else `any`."""
-    if filters.source_id:
-        return [("source", str(source_id)) for source_id in sorted(set(filters.source_id))]
-    if filters.department:
-        return [("department", department) for department in sorted(set(filters.department))]
-    return [ANY]
 
 
 def bid_payload(bid: Bid) -> dict[str, object]:
@@ -57,7 +47,7 @@ async def _candidates(session: AsyncSession, bids: Sequence[Bid],
                       sources: dict[int, Source]) -> list[tuple[Alert, User]]:
     """The alerts that can match some of `bids`, with their owners, in id order."""
     routed = select(AlertRoute.alert_id).where(or_(
-        and_(AlertRoute.kind == ANY[0], AlertRoute.value == ANY[1]),
+        and_(AlertRoute.kind == ANY_ROUTE[0], AlertRoute.value == ANY_ROUTE[1]),
         and_(AlertRoute.kind == "source", AlertRoute.value.in_(sorted({str(b.source_id) for b in bids}))),
         and_(AlertRoute.kind == "department", AlertRoute.value.in_(sorted({b.department for b in bids}))),
     ))

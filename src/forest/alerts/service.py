@@ -5,8 +5,8 @@ from __future__ import annotations
 from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from forest.alerts import matching, webhooks
-from forest.alerts.models import Alert, AlertRoute
+from forest.alerts import webhooks
+from forest.alerts.models import Alert
 from forest.alerts.schemas import AlertCreate
 from forest.config import Settings
 from forest.crawler.egress import EgressPolicy
@@ -31,10 +31,7 @@ async def create(*, session: AsyncSession, settings: Settings, user: User, alert
     alert = Alert(user_id=user.id, name=alert_in.name,
                   filters=alert_in.filters.model_dump(mode="json", exclude_defaults=True),
                   webhook_url=alert_in.webhook_url, webhook_secret=webhooks.new_secret(), created_at=utcnow())
-    session.add(alert)
-    await session.flush()
-    session.add_all(AlertRoute(alert_id=alert.id, kind=kind, value=value)
-                    for kind, value in matching.routes(alert_in.filters))
+    session.add(alert)  # its routes (`AlertRoute`) are written with it
     await session.commit()
     return alert
 
