@@ -5,23 +5,15 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import httpx
 from sqlalchemy import event, func, select
 
 from forest.alerts import matching, webhooks
 from forest.alerts.models import Alert, WebhookDelivery
 from forest.crawls.models import JobEvent
 from forest.database import Database, utcnow
-from forest.sources.models import Source
 from tests.bids.factories import DEPARTMENTS, make_bids, make_source
-
-
-async def _adhoc_source(db: Database, owner_id: int) -> int:
-    async with db.sessionmaker() as session:
-        source = Source(name=f"url:u{owner_id}:http://evil.example/board", start_url="http://evil.example/board",
-                        owner_id=owner_id, url_key=f"{owner_id:064d}")
-        session.add(source)
-        await session.commit()
-        return source.id
+from tests.tenancy.conftest import adhoc_source
 
 
 async def _alerts(db: Database, user_id: int, filters: dict[str, Any], n: int = 1,
@@ -57,9 +49,11 @@ async def _events_by_user(db: Database) -> dict[int, int]:
         return {user_id: count for user_id, count in rows.tuples()}
 
 
-async def test_adhoc_source_fires_only_its_owners_and_admins_alerts(make_user, db: Database) -> None:  # type: ignore[no-untyped-def]
+async def test_adhoc_source_fires_only_its_owners_and_admins_alerts(
+    client: httpx.AsyncClient, make_user, db: Database,  # type: ignore[no-untyped-def]
+) -> None:
     mallory, victim, admin = await make_user(), await make_user(), await make_user(admin=True)
-    private = await _adhoc_source(db, mallory.id)
+    private = await adhoc_source(client, mallory.headers)
     shared = await make_source(db, "Shared board")
     for user in (mallory, victim, admin):
         await _alerts(db, user.id, {})

@@ -7,19 +7,10 @@ import datetime as dt
 import httpx
 
 from forest.database import Database
-from forest.sources.models import Source
 from tests.bids.factories import make_bids, make_source
+from tests.tenancy.conftest import adhoc_source
 
 TODAY = dt.datetime.now(dt.UTC).date()
-
-
-async def _adhoc_source(db: Database, owner_id: int) -> int:
-    async with db.sessionmaker() as session:
-        source = Source(name=f"url:u{owner_id}:http://evil.example/board", start_url="http://evil.example/board",
-                        owner_id=owner_id, url_key=f"{owner_id:064d}")
-        session.add(source)
-        await session.commit()
-        return source.id
 
 
 async def _ids(client: httpx.AsyncClient, headers: dict[str, str], **params: object) -> list[int]:
@@ -39,7 +30,7 @@ async def test_bids_of_an_adhoc_source_are_seen_by_its_owner_and_admins_only(
 ) -> None:
     mallory, victim, admin = await make_user(), await make_user(), await make_user(admin=True)
     shared = await make_source(db, "Shared board")
-    private = await _adhoc_source(db, mallory.id)
+    private = await adhoc_source(client, mallory.headers)
     shared_rows = await make_bids(db, 15, source_ids=[shared])
     # A board Mallory controls, posing as the shared one's newest notices.
     planted = await make_bids(db, 12, source_ids=[private], department=shared_rows[0].department,
@@ -78,7 +69,7 @@ async def test_analytics_count_only_the_bids_a_user_may_see(
 ) -> None:
     mallory, victim, admin = await make_user(), await make_user(), await make_user(admin=True)
     shared = await make_source(db, "Shared board")
-    private = await _adhoc_source(db, mallory.id)
+    private = await adhoc_source(client, mallory.headers)
     await make_bids(db, 3, source_ids=[shared], post_date=TODAY, views=5000, department="산림경영과")
     await make_bids(db, 40, source_ids=[private], post_date=TODAY, views=99999, department="가짜 부서")
 

@@ -4,27 +4,15 @@ sources are listed to the users who may see them; disabled sources and max_pages
 from __future__ import annotations
 
 import uuid
-from pathlib import Path
 
 import httpx
-import pytest
 from sqlalchemy import select
 
 from forest.config import Settings
 from forest.crawls.models import CrawlJob
 from forest.database import Database, utcnow
 from forest.sources.models import Source
-from tests.conftest import make_settings
-
-# Allow-listed but never fetched: submissions only queue jobs, no worker runs them here.
-BOARD = "127.0.0.1:8999"
-LIST = f"http://{BOARD}/kfs/bid/list.do"
-
-
-@pytest.fixture
-def settings(database_url: str, tmp_path: Path) -> Settings:
-    """The test database, with the (unstarted) board allow-listed."""
-    return make_settings(database_url, tmp_path, crawl_allow_hosts=[BOARD])
+from tests.tenancy.conftest import BOARD, LIST
 
 
 async def _crawl(client: httpx.AsyncClient, headers: dict[str, str], body: dict[str, object],
