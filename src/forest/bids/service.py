@@ -5,7 +5,7 @@ from __future__ import annotations
 import builtins
 from typing import Any
 
-from sqlalchemy import BigInteger, Date, Integer, Select, String, Text, any_, bindparam, select
+from sqlalchemy import BigInteger, Date, Integer, Select, String, Text, any_, bindparam, cast, func, select
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -28,7 +28,8 @@ from forest.pagination import (
     paginate,
     plan_page,
 )
-from forest.sources.service import visible_source_ids
+from forest.sources.models import Source
+from forest.sources.service import shared_or_owned_by, visible_source_ids
 from forest.users.models import User
 
 __all__ = ["BID_KEYSET", "BidFilters", "apply_filters", "filter_clauses", "get", "get_or_raise", "list", "matches",
@@ -87,12 +88,20 @@ def visible_to(user: User, *, bound: bool = False) -> ColumnElement[bool] | None
     """The WHERE clause of the bids `user` may see: those of shared sources and of the user's own ad-hoc
     sources (None for admins, who see all).
 
-    A filter on `source_id` against the few visible sources, evaluated once per statement (a hashed
-    subplan on PostgreSQL), never a join per row: the keyset index scan on `(sort column, id)` stays in
-    order and stops after a page. `bound` names the user id `viewer_id` (see `filter_clauses`).
+    `bound` (PostgreSQL, see `filter_clauses`) names the user id `viewer_id` and reads the few visible
+    source ids once per statement into an array (`source_id = ANY((SELECT array_agg(id) …))`, an InitPlan):
+    the keyset index scan on `(sort column, id)` keeps its order and its LIMIT with a plain `Filter` on
+    each row, where `source_id IN (SELECT …)` became a nested-loop join against `source` per row
+    (docs/query-plans.md, "Bid list visibility").
     """
-    visible = visible_source_ids(user, bindparam("viewer_id", type_=BigInteger) if bound else None)
-    return None if visible is None else Bid.source_id.in_(visible)
+    if not bound:
+        visible = visible_source_ids(user)
+        return None if visible is None else Bid.source_id.in_(visible)
+    if user.is_admin:
+        return None
+    ids = select(func.array_agg(Source.id)).where(shared_or_owned_by(bindparam("viewer_id", type_=BigInteger)))
+    # The CAST makes it an array expression: a bare `ANY (SELECT …)` would compare with each row instead.
+    return Bid.source_id == any_(cast(ids.scalar_subquery(), ARRAY(BigInteger)))
 
 
 def _bind_values(filters: BidFilters) -> dict[str, Any]:
