@@ -9,7 +9,8 @@ Why it exists, the data migration of existing ad-hoc sources, and how to verify 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 
 import sqlalchemy as sa
 from alembic import op
@@ -46,6 +47,23 @@ def _swap_covering_index(include: str) -> None:
         op.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {COVERING}")
         op.execute(f"ALTER INDEX {COVERING}_new RENAME TO {COVERING}")
         op.execute("RESET lock_timeout")
+
+
+@contextmanager
+def _sqlite_foreign_keys_off() -> Iterator[None]:
+    """Batch mode on SQLite copies `source` and drops the original: with foreign keys enforced that DROP
+    deletes every bid (ON DELETE CASCADE) and nulls every job's source. The pragma is ignored inside a
+    transaction, hence the autocommit blocks."""
+    if op.get_bind().dialect.name != "sqlite":
+        yield
+        return
+    with op.get_context().autocommit_block():
+        op.execute("PRAGMA foreign_keys=OFF")
+    try:
+        yield
+    finally:
+        with op.get_context().autocommit_block():
+            op.execute("PRAGMA foreign_keys=ON")
 
 
 def _adhoc_name(owner_id: int | None, normalised: str, url_key: str) -> str:
@@ -86,7 +104,7 @@ def _fill_alert_routes(bind: sa.Connection) -> None:
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("source") as batch:
+    with _sqlite_foreign_keys_off(), op.batch_alter_table("source") as batch:
         batch.add_column(sa.Column("owner_id", BigId, nullable=True))
         batch.add_column(sa.Column("url_key", sa.String(length=64), nullable=True))
         batch.create_foreign_key(op.f("fk_source_owner_id_user"), "user", ["owner_id"], ["id"], ondelete="CASCADE")
@@ -116,7 +134,7 @@ def downgrade() -> None:
     op.drop_table("alert_route")
     # Ad-hoc sources keep their new names; the old code looks them up by `url:<host><path>`, so its next
     # bare-URL crawl of such a board starts a new source.
-    with op.batch_alter_table("source") as batch:
+    with _sqlite_foreign_keys_off(), op.batch_alter_table("source") as batch:
         batch.drop_index(op.f("ix_source_owner_id"))
         batch.drop_constraint(op.f("uq_source_owner_id_url_key"), type_="unique")
         batch.drop_constraint(op.f("fk_source_owner_id_user"), type_="foreignkey")
