@@ -1,7 +1,7 @@
 """Ids are never reused on SQLite, and access tokens carry a per-user version.
 
 Revision ID: 0005
-Revises: 0003
+Revises: 0004
 Create Date: 2026-11-27 09:00:00+00:00
 
 Why it exists and how to verify it: migrations/README.md, "0005".
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0005"
-down_revision: str | Sequence[str] | None = "0003"
+down_revision: str | Sequence[str] | None = "0004"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

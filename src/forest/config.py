@@ -94,6 +94,8 @@ class Settings(BaseSettings):
     # Alert webhooks: attempts before a delivery fails, and the time limit of one attempt.
     webhook_max_attempts: int = Field(12, ge=1, le=50)
     webhook_timeout_seconds: float = Field(10.0, gt=0, le=60)
+    # An alert matching more new bids than this in one crawl batch gets one summarised `bid.new` event.
+    alert_events_per_batch: int = Field(5, ge=1, le=1000)
 
     @field_validator("crawl_allow_hosts", "webhook_allow_hosts", mode="before")
     @classmethod

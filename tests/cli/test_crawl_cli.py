@@ -112,7 +112,8 @@ def test_crawl_cli_bare_url_uses_the_ad_hoc_source(demo: DemoSite, db_url: str, 
     assert done.returncode == 0, done.stderr
     assert "stopped" in done.stdout and "max_pages" in done.stdout
 
-    async def sources(session: Any) -> list[tuple[str, bool]]:
-        return [(s.name, s.enabled) for s in (await session.scalars(select(Source))).all()]
+    async def sources(session: Any) -> list[tuple[str, bool, int | None]]:
+        return [(s.name, s.enabled, s.owner_id) for s in (await session.scalars(select(Source))).all()]
 
-    assert _run_db(db_url, tmp_path, sources) == [(f"url:{urlsplit(demo.base_url).netloc}{DEMO_LIST_PATH}", False)]
+    # Keyed by the full URL; the operator's ad-hoc sources are shared, like an admin's.
+    assert _run_db(db_url, tmp_path, sources) == [(f"url:{demo.url(DEMO_LIST_PATH)}", True, None)]

@@ -42,13 +42,17 @@ DEEP_DATE = TODAY - dt.timedelta(days=500)  # a seek position two thirds down th
 BIG, SMALL = "산림경영과", "운영지원과"  # the most and the least frequent department of the seeder
 
 
+# A normal user: the page statement then also carries the visibility rule (shared and own sources).
+VIEWER = User(id=1, email="viewer@example.com", password_hash="-", is_admin=False)
+
+
 async def explain_bids(conn: AsyncConnection, query: BidListQuery, seek: tuple[Any, ...] | None = None,
-                       backwards: bool = False) -> tuple[Any, str]:
+                       backwards: bool = False, user: User = VIEWER) -> tuple[Any, str]:
     """EXPLAIN of the page statement `bids.service.list` runs on PostgreSQL for this query string."""
     plan = plan_page(bids.BID_KEYSET, query.page_params(), query.filters().cursor_binding(), SIGNER)
     if seek is not None:
         plan = dataclasses.replace(plan, seek=seek, backwards=backwards)
-    sql, args = bids.page_query(conn.dialect, plan, query.filters())
+    sql, args = bids.page_query(conn.dialect, plan, query.filters(), user)
     raw = (await conn.get_raw_connection()).driver_connection
     assert raw is not None
     return await raw.fetchval("EXPLAIN (FORMAT JSON) " + sql, *args), f"{sql}  -- {args}"
@@ -138,12 +142,12 @@ _MID = dt.datetime(2026, 11, 20, tzinfo=dt.UTC)
 # A user's alerts: walking the primary key backwards and skipping other users' rows is the planner's choice
 # while the user owns a good share of them; the (user_id) index otherwise.
 OTHER_LISTS: list[tuple[str, Any, Keyset, str | None, tuple[Any, ...], tuple[str, ...]]] = [
-    ("GET /sources", sources.list_query(filters=SourceFilters()), SOURCE_KEYSET, None, (2500,), ("pk_source",)),
-    ("GET /sources?sort=-id", sources.list_query(filters=SourceFilters()), SOURCE_KEYSET, "-id", (2500,),
+    ("GET /sources", sources.list_query(user=_USER, filters=SourceFilters()), SOURCE_KEYSET, None, (2500,), ("pk_source",)),
+    ("GET /sources?sort=-id", sources.list_query(user=_USER, filters=SourceFilters()), SOURCE_KEYSET, "-id", (2500,),
      ("pk_source",)),
-    ("GET /sources?sort=name", sources.list_query(filters=SourceFilters()), SOURCE_KEYSET, "name",
+    ("GET /sources?sort=name", sources.list_query(user=_USER, filters=SourceFilters()), SOURCE_KEYSET, "name",
      ("board 2500", 2500), ("uq_source_name",)),
-    ("GET /sources?enabled=true", sources.list_query(filters=SourceFilters(enabled=True)), SOURCE_KEYSET, None,
+    ("GET /sources?enabled=true", sources.list_query(user=_USER, filters=SourceFilters(enabled=True)), SOURCE_KEYSET, None,
      (2500,), ("pk_source",)),
     ("GET /crawls", crawls.list_query(user=_USER, states=[], source_ids=[]), JOB_KEYSET, None, (_MID, _JOB),
      ("ix_crawl_job_user_id_created_at",)),

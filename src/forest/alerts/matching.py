@@ -1,4 +1,11 @@
-"""Turning newly stored bids into `bid.new` events (and webhook deliveries) for the alerts they match."""
+"""Turning newly stored bids into `bid.new` events (and webhook deliveries) for the alerts they match.
+
+Work per batch is bounded twice. Only candidate alerts are read: those whose route (`AlertRoute`) names
+one of the batch's sources or departments, or that have no source or department filter at all, and only
+those whose owner may see the batch's source (an ad-hoc source's notices reach its owner's and admins'
+alerts only). And an alert that matches more than `max_events` bids of one batch gets one summarised
+`bid.new` event carrying all of them (`data.bids`, `data.count`) instead of one event per bid.
+"""
 
 from __future__ import annotations
 
@@ -6,15 +13,20 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from sqlalchemy import select
+from sqlalchemy import and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from forest.alerts import webhooks
-from forest.alerts.models import Alert
+from forest.alerts.models import ANY_ROUTE, Alert, AlertRoute
 from forest.bids.filters import BidFilters, matches
 from forest.bids.models import Bid
 from forest.crawls.models import JobEvent
 from forest.realtime import events
+from forest.sources.models import Source
+from forest.sources.service import can_see
+from forest.users.models import User
+
+DEFAULT_MAX_EVENTS = 5
 
 
 @dataclass
@@ -31,34 +43,61 @@ def bid_payload(bid: Bid) -> dict[str, object]:
             "post_date": bid.post_date.isoformat(), "views": bid.views, "url": bid.url}
 
 
-async def stage_alert_events(session: AsyncSession, *, bid_ids: Sequence[int]) -> Staged:
-    """Stage one `bid.new` event per (alert, matching new bid) and one webhook delivery per alert with a
-    webhook; the caller commits, then publishes the events and hands the deliveries to a worker."""
+async def _candidates(session: AsyncSession, bids: Sequence[Bid],
+                      sources: dict[int, Source]) -> list[tuple[Alert, User]]:
+    """The alerts that can match some of `bids`, with their owners, in id order."""
+    routed = select(AlertRoute.alert_id).where(or_(
+        and_(AlertRoute.kind == ANY_ROUTE[0], AlertRoute.value == ANY_ROUTE[1]),
+        and_(AlertRoute.kind == "source", AlertRoute.value.in_(sorted({str(b.source_id) for b in bids}))),
+        and_(AlertRoute.kind == "department", AlertRoute.value.in_(sorted({b.department for b in bids}))),
+    ))
+    stmt = select(Alert, User).join(User, User.id == Alert.user_id).where(Alert.id.in_(routed))
+    owners = {source.owner_id for source in sources.values()}
+    if None not in owners:  # only ad-hoc sources in the batch: their owners' and admins' alerts
+        stmt = stmt.where(or_(User.is_admin.is_(True), Alert.user_id.in_(sorted(o for o in owners if o is not None))))
+    rows = await session.execute(stmt.order_by(Alert.id))
+    return [(alert, user) for alert, user in rows.tuples()]
+
+
+async def stage_alert_events(session: AsyncSession, *, bid_ids: Sequence[int],
+                             max_events: int = DEFAULT_MAX_EVENTS) -> Staged:
+    """Stage the `bid.new` events of the alerts the new bids match (one per bid, or one summary when an
+    alert matches more than `max_events`) and one webhook delivery per alert with a webhook; the caller
+    commits, then publishes the events and hands the deliveries to a worker."""
     if not bid_ids:
         return Staged()
-    alerts = (await session.scalars(select(Alert).order_by(Alert.id))).all()
-    if not alerts:
-        return Staged()
     bids = (await session.scalars(select(Bid).where(Bid.id.in_(bid_ids)).order_by(Bid.id))).all()
-    hits: list[tuple[Alert, Bid]] = []
-    for alert in alerts:
+    if not bids:
+        return Staged()
+    sources = {s.id: s for s in (await session.scalars(select(Source).where(
+        Source.id.in_(sorted({b.source_id for b in bids}))))).all()}
+    hits: list[tuple[Alert, list[Bid]]] = []
+    for alert, owner in await _candidates(session, bids, sources):
         try:
             filters = BidFilters.model_validate(alert.filters or {})
         except ValueError:
             continue  # an alert saved under older rules must not stop the crawl
-        hits.extend((alert, bid) for bid in bids if matches(filters, bid))
+        matched = [bid for bid in bids if can_see(owner, sources[bid.source_id]) and matches(filters, bid)]
+        if matched:
+            hits.append((alert, matched))
     if not hits:
         return Staged()
     await events.lock_user_events(session, [alert.user_id for alert, _ in hits])
-    by_alert: dict[int, tuple[Alert, list[JobEvent]]] = {}
-    for alert, bid in hits:
-        event = events.add_event(session, user_id=alert.user_id, type="bid.new", alert_id=alert.id,
-                                 data={"bid": bid_payload(bid), "alert_id": alert.id, "alert_name": alert.name,
-                                       "webhook": bool(alert.webhook_url)})
-        by_alert.setdefault(alert.id, (alert, []))[1].append(event)
+    by_alert: list[tuple[Alert, list[JobEvent]]] = []
+    for alert, matched in hits:
+        common = {"alert_id": alert.id, "alert_name": alert.name, "webhook": bool(alert.webhook_url)}
+        if len(matched) <= max_events:
+            staged_events = [events.add_event(session, user_id=alert.user_id, type="bid.new", alert_id=alert.id,
+                                              data={"bid": bid_payload(bid), **common}) for bid in matched]
+        else:
+            payloads = [bid_payload(bid) for bid in matched]
+            staged_events = [events.add_event(session, user_id=alert.user_id, type="bid.new", alert_id=alert.id,
+                                              data={"bid": payloads[0], "bids": payloads, "count": len(payloads),
+                                                    **common})]
+        by_alert.append((alert, staged_events))
     await session.flush()
-    staged = Staged(events=[event for _, alert_events in by_alert.values() for event in alert_events])
-    for alert, alert_events in by_alert.values():
+    staged = Staged(events=[event for _, alert_events in by_alert for event in alert_events])
+    for alert, alert_events in by_alert:
         if alert.webhook_url:
             staged.delivery_ids.append(webhooks.stage(session, alert=alert, staged=alert_events).id)
     await session.flush()

@@ -6,9 +6,10 @@ import datetime as dt
 import uuid
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, Integer, String, Text, Uuid
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy import Connection, ForeignKey, Index, Integer, String, Table, Text, Uuid, event, insert
+from sqlalchemy.orm import Mapped, Mapper, mapped_column
 
+from forest.bids.filters import BidFilters
 from forest.database import NEVER_REUSE_IDS, Base, BigId, JsonType, UtcDateTime, utcnow
 
 DELIVERY_STATES = ("pending", "succeeded", "failed")
@@ -28,6 +29,52 @@ class Alert(Base):
     # Signs every webhook POST (HMAC-SHA256); shown to the owner so the receiver can verify.
     webhook_secret: Mapped[str] = mapped_column(String(100))
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+class AlertRoute(Base):
+    """The index of alert filters: an alert can only match a bid that one of its routes names.
+
+    An alert with a `source_id` filter is routed by each of its sources, else one with a `department`
+    filter by each department, else it has the single route `("any", "")`. Matching a batch of new bids
+    reads only the alerts routed by the batch's sources or departments (and the `any` ones), then checks
+    the full filters (see `alerts.matching`). Filters never change after an alert is saved.
+    """
+
+    __tablename__ = "alert_route"
+    __table_args__ = (Index("ix_alert_route_kind_value", "kind", "value"),)
+
+    alert_id: Mapped[int] = mapped_column(ForeignKey("alert.id", ondelete="CASCADE"), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(20), primary_key=True)
+    value: Mapped[str] = mapped_column(String(200), primary_key=True)
+
+
+ANY_ROUTE = ("any", "")
+
+
+def routes(filters: BidFilters) -> list[tuple[str, str]]:
+    """The routes of an alert with these filters: its sources, else its departments, else `any`."""
+    if filters.source_id:
+        return [("source", str(source_id)) for source_id in sorted(set(filters.source_id))]
+    if filters.department:
+        return [("department", department) for department in sorted(set(filters.department))]
+    return [ANY_ROUTE]
+
+
+def routes_of(raw_filters: dict[str, Any] | None) -> list[tuple[str, str]]:
+    """The routes of an alert's stored filters (filters saved under older rules route like a match-all)."""
+    try:
+        return routes(BidFilters.model_validate(raw_filters or {}))
+    except ValueError:
+        return [ANY_ROUTE]
+
+
+@event.listens_for(Alert, "after_insert")
+def _write_routes(_mapper: Mapper[Alert], connection: Connection, alert: Alert) -> None:
+    # In the alert's own INSERT transaction, however the alert is created: no caller can forget it.
+    table = AlertRoute.__table__
+    assert isinstance(table, Table)
+    connection.execute(insert(table), [{"alert_id": alert.id, "kind": kind, "value": value}
+                                       for kind, value in routes_of(alert.filters)])
 
 
 class WebhookDelivery(Base):

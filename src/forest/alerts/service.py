@@ -30,7 +30,7 @@ async def create(*, session: AsyncSession, settings: Settings, user: User, alert
     alert = Alert(user_id=user.id, name=alert_in.name,
                   filters=alert_in.filters.model_dump(mode="json", exclude_defaults=True),
                   webhook_url=alert_in.webhook_url, webhook_secret=webhooks.new_secret(), created_at=utcnow())
-    session.add(alert)
+    session.add(alert)  # its routes (`AlertRoute`) are written with it
     await session.commit()
     return alert
 

@@ -131,16 +131,18 @@ def stage(session: AsyncSession, *, alert: Alert, staged: Sequence[JobEvent]) ->
     """Stage one delivery of an alert's `bid.new` events (already flushed, so they have ids)."""
     delivery_id = uuid.uuid4()
     now = utcnow()
+    # A summarised event (an alert matching many bids of one batch) carries them all in `bids`.
+    entries = [{"id": event.id, "bid": bid} for event in staged for bid in event.data.get("bids", [event.data["bid"]])]
     body = {
         "id": str(delivery_id),
         "type": EVENT_TYPE,
         "created_at": _rfc3339(now),
         "alert": {"id": alert.id, "name": alert.name},
-        "events": [{"id": event.id, "bid": event.data["bid"]} for event in staged],
+        "events": entries,
     }
     assert alert.webhook_url is not None
     delivery = WebhookDelivery(
-        id=delivery_id, alert_id=alert.id, url=alert.webhook_url, bid_count=len(staged),
+        id=delivery_id, alert_id=alert.id, url=alert.webhook_url, bid_count=len(entries),
         payload=json.dumps(body, ensure_ascii=False, separators=(",", ":")),
         state="pending", attempts=0, next_attempt_at=now, enqueued_at=now, created_at=now,
     )

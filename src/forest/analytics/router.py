@@ -20,18 +20,19 @@ Limit = Annotated[int, Query(ge=1, le=500, description="At most this many depart
 
 @router.get("/high-value-departments", response_model=HighValueDepartments)
 async def high_value_departments(
-    _user: CurrentUser, session: DbSession, min_views: MinViews = 1000, days: Days = 30, limit: Limit = 50,
+    user: CurrentUser, session: DbSession, min_views: MinViews = 1000, days: Days = 30, limit: Limit = 50,
 ) -> HighValueDepartments:
     """Departments by how many bids with at least `min_views` views they posted since today − `days` (UTC),
-    most first, then by department name."""
-    return await service.high_value_departments(session=session, min_views=min_views, days=days, limit=limit)
+    most first, then by department name. Counts the bids you can list (shared sources and your own)."""
+    return await service.high_value_departments(session=session, user=user, min_views=min_views, days=days,
+                                                limit=limit)
 
 
 @router.get("/daily-counts", response_model=DailyCounts)
-async def daily_counts(_user: CurrentUser, session: DbSession, days: Days = 30) -> DailyCounts:
+async def daily_counts(user: CurrentUser, session: DbSession, days: Days = 30) -> DailyCounts:
     """Bids posted and their total views per day over the last `days` days (today included), oldest first;
-    days without bids are listed with zeros."""
-    return await service.daily_counts(session=session, days=days)
+    days without bids are listed with zeros. Counts the bids you can list (shared sources and your own)."""
+    return await service.daily_counts(session=session, user=user, days=days)
 
 
 @router.get("/{name}/plan", response_model=QueryPlan)

@@ -15,6 +15,7 @@ from forest.analytics import queries
 from forest.analytics.schemas import DailyCount, DailyCounts, DepartmentCount, HighValueDepartments, QueryPlan
 from forest.database import utcnow
 from forest.errors import NotFound
+from forest.users.models import User
 
 
 @dataclass(frozen=True)
@@ -24,21 +25,28 @@ class AnalyticsArgs:
     min_views: int = 1000
     days: int = 30
     limit: int = 50
+    viewer: int | None = None  # plan the query as this (non-admin) user sees it; None: as an admin
 
 
 PLANS: dict[str, Callable[[AnalyticsArgs, dt.datetime], Select[Any]]] = {
     "high-value-departments": lambda a, now: queries.high_value_departments(
-        min_views=a.min_views, days=a.days, limit=a.limit, now=now),
-    "daily-counts": lambda a, now: queries.daily_counts(days=a.days, now=now),
+        min_views=a.min_views, days=a.days, limit=a.limit, now=now, viewer=a.viewer),
+    "daily-counts": lambda a, now: queries.daily_counts(days=a.days, now=now, viewer=a.viewer),
 }
 
 
+def _viewer(user: User) -> int | None:
+    return None if user.is_admin else user.id
+
+
 async def high_value_departments(
-    *, session: AsyncSession, min_views: int, days: int, limit: int, now: dt.datetime | None = None,
+    *, session: AsyncSession, user: User, min_views: int, days: int, limit: int, now: dt.datetime | None = None,
 ) -> HighValueDepartments:
-    """Departments ranked by their bids with at least `min_views` views over the last `days` days."""
+    """Departments ranked by their bids with at least `min_views` views over the last `days` days, among
+    the bids `user` may see."""
     now = now or utcnow()
-    stmt = queries.high_value_departments(min_views=min_views, days=days, limit=limit, now=now)
+    stmt = queries.high_value_departments(min_views=min_views, days=days, limit=limit, now=now,
+                                          viewer=_viewer(user))
     rows = (await session.execute(stmt)).all()
     return HighValueDepartments(
         since=queries.high_value_since(days=days, now=now), min_views=min_views,
@@ -46,10 +54,13 @@ async def high_value_departments(
     )
 
 
-async def daily_counts(*, session: AsyncSession, days: int, now: dt.datetime | None = None) -> DailyCounts:
-    """Bids and total views per day for the last `days` days (today included), zero-filled, oldest first."""
+async def daily_counts(*, session: AsyncSession, user: User, days: int,
+                       now: dt.datetime | None = None) -> DailyCounts:
+    """Bids `user` may see and their total views per day for the last `days` days (today included),
+    zero-filled, oldest first."""
     now = now or utcnow()
-    rows = {r.date: r for r in (await session.execute(queries.daily_counts(days=days, now=now))).all()}
+    stmt = queries.daily_counts(days=days, now=now, viewer=_viewer(user))
+    rows = {r.date: r for r in (await session.execute(stmt)).all()}
     first = queries.daily_counts_since(days=days, now=now)
     items = []
     for offset in range(days):

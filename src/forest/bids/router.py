@@ -19,8 +19,8 @@ router = APIRouter(prefix=API_PREFIX, tags=["bids"], route_class=LeanRoute)
 
 
 @router.get("/bids", response_model=Page[BidRead])
-async def list_bids(_user: CurrentUser, query: Annotated[BidListQuery, Query()], request: Request) -> Response:
-    """Crawled notices, keyset-paginated.
+async def list_bids(user: CurrentUser, query: Annotated[BidListQuery, Query()], request: Request) -> Response:
+    """Crawled notices, keyset-paginated: those of shared sources and of your own ad-hoc crawls (admins: all).
 
     Sorts: `-post_date` (default), `post_date`, `-views`, `views`, `id`, `-id`; ties are broken by `id`.
     Filters combine with AND; repeated `department` or `source_id` values mean "any of". A cursor only
@@ -29,14 +29,14 @@ async def list_bids(_user: CurrentUser, query: Annotated[BidListQuery, Query()],
     # The query string is one model; the database, signer and settings are read from the app instead of
     # through dependencies; the body is serialised once (see bench/RESULTS.md, Pagination).
     state = request.app.state
-    result = await service.list(db=state.db, query=query, signer=state.signer,
+    result = await service.list(db=state.db, user=user, query=query, signer=state.signer,
                                 count_timeout_ms=state.settings.count_timeout_ms)
     return page_response(result, request, BidRead)
 
 
 @router.get("/bids/{bid_id}", response_model=BidRead)
 async def get_bid(
-    _user: CurrentUser, session: DbSession, bid_id: Annotated[int, Path(ge=1, le=MAX_INT64)],
+    user: CurrentUser, session: DbSession, bid_id: Annotated[int, Path(ge=1, le=MAX_INT64)],
 ) -> Bid:
-    """One notice by id."""
-    return await service.get_or_raise(session=session, bid_id=bid_id)
+    """One notice by id (404 for a notice of another user's ad-hoc source)."""
+    return await service.get_or_raise(session=session, bid_id=bid_id, user=user)

@@ -81,7 +81,8 @@ async def run_crawl(settings: Settings, *, source_id: int | None, url: str | Non
                     await sources.check_start_url(settings=settings, url=url)
                 except UrlNotAllowed as exc:
                     raise CrawlRefused(exc.detail) from exc
-                source = await sources.for_url(session=session, url=url, max_pages=max_pages or 10)
+                # The operator's ad-hoc crawls are shared, like an admin's.
+                source = await sources.for_url(session=session, url=url, max_pages=max_pages or 10, owner_id=None)
                 await session.commit()
                 start_url = url
             pages = min(max_pages or source.max_pages, settings.crawl_max_pages_limit)

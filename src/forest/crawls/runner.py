@@ -58,15 +58,17 @@ class _AlertingStore(DbNoticeStore):
     """
 
     def __init__(self, sessionmaker: async_sessionmaker[AsyncSession], source_id: int, publisher: Publisher,
-                 send_webhooks: webhooks.Sender | None = None) -> None:
+                 send_webhooks: webhooks.Sender | None = None, *,
+                 max_events: int = matching.DEFAULT_MAX_EVENTS) -> None:
         super().__init__(sessionmaker, source_id)
         self._publisher = publisher
         self._send_webhooks = send_webhooks
+        self._max_events = max_events
 
     async def upsert(self, notices: Sequence[Notice], *, views: Mapping[str, int] | None = None) -> UpsertResult:
         async with self._sessionmaker() as session, session.begin():
             result = await upsert_notices(session, self.source_id, notices, views=views)
-            staged = await matching.stage_alert_events(session, bid_ids=result.new_ids)
+            staged = await matching.stage_alert_events(session, bid_ids=result.new_ids, max_events=self._max_events)
         await self._publisher.publish(staged.events)
         await webhooks.hand_off(staged.delivery_ids, self._send_webhooks)
         return result
@@ -292,7 +294,8 @@ async def run_job(settings: Settings, job_id: uuid.UUID,
             # A resumed delivery must walk past the pages the lost attempt already stored.
             config = dataclasses.replace(config, incremental=False)
         assert job.source_id is not None
-        store = _AlertingStore(db.sessionmaker, job.source_id, publisher, send_webhooks)
+        store = _AlertingStore(db.sessionmaker, job.source_id, publisher, send_webhooks,
+                               max_events=settings.alert_events_per_batch)
         beat = asyncio.create_task(run.heartbeat())
         crawling = asyncio.create_task(crawl(config, store, on_progress=run.on_progress, should_stop=run.should_stop))
         # The crawler checks for a stop between pages; a slow page (many detail fetches) must not

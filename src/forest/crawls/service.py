@@ -39,10 +39,14 @@ def request_hash(job_in: CrawlCreate) -> str:
     return hashlib.sha256(body.encode()).hexdigest()
 
 
+def _can_see(user: User, job: CrawlJob) -> bool:
+    return job.user_id == user.id or user.is_admin
+
+
 async def get_visible(*, session: AsyncSession, user: User, job_id: uuid.UUID) -> CrawlJob:
     """A job its owner (or an admin) may see; NotFound for anyone else."""
     job = await session.get(CrawlJob, job_id)
-    if job is None or (job.user_id != user.id and not user.is_admin):
+    if job is None or not _can_see(user, job):
         raise NotFound("No such crawl job.")
     return job
 
@@ -101,7 +105,7 @@ async def submit(
         existing = await _claim_key(session, user=user, key=idempotency_key, digest=digest)
         if existing is not None:
             job = await session.get(CrawlJob, existing.job_id)
-            if job is None:
+            if job is None or not _can_see(user, job):
                 raise NotFound("The job created for this Idempotency-Key no longer exists.")
             return job
     try:
@@ -148,9 +152,12 @@ async def _release_key(session: AsyncSession, user: User, key: str | None) -> No
 async def _create_job(session: AsyncSession, *, settings: Settings, user: User,
                       job_in: CrawlCreate, retry_of: uuid.UUID | None) -> tuple[CrawlJob, bool]:
     if job_in.source_id is not None:
-        source = await sources.get_or_raise(session=session, source_id=job_in.source_id)
+        source = await sources.get_or_raise(session=session, source_id=job_in.source_id, user=user)
+        sources.check_crawlable(user, source)
         url = source.start_url
         max_pages = job_in.max_pages or source.max_pages
+        if not user.is_admin:  # a source's own limit binds everyone but admins
+            max_pages = min(max_pages, source.max_pages)
     else:
         assert job_in.url is not None
         url = job_in.url
@@ -158,8 +165,10 @@ async def _create_job(session: AsyncSession, *, settings: Settings, user: User,
             await EgressPolicy(settings.crawl_allow_hosts).check_url(url)
         except EgressRefused as exc:
             raise UrlNotAllowed(f"This URL may not be crawled: {exc.reason}.") from exc
-        max_pages = job_in.max_pages or 10
-        source = await sources.for_url(session=session, url=url, max_pages=max_pages)
+        max_pages = min(job_in.max_pages or 10, settings.crawl_max_pages_limit)
+        source = await sources.for_url(session=session, url=url, max_pages=max_pages,
+                                       owner_id=sources.adhoc_owner(user))
+        sources.check_crawlable(user, source)
     max_pages = min(max_pages, settings.crawl_max_pages_limit)
     assert session.bind is not None
     if session.bind.dialect.name == "postgresql":
@@ -170,6 +179,10 @@ async def _create_job(session: AsyncSession, *, settings: Settings, user: User,
                                                          CrawlJob.state.in_(ACTIVE_STATES))
                                   .order_by(CrawlJob.created_at).limit(1))
     if active is not None:
+        if not _can_see(user, active):
+            # Another user's job on a shared source: never hand it (its URL, progress, id) to this user.
+            raise Conflict(f"Source {source.id} is being crawled by another user's job; its notices appear in "
+                           "the bid list as it runs. Try again after it ends.")
         return active, False
     # Created with its `job.queued` event (seq 1), and named by the task id of its first delivery (the job
     # id): nothing is left to write after the send, so no connection is held or taken again while the

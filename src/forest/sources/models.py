@@ -5,17 +5,23 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import Boolean, Float, Integer, String
+from sqlalchemy import Boolean, Float, ForeignKey, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from forest.database import NEVER_REUSE_IDS, Base, BigId, JsonType, UtcDateTime, utcnow
 
 
 class Source(Base):
-    """A notice board: where to start, how to parse it, how often to crawl it."""
+    """A notice board: where to start, how to parse it, how often to crawl it.
+
+    `owner_id` is null for shared sources (created by admins, or by an admin's ad-hoc crawl): everyone sees
+    them and their notices. An ad-hoc source of a normal user (`POST /crawls {"url": …}`) is theirs alone:
+    only they and admins see it, its notices, and only their (and admins') alerts fire on them.
+    `url_key` is set on ad-hoc sources only: the SHA-256 of the normalised URL (see `sources.urls`).
+    """
 
     __tablename__ = "source"
-    __table_args__ = NEVER_REUSE_IDS
+    __table_args__ = (UniqueConstraint("owner_id", "url_key"), NEVER_REUSE_IDS)
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     name: Mapped[str] = mapped_column(String(200), unique=True)
@@ -32,3 +38,5 @@ class Source(Base):
     last_crawled_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
     next_run_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime, index=True)
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
+    owner_id: Mapped[int | None] = mapped_column(ForeignKey("user.id", ondelete="CASCADE"), index=True)
+    url_key: Mapped[str | None] = mapped_column(String(64))

@@ -29,26 +29,28 @@ async def source_filters(
 Filters = Annotated[SourceFilters, Depends(source_filters)]
 
 
-async def valid_source(source_id: SourceId, session: DbSession) -> Source:
-    """The source of the path, or 404."""
-    return await service.get_or_raise(session=session, source_id=source_id)
+async def valid_source(source_id: SourceId, session: DbSession, user: CurrentUser) -> Source:
+    """The source of the path, or 404 (also for another user's ad-hoc source)."""
+    return await service.get_or_raise(session=session, source_id=source_id, user=user)
 
 
 ValidSource = Annotated[Source, Depends(valid_source)]
 
 
 @router.get("/sources", response_model=Page[SourceRead])
-async def list_sources(_user: CurrentUser, session: DbSession, params: ListParams, filters: Filters, signer: Signer,
+async def list_sources(user: CurrentUser, session: DbSession, params: ListParams, filters: Filters, signer: Signer,
                        settings: SettingsDep, request: Request) -> Response:
-    """Crawl sources, keyset-paginated. Sorts: `id` (default), `-id`, `name`; filter `enabled`."""
-    result = await paginate(session, service.list_query(filters=filters), keyset=SOURCE_KEYSET, params=params,
-                            filters=filters.model_dump(), signer=signer, count_timeout_ms=settings.count_timeout_ms)
+    """Crawl sources, keyset-paginated: the shared ones and your own ad-hoc sources (`owner_id` is yours);
+    admins see all. Sorts: `id` (default), `-id`, `name`; filter `enabled`."""
+    result = await paginate(session, service.list_query(user=user, filters=filters), keyset=SOURCE_KEYSET,
+                            params=params, filters=filters.model_dump(), signer=signer,
+                            count_timeout_ms=settings.count_timeout_ms)
     return page_response(result, request, SourceRead)
 
 
 @router.get("/sources/{source_id}", response_model=SourceRead)
-async def get_source(_user: CurrentUser, source: ValidSource) -> Source:
-    """One source."""
+async def get_source(source: ValidSource) -> Source:
+    """One source: 404 for another user's ad-hoc source."""
     return source
 
 

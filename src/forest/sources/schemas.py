@@ -150,6 +150,8 @@ class SourceRead(BaseModel):
     delay_seconds: float | None
     last_crawled_at: dt.datetime | None
     next_run_at: dt.datetime | None
+    owner_id: int | None = Field(
+        description="The user whose ad-hoc crawl created this source (only they and admins see it); null: shared.")
 
 
 class SourceFilters(BaseModel):

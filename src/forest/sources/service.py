@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 from typing import Any
-from urllib.parse import urlsplit
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.elements import ColumnElement
 
 from forest.config import Settings
 from forest.crawler.egress import EgressPolicy
@@ -16,10 +16,11 @@ from forest.crawler.egress import UrlNotAllowed as EgressRefused
 from forest.crawler.engine import CrawlConfig, crawl
 from forest.crawler.memory import MemoryStore
 from forest.database import utcnow
-from forest.errors import Conflict, NotFound, UrlNotAllowed, ValidationFailed
-from forest.sources import schedules
+from forest.errors import Conflict, Forbidden, NotFound, UrlNotAllowed, ValidationFailed
+from forest.sources import schedules, urls
 from forest.sources.models import Source
 from forest.sources.schemas import NoticeSample, SourceCreate, SourceFilters, SourceUpdate, SourceValidation
+from forest.users.models import User
 
 DEMO_SOURCE_NAME = "산림청 입찰공고 (demo board)"
 VALIDATE_SAMPLE_SIZE = 3
@@ -27,37 +28,90 @@ VALIDATE_SAMPLE_SIZE = 3
 _VALIDATE_TIMEOUT_SECONDS = 15.0
 
 
+def shared_or_owned_by(viewer: int | ColumnElement[int]) -> ColumnElement[bool]:
+    """The WHERE clause over `Source` of the sources a normal user may see: the shared ones (no owner) and
+    their own ad-hoc ones. `viewer` is the user's id, or a bind parameter / column standing for it.
+
+    The one home of the tenancy rule: sources, their bids and alert matching all read it from here.
+    """
+    return or_(Source.owner_id.is_(None), Source.owner_id == viewer)
+
+
+def visible_to(user: User) -> ColumnElement[bool] | None:
+    """The WHERE clause over `Source` of the sources `user` may see (None: an admin sees all)."""
+    return None if user.is_admin else shared_or_owned_by(user.id)
+
+
+def visible_source_ids(user: User, viewer: ColumnElement[int] | None = None) -> Select[tuple[int]] | None:
+    """The ids of the sources `user` may see, as a subquery (None: an admin sees all); `viewer` stands
+    for the user's id when the statement is compiled once for every user."""
+    if user.is_admin:
+        return None
+    return select(Source.id).where(shared_or_owned_by(user.id if viewer is None else viewer))
+
+
+def can_see(user: User, source: Source) -> bool:
+    """Whether `user` may see `source` (the same rule as `visible_to`)."""
+    return user.is_admin or source.owner_id is None or source.owner_id == user.id
+
+
 async def get(*, session: AsyncSession, source_id: int) -> Source | None:
     """A source by id."""
     return await session.get(Source, source_id)
 
 
-async def get_or_raise(*, session: AsyncSession, source_id: int) -> Source:
-    """A source by id, or NotFound."""
+async def get_or_raise(*, session: AsyncSession, source_id: int, user: User | None = None) -> Source:
+    """A source by id, or NotFound; with `user`, also NotFound when it is another user's ad-hoc source."""
     source = await get(session=session, source_id=source_id)
-    if source is None:
+    if source is None or (user is not None and not can_see(user, source)):
         raise NotFound(f"Source {source_id} does not exist.")
     return source
 
 
-async def for_url(*, session: AsyncSession, url: str, max_pages: int) -> Source:
-    """The ad-hoc source that holds the bids of a bare-URL crawl (created on first use)."""
-    parts = urlsplit(url)
-    name = f"url:{parts.netloc}{parts.path}"[:200]
-    source = await session.scalar(select(Source).where(Source.name == name))
-    if source is not None:
-        return source
-    source = Source(name=name, start_url=url, max_pages=max_pages, enabled=False, created_at=utcnow(),
-                    timezone="Asia/Seoul", polite=True)
-    session.add(source)
-    try:
-        await session.flush()
-    except IntegrityError:
-        await session.rollback()
-        found = await session.scalar(select(Source).where(Source.name == name))
-        assert found is not None
-        return found
+def _adhoc_name(owner_id: int | None, normalised: str, url_key: str) -> str:
+    # Names are unique across all sources: the owner keeps two users' sources of one URL apart, and a
+    # URL too long for the column ends in a prefix of its key instead.
+    name = f"url:{normalised}" if owner_id is None else f"url:u{owner_id}:{normalised}"
+    return name if len(name) <= 200 else f"{name[:187]}#{url_key[:12]}"
+
+
+def _adhoc_query(owner_id: int | None, url_key: str) -> Select[tuple[Source]]:
+    owner = Source.owner_id.is_(None) if owner_id is None else Source.owner_id == owner_id
+    return select(Source).where(owner, Source.url_key == url_key)
+
+
+async def for_url(*, session: AsyncSession, url: str, max_pages: int, owner_id: int | None) -> Source:
+    """The ad-hoc source of a bare-URL crawl, keyed by the normalised full URL (query string included) and
+    owned by `owner_id` (None: shared, for admins and the CLI); created on first use, its `max_pages`
+    follows the latest request."""
+    normalised = urls.normalise(url)
+    url_key = urls.key(normalised)
+    source = await session.scalar(_adhoc_query(owner_id, url_key))
+    if source is None:
+        source = Source(name=_adhoc_name(owner_id, normalised, url_key), start_url=url, max_pages=max_pages,
+                        enabled=True, created_at=utcnow(), timezone="Asia/Seoul", polite=True, owner_id=owner_id,
+                        url_key=url_key)
+        session.add(source)
+        try:
+            await session.flush()
+        except IntegrityError:  # a concurrent request of the same owner created it first
+            await session.rollback()
+            found = await session.scalar(_adhoc_query(owner_id, url_key))
+            assert found is not None
+            source = found
+    source.max_pages = max_pages
     return source
+
+
+def adhoc_owner(user: User) -> int | None:
+    """Who owns the ad-hoc sources `user` creates: the user, or nobody (shared) for an admin."""
+    return None if user.is_admin else user.id
+
+
+def check_crawlable(user: User, source: Source) -> None:
+    """Raise Forbidden when a normal user asks for a crawl of a disabled source."""
+    if not source.enabled and not user.is_admin:
+        raise Forbidden(f"Source {source.id} is disabled; only an admin can crawl it.")
 
 
 async def ensure_demo_source(*, session: AsyncSession, base_url: str) -> Source:
@@ -72,9 +126,11 @@ async def ensure_demo_source(*, session: AsyncSession, base_url: str) -> Source:
     return source
 
 
-def list_query(*, filters: SourceFilters) -> Select[tuple[Source]]:
-    """Sources matching the list filters (the caller adds order and limit)."""
+def list_query(*, user: User, filters: SourceFilters) -> Select[tuple[Source]]:
+    """The sources `user` may see that match the list filters (the caller adds order and limit)."""
     stmt = select(Source)
+    if (visible := visible_to(user)) is not None:
+        stmt = stmt.where(visible)
     if filters.enabled is not None:
         stmt = stmt.where(Source.enabled.is_(filters.enabled))
     return stmt

@@ -1017,7 +1017,9 @@ const toasts = {
     const title = href
       ? el("a", { class: "toast-title", href, target: "_blank", rel: "noopener noreferrer", text: bid.title || "New notice" })
       : el("span", { class: "toast-title", text: bid.title || "New notice" });
-    const meta = [bid.department, bid.post_date, bid.views !== undefined ? `조회 ${fmtNum(bid.views)}` : null]
+    // A summarised event (many matches in one crawl batch) carries the first notice and the count.
+    const more = data.count > 1 ? `+${fmtNum(data.count - 1)} more` : null;
+    const meta = [bid.department, bid.post_date, bid.views !== undefined ? `조회 ${fmtNum(bid.views)}` : null, more]
       .filter(Boolean).join(" · ");
     toasts.show(alertName ? `New notice · ${alertName}` : "New notice", title, meta,
       { "data-bid-id": bid.id, "data-alert-id": message.alert_id ?? data.alert_id });
