@@ -25,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
 from forest.errors import CursorError, CursorMismatch, UnsupportedSort
+from forest.explain import Explain
 
 T = TypeVar("T")
 CURSOR_VERSION = 1
@@ -334,8 +335,7 @@ async def count_rows(session: AsyncSession, stmt: Select[Any], mode: CountMode, 
             return CountInfo(value=value, exact=True)
         except DBAPIError:
             pass  # Too slow to count exactly within the budget: fall back to the planner's estimate.
-    compiled = stmt.order_by(None).compile(dialect=session.bind.dialect, compile_kwargs={"literal_binds": True})
-    plan = (await session.execute(text(f"EXPLAIN (FORMAT JSON) {compiled}"))).scalar_one()
+    plan = (await session.execute(Explain(stmt.order_by(None), options="FORMAT JSON"))).scalar_one()
     if isinstance(plan, str):
         plan = json.loads(plan)
     return CountInfo(value=int(plan[0]["Plan"]["Plan Rows"]), exact=False)
