@@ -19,7 +19,7 @@ from forest.crawls.router import router as crawls_router
 from forest.dashboard import mount_static
 from forest.dashboard import router as dashboard_router
 from forest.database import Database
-from forest.dependencies import reject_unknown_query_params
+from forest.dependencies import reject_nul_characters, reject_unknown_query_params
 from forest.errors import COMMON_RESPONSES, install_error_handlers
 from forest.ops.metrics import MetricsMiddleware
 from forest.ops.router import router as ops_router
@@ -61,8 +61,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     telemetry: TelemetryConfig | None = (
         None if settings.opentelemetry else {"tracing": False, "metrics": False, "logs": False})
     app = FastAPI(title="Forest", version=__version__, description=DESCRIPTION, lifespan=lifespan,
-                  dependencies=[Depends(reject_unknown_query_params)], responses=COMMON_RESPONSES,
-                  telemetry=telemetry)
+                  dependencies=[Depends(reject_unknown_query_params), Depends(reject_nul_characters)],
+                  responses=COMMON_RESPONSES, telemetry=telemetry)
     app.state.settings = settings
     app.state.signer = CursorSigner(settings.signing_keys())
     install_error_handlers(app)
