@@ -32,6 +32,7 @@ from forest.pagination import (
 __all__ = ["BID_KEYSET", "BidFilters", "apply_filters", "filter_clauses", "get", "get_or_raise", "list", "matches"]
 
 BID_KEYSET = Keyset(
+    endpoint="/api/v1/bids",
     id_column=Bid.id,
     id_kind="int",
     sorts={

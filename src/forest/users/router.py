@@ -16,7 +16,8 @@ from forest.users.schemas import Token, UserCreate, UserRead, WsTicketRead
 
 router = APIRouter(prefix=API_PREFIX)
 
-USER_KEYSET = Keyset(id_column=User.id, id_kind="int", sorts={"id": SortKey(User.id, "int")}, default="id")
+USER_KEYSET = Keyset(endpoint=f"{API_PREFIX}/users", id_column=User.id, id_kind="int",
+                     sorts={"id": SortKey(User.id, "int")}, default="id")
 
 
 @router.post("/auth/register", status_code=201, response_model=UserRead, tags=["auth"])
