@@ -184,7 +184,11 @@ async def _create_job(session: AsyncSession, *, settings: Settings, user: User,
 
 
 async def finish(session: AsyncSession, job: CrawlJob, state: str, *, error: str | None = None) -> JobEvent:
-    """Move a job to a final state and stage its final event (caller commits and publishes)."""
+    """Move a job to a final state and stage its final event (caller commits and publishes).
+
+    Lock order for every change of a job with its events: the owner's event lock (`lock_user_events`), then
+    the job's row. Callers that write the row before calling this take the event lock first themselves.
+    """
     await events.lock_user_events(session, [job.user_id])
     job.state = state
     job.error = error
@@ -200,7 +204,14 @@ async def cancel(*, session: AsyncSession, user: User, job_id: uuid.UUID, publis
     job = await get_visible(session=session, user=user, job_id=job_id)
     if job.state in FINAL_STATES:
         return job
-    job.cancel_requested = True
+    # A worker may be claiming the job at this very moment. Like every writer of a job and its events, take
+    # the owner's event lock first and the job's row second (the other order deadlocked against a claim: a
+    # 500), and decide on the state as it is under that lock, not as it was read above. The flag is written
+    # first so that on SQLite the transaction holds the write lock before the state is read again.
+    await events.lock_user_events(session, [job.user_id])
+    await session.execute(update(CrawlJob).where(CrawlJob.id == job.id, CrawlJob.state.in_(ACTIVE_STATES))
+                          .values(cancel_requested=True).execution_options(synchronize_session=False))
+    await session.refresh(job)
     final = None
     if job.state == "queued":
         final = await finish(session, job, "cancelled")
