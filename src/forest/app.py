@@ -24,6 +24,7 @@ from forest.errors import COMMON_RESPONSES, install_error_handlers
 from forest.ops.metrics import MetricsMiddleware
 from forest.ops.router import router as ops_router
 from forest.pagination import CursorSigner
+from forest.quotas import SocketLeases
 from forest.realtime.events import Publisher
 from forest.realtime.hub import Hub
 from forest.realtime.ws import router as ws_router
@@ -48,6 +49,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.db = Database.from_settings(settings)
         app.state.publisher = Publisher(settings.redis_url)
         app.state.dispatcher = Dispatcher(settings)
+        app.state.ws_leases = SocketLeases(settings.redis_url)
         app.state.hub = Hub(app.state.db, redis_url=settings.redis_url,
                             poll_interval=settings.event_poll_interval_seconds)
         await app.state.hub.start()
@@ -55,6 +57,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             yield
         finally:
             await app.state.hub.stop()
+            await app.state.ws_leases.close()
             await app.state.publisher.close()
             await app.state.db.dispose()
 
