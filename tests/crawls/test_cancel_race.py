@@ -47,7 +47,8 @@ async def _submit_and_cancel(client: httpx.AsyncClient, run_for: object, headers
 
 @pytest.mark.parametrize("concurrency", [1, 20], ids=["sequential", "concurrent"])
 async def test_submit_then_cancel_at_once_never_fails(database_url: str, tmp_path: Path, concurrency: int) -> None:
-    settings = make_settings(database_url, tmp_path, crawl_allow_hosts=["127.0.0.1:9"])
+    # Claimed jobs stay `running` until a worker sees the cancel: the active-crawl quota must not get in the way.
+    settings = make_settings(database_url, tmp_path, crawl_allow_hosts=["127.0.0.1:9"], quota_active_crawls=TRIES)
     app = create_app(settings)
     async with app.router.lifespan_context(app):
         db: Database = app.state.db
