@@ -37,6 +37,7 @@ from forest.analytics import service as analytics  # noqa: E402
 from forest.bids.filters import BidFilters  # noqa: E402
 from forest.bids.models import Bid  # noqa: E402
 from forest.bids.seed import seed_bids  # noqa: E402
+from forest.bids.service import BID_KEYSET  # noqa: E402
 from forest.cli import migrate  # noqa: E402
 from forest.config import Settings  # noqa: E402
 from forest.database import Database  # noqa: E402
@@ -154,8 +155,9 @@ async def row_at(settings: Settings, offset: int) -> tuple[dt.date, int]:
 def keyset_cursor(settings: Settings, post_date: dt.date, bid_id: int) -> str:
     """The cursor the API would have issued after walking to this row (signed with the same key)."""
     signer = CursorSigner(settings.signing_keys())
-    return signer.dumps({"v": CURSOR_VERSION, "s": "-post_date", "f": filter_hash(BidFilters().cursor_binding()),
-                         "k": [post_date.isoformat(), bid_id], "d": "n"})
+    return signer.dumps({"v": CURSOR_VERSION, "e": BID_KEYSET.endpoint, "s": "-post_date",
+                         "f": filter_hash(BidFilters().cursor_binding()), "k": [post_date.isoformat(), bid_id],
+                         "d": "n"})
 
 
 def fp_cursor(template: str, post_date: dt.date, bid_id: int) -> str:

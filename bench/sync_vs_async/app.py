@@ -41,7 +41,7 @@ from sqlalchemy.pool import Pool
 from forest.bids.filters import BidFilters
 from forest.bids.models import Bid
 from forest.bids.schemas import BidRead
-from forest.bids.service import apply_filters
+from forest.bids.service import BID_KEYSET, apply_filters
 from forest.config import Settings
 from forest.database import Database
 from forest.pagination import CURSOR_VERSION, CursorSigner, Page, filter_hash
@@ -63,7 +63,8 @@ def page_body(rows: list[Bid], filters: BidFilters, limit: int, signer: CursorSi
     next_cursor = None
     if items and has_more:
         last = items[-1]
-        next_cursor = signer.dumps({"v": CURSOR_VERSION, "s": "-post_date", "f": filter_hash(filters.cursor_binding()),
+        next_cursor = signer.dumps({"v": CURSOR_VERSION, "e": BID_KEYSET.endpoint, "s": "-post_date",
+                                    "f": filter_hash(filters.cursor_binding()),
                                     "k": [last.post_date.isoformat(), last.id], "d": "n"})
     return {"items": [BidRead.model_validate(b) for b in items], "next_cursor": next_cursor, "prev_cursor": None,
             "has_more": has_more}

@@ -19,12 +19,13 @@ from forest.crawls.router import router as crawls_router
 from forest.dashboard import mount_static
 from forest.dashboard import router as dashboard_router
 from forest.database import Database
-from forest.dependencies import reject_unknown_query_params
+from forest.dependencies import reject_nul_characters, reject_unknown_query_params
 from forest.errors import COMMON_RESPONSES, install_error_handlers
 from forest.logs import install_log_redaction
 from forest.ops.metrics import MetricsMiddleware
 from forest.ops.router import router as ops_router
 from forest.pagination import CursorSigner
+from forest.quotas import SocketLeases
 from forest.realtime.events import Publisher
 from forest.realtime.hub import Hub
 from forest.realtime.ws import router as ws_router
@@ -50,6 +51,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.db = Database.from_settings(settings)
         app.state.publisher = Publisher(settings.redis_url)
         app.state.dispatcher = Dispatcher(settings)
+        app.state.ws_leases = SocketLeases(settings.redis_url)
         app.state.hub = Hub(app.state.db, redis_url=settings.redis_url,
                             poll_interval=settings.event_poll_interval_seconds)
         await app.state.hub.start()
@@ -57,14 +59,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             yield
         finally:
             await app.state.hub.stop()
+            await app.state.ws_leases.close()
             await app.state.publisher.close()
             await app.state.db.dispose()
 
     telemetry: TelemetryConfig | None = (
         None if settings.opentelemetry else {"tracing": False, "metrics": False, "logs": False})
     app = FastAPI(title="Forest", version=__version__, description=DESCRIPTION, lifespan=lifespan,
-                  dependencies=[Depends(reject_unknown_query_params)], responses=COMMON_RESPONSES,
-                  telemetry=telemetry)
+                  dependencies=[Depends(reject_unknown_query_params), Depends(reject_nul_characters)],
+                  responses=COMMON_RESPONSES, telemetry=telemetry)
     app.state.settings = settings
     app.state.signer = CursorSigner(settings.signing_keys())
     install_error_handlers(app)

@@ -91,6 +91,11 @@ class Settings(BaseSettings):
     ws_heartbeat_seconds: float = Field(15.0, gt=0)
     ws_send_queue_size: int = Field(256, ge=1)
     crawl_polite_delay_seconds: float = Field(1.0, ge=0)
+    # Per-user quotas (docs/security.md, "Quotas"); admins are exempt.
+    quota_active_crawls: int = Field(5, ge=1, le=10_000)
+    quota_alerts: int = Field(100, ge=1, le=100_000)
+    quota_webhook_alerts: int = Field(10, ge=0, le=100_000)
+    quota_websockets: int = Field(10, ge=1, le=10_000)
     # Alert webhooks: attempts before a delivery fails, and the time limit of one attempt.
     webhook_max_attempts: int = Field(12, ge=1, le=50)
     webhook_timeout_seconds: float = Field(10.0, gt=0, le=60)

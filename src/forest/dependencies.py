@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import Depends, Request
+from fastapi import params as fastapi_params
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
 from pydantic import BaseModel
@@ -15,10 +16,11 @@ from starlette.requests import HTTPConnection
 
 from forest.config import Settings
 from forest.database import Database
-from forest.errors import Forbidden, Unauthorized, UnknownParameter
+from forest.errors import Forbidden, Unauthorized, UnknownParameter, ValidationFailed
 from forest.pagination import CursorSigner, PageParams, page_params
 from forest.security import AccessClaims, verify_access_token
 from forest.users.models import User
+from forest.validation import field_errors, nul_locations, pairs_nul_locations
 
 API_PREFIX = "/api/v1"
 
@@ -194,3 +196,32 @@ async def reject_unknown_query_params(request: HTTPConnection) -> None:
     if unknown:
         hint = f" Known parameters: {', '.join(sorted(known))}." if known else ""
         raise UnknownParameter(f"Unknown query parameter(s): {', '.join(unknown)}.{hint}")
+
+
+def _is_json(content_type: str) -> bool:
+    # The media types FastAPI parses as JSON: application/json and application/*+json.
+    media = content_type.split(";", 1)[0].strip().lower()
+    return media == "application/json" or (media.startswith("application/") and media.endswith("+json"))
+
+
+async def reject_nul_characters(conn: HTTPConnection) -> None:
+    """Refuse a NUL character anywhere in the request's text: query, path, form fields and JSON body.
+
+    Runs as a dependency of the whole app, after FastAPI has parsed the body (read here from Starlette's
+    cache, not parsed again), so no route and no new field can skip it; see `forest.validation`.
+    """
+    locations = [*pairs_nul_locations("query", conn.query_params.multi_items()),
+                 *pairs_nul_locations("path", conn.path_params.items())]
+    route = conn.scope.get("route")
+    if isinstance(conn, Request) and isinstance(route, APIRoute) and route.body_field is not None:
+        if isinstance(route.body_field.field_info, fastapi_params.Form):
+            form = await conn.form()
+            locations += pairs_nul_locations("body", form.multi_items())
+        elif _is_json(conn.headers.get("content-type", "")):
+            body = await conn.body()
+            # Only a body holding a backslash can hold an escaped NUL (a raw one is invalid JSON): most skip the walk.
+            if body and b"\\" in body:
+                locations += nul_locations(await conn.json(), ("body",))
+    if locations:
+        errors = field_errors(locations)
+        raise ValidationFailed(f"{', '.join(e['field'] for e in errors)}: {errors[0]['message']}.", errors=errors)

@@ -25,9 +25,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
 from forest.errors import CursorError, CursorMismatch, UnsupportedSort
+from forest.explain import Explain
 
 T = TypeVar("T")
 CURSOR_VERSION = 1
+# Longer than any cursor the server signs (a few hundred characters); a longer one is refused unread.
+MAX_CURSOR_LENGTH = 2048
 Kind = Literal["int", "date", "datetime", "str", "uuid"]
 CountMode = Literal["none", "estimated", "exact"]
 
@@ -62,7 +65,7 @@ class PageParams:
 
 async def page_params(
     limit: Annotated[int, Query(ge=1, le=100, description="Page size (1..100).")] = 20,
-    cursor: Annotated[str | None, Query(max_length=2048, description="Opaque cursor from a previous page.")] = None,
+    cursor: Annotated[str | None, Query(description="Opaque cursor from a previous page.")] = None,
     sort: Annotated[str | None, Query(max_length=40, description="Sort field; `-field` is descending.")] = None,
     count: Annotated[CountMode, Query(description="Ask for a total: `estimated` or `exact`.")] = "none",
 ) -> PageParams:
@@ -79,7 +82,8 @@ class ListQuery(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     limit: int = Field(20, ge=1, le=100, description="Page size (1..100).")
-    cursor: str | None = Field(None, max_length=2048, description="Opaque cursor from a previous page.")
+    # No max_length: an over-long cursor is a malformed cursor (400 invalid_cursor), not a validation error.
+    cursor: str | None = Field(None, description="Opaque cursor from a previous page.")
     sort: str | None = Field(None, max_length=40, description="Sort field; `-field` is descending.")
     count: CountMode = Field("none", description="Ask for a total: `estimated` or `exact`.")
 
@@ -104,6 +108,8 @@ class CursorSigner:
 
     def loads(self, token: str) -> dict[str, Any]:
         """Verify and decode a cursor, raising CursorError if it is malformed or not ours."""
+        if len(token) > MAX_CURSOR_LENGTH:
+            raise CursorError("The cursor is malformed (too long).")
         try:
             body_part, sig_part = token.split(".")
             body, sig = _unb64(body_part), _unb64(sig_part)
@@ -179,8 +185,13 @@ class SortKey:
 
 @dataclass
 class Keyset:
-    """The sort whitelist of one endpoint, always tie-broken by the id column."""
+    """The sort whitelist of one endpoint, always tie-broken by the id column.
 
+    `endpoint` names the list (its path): cursors are bound to it, so a cursor of one list is refused by
+    another even when their sort and filters look alike (`/bids?sort=id` and `/users`).
+    """
+
+    endpoint: str
     id_column: Any
     id_kind: Kind
     sorts: Mapping[str, SortKey]
@@ -212,6 +223,7 @@ class PageResult(Generic[T]):
 class PagePlan:
     """One page request with its cursor verified: sort, direction, seek position and page size."""
 
+    endpoint: str
     sort_name: str
     cols: tuple[Any, ...]
     kinds: tuple[Kind, ...]
@@ -251,6 +263,8 @@ def plan_page(keyset: Keyset, params: PageParams, filters: Mapping[str, Any], si
     backwards = False
     if params.cursor:
         payload = signer.loads(params.cursor)
+        if payload.get("e") != keyset.endpoint:
+            raise CursorMismatch("This cursor was issued by another list; start again without it.")
         if payload.get("s") != sort_name or payload.get("f") != fhash:
             raise CursorMismatch("This cursor was issued for another sort or other filters; start again without it.")
         raw_key = payload.get("k")
@@ -258,8 +272,8 @@ def plan_page(keyset: Keyset, params: PageParams, filters: Mapping[str, Any], si
             raise CursorError("The cursor's position is malformed.")
         seek = tuple(_decode(v, kd) for v, kd in zip(raw_key, kinds, strict=True))
         backwards = payload.get("d") == "p"
-    return PagePlan(sort_name=sort_name, cols=cols, kinds=kinds, desc=desc, fhash=fhash, limit=params.limit,
-                    seek=seek, backwards=backwards)
+    return PagePlan(endpoint=keyset.endpoint, sort_name=sort_name, cols=cols, kinds=kinds, desc=desc, fhash=fhash,
+                    limit=params.limit, seek=seek, backwards=backwards)
 
 
 def _attr(row: Any, name: str) -> Any:
@@ -274,7 +288,8 @@ def finish_page(plan: PagePlan, rows: list[T], signer: CursorSigner,
 
     def cursor_for(row: T, direction: str) -> str:
         vals = [_encode(value(row, c.key), kd) for c, kd in zip(plan.cols, plan.kinds, strict=True)]
-        return signer.dumps({"v": CURSOR_VERSION, "s": plan.sort_name, "f": plan.fhash, "k": vals, "d": direction})
+        return signer.dumps({"v": CURSOR_VERSION, "e": plan.endpoint, "s": plan.sort_name, "f": plan.fhash, "k": vals,
+                             "d": direction})
 
     if plan.backwards:
         rows.reverse()
@@ -339,8 +354,7 @@ async def count_rows(session: AsyncSession, stmt: Select[Any], mode: CountMode, 
             return CountInfo(value=value, exact=True)
         except DBAPIError:
             pass  # Too slow to count exactly within the budget: fall back to the planner's estimate.
-    compiled = stmt.order_by(None).compile(dialect=session.bind.dialect, compile_kwargs={"literal_binds": True})
-    plan = (await session.execute(text(f"EXPLAIN (FORMAT JSON) {compiled}"))).scalar_one()
+    plan = (await session.execute(Explain(stmt.order_by(None), options="FORMAT JSON"))).scalar_one()
     if isinstance(plan, str):
         plan = json.loads(plan)
     return CountInfo(value=int(plan[0]["Plan"]["Plan Rows"]), exact=False)

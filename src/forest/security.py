@@ -73,13 +73,27 @@ def verify_access_token(settings: Settings, token: str) -> AccessClaims:
             continue
         except jwt.PyJWTError as exc:
             raise Unauthorized("The access token is invalid.") from exc
-        if claims.get("typ") != "access" or not str(claims.get("sub", "")).isdigit():
+        user_id = _user_id(claims.get("sub"))
+        if claims.get("typ") != "access" or user_id is None:
             raise Unauthorized("The access token is invalid.")
         version = claims.get("ver", 0)
         if type(version) is not int or version < 0:
             raise Unauthorized("The access token is invalid.")
-        return AccessClaims(int(claims["sub"]), version, float(claims["exp"]))
+        return AccessClaims(user_id, version, float(claims["exp"]))
     raise Unauthorized("The access token is invalid.")
+
+
+# A user id as this server writes it in `sub`: ASCII digits, no sign or leading zero, within BIGINT. `str.isdigit`
+# also accepts "١٢" (int() reads it as 12) and "²" (int() refuses it), and a 20-digit id overflowed the driver.
+_MAX_USER_ID = 2**63 - 1
+
+
+def _user_id(sub: object) -> int | None:
+    if not isinstance(sub, str) or not (0 < len(sub) <= 19) or not sub.isascii() or not sub.isdigit():
+        return None
+    if sub[0] == "0" or int(sub) > _MAX_USER_ID:
+        return None
+    return int(sub)
 
 
 def new_ticket() -> tuple[str, str]:

@@ -280,3 +280,25 @@ async def test_bids_list_recovers_when_the_database_drops_its_connections(
         r = await client.get("/api/v1/bids", headers=user.headers)
         assert r.status_code == 200, r.text
         assert len(r.json()["items"]) == 5
+
+
+@pytest.mark.parametrize("params", [
+    {"q": "x :abc"}, {"department": "산림 :자원"}, {"q": "50%_"}, {"q": "O'Brien's \"q"}, {"q": r"C:\path\to"},
+    {"q": "'; DROP TABLE bid; --"}, {"q": "%s {0}"}, {"q": "x::text $1 %(q)s"}, {"department": ":dept", "q": ":q"},
+], ids=["colon-word", "colon-department", "percent", "quotes", "backslashes", "sql", "format", "casts", "both"])
+async def test_bids_count_takes_any_filter_text(
+    client: httpx.AsyncClient, make_user, db: Database, backend: str, params: dict[str, str],  # type: ignore[no-untyped-def]
+) -> None:
+    """The estimate explains the bound query: filter text is a value, never SQL or a bind parameter."""
+    user = await make_user()
+    rows = await make_bids(db, 30)
+    filters = BidFilters(**{k: [v] if k == "department" else v for k, v in params.items()})
+    want = len([b for b in rows if matches(filters, b)])
+    for mode in ("estimated", "exact"):
+        r = await client.get("/api/v1/bids", params={**params, "count": mode}, headers=user.headers)
+        assert r.status_code == 200, (mode, r.text)
+        count = r.json()["count"]
+        assert count["exact"] is (mode == "exact" or backend == "sqlite")
+        assert count["value"] >= 0
+        if count["exact"]:
+            assert count["value"] == want

@@ -137,3 +137,20 @@ async def test_demoted_admin_is_refused_at_once_without_the_auth_cache(
     async with db.sessionmaker() as session, session.begin():
         await session.execute(update(User).where(User.id == admin.id).values(is_admin=False))
     assert (await client.get("/api/v1/users", headers=admin.headers)).status_code == 403
+
+
+@pytest.mark.parametrize("sub", ["١", "١٢", "²", "１", "99999999999999999999", "9223372036854775808", "01", "0", "-1",
+                                 " 1", "1 ", "+1", "1e3", "", "1_0"])
+async def test_token_with_a_malformed_sub_is_401(client: httpx.AsyncClient, make_user, sub: str) -> None:  # type: ignore[no-untyped-def]
+    """Signed with the server's key (so only the subject is at fault): never a 500, never another user."""
+    await make_user()  # user 1 exists: "١" (Arabic-Indic one) must not log in as it
+    token = _token({"sub": sub, "typ": "access", "iat": 0, "exp": 9999999999})
+    r = await client.get("/api/v1/users/me", headers={"Authorization": f"Bearer {token}"})
+    assert r.status_code == 401, r.text
+    assert r.json()["code"] == "unauthorized"
+
+
+async def test_token_with_the_largest_user_id_is_a_plain_401(client: httpx.AsyncClient) -> None:
+    token = _token({"sub": str(2**63 - 1), "typ": "access", "iat": 0, "exp": 9999999999})
+    r = await client.get("/api/v1/users/me", headers={"Authorization": f"Bearer {token}"})
+    assert r.status_code == 401, r.text

@@ -13,9 +13,11 @@ from forest.dependencies import API_PREFIX, CurrentUser, DbSession, ListParams, 
 from forest.pagination import Keyset, Page, SortKey, page_response, paginate
 
 router = APIRouter(prefix=API_PREFIX, tags=["alerts"])
-ALERT_KEYSET = Keyset(id_column=Alert.id, id_kind="int", sorts={"id": SortKey(Alert.id, "int")}, default="-id")
-DELIVERY_KEYSET = Keyset(id_column=WebhookDelivery.id, id_kind="uuid",
-                         sorts={"created_at": SortKey(WebhookDelivery.created_at, "datetime")}, default="-created_at")
+ALERT_KEYSET = Keyset(endpoint=f"{API_PREFIX}/alerts", id_column=Alert.id, id_kind="int",
+                      sorts={"id": SortKey(Alert.id, "int")}, default="-id")
+DELIVERY_KEYSET = Keyset(endpoint=f"{API_PREFIX}/alerts/{{alert_id}}/deliveries",
+                          id_column=WebhookDelivery.id, id_kind="uuid",
+                          sorts={"created_at": SortKey(WebhookDelivery.created_at, "datetime")}, default="-created_at")
 AlertId = Annotated[int, Path(ge=1, le=2**62)]
 
 

@@ -5,13 +5,14 @@ from __future__ import annotations
 from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from forest import quotas
 from forest.alerts import webhooks
 from forest.alerts.models import Alert
 from forest.alerts.schemas import AlertCreate
 from forest.config import Settings
 from forest.crawler.egress import UrlNotAllowed as EgressRefused
 from forest.database import utcnow
-from forest.errors import NotFound, UrlNotAllowed
+from forest.errors import Conflict, NotFound, UrlNotAllowed
 from forest.users.models import User
 
 
@@ -30,9 +31,30 @@ async def create(*, session: AsyncSession, settings: Settings, user: User, alert
     alert = Alert(user_id=user.id, name=alert_in.name,
                   filters=alert_in.filters.model_dump(mode="json", exclude_defaults=True),
                   webhook_url=alert_in.webhook_url, webhook_secret=webhooks.new_secret(), created_at=utcnow())
-    session.add(alert)  # its routes (`AlertRoute`) are written with it
-    await session.commit()
+    try:
+        if not user.is_admin:
+            await quotas.lock_user(session, user.id)
+        session.add(alert)  # its routes (`AlertRoute`) are written with it
+        await session.flush()
+        if not user.is_admin:
+            await _enforce_quotas(session, settings, user, with_webhook=alert_in.webhook_url is not None)
+        await session.commit()
+    except BaseException:
+        await session.rollback()
+        raise
     return alert
+
+
+async def _enforce_quotas(session: AsyncSession, settings: Settings, user: User, *, with_webhook: bool) -> None:
+    # A stored count: waiting does not help, deleting does. So 409 `conflict`, not 429 with a Retry-After.
+    owned = select(Alert.id).where(Alert.user_id == user.id)
+    await quotas.enforce(session, counted=owned, limit=settings.quota_alerts, error=Conflict(
+        f"You already have {settings.quota_alerts} alerts, the most one account may keep; delete one first."))
+    if with_webhook:
+        limit = settings.quota_webhook_alerts
+        await quotas.enforce(session, counted=owned.where(Alert.webhook_url.is_not(None)), limit=limit,
+                             error=Conflict(f"You already have {limit} alerts with a webhook, the most one account "
+                                            "may keep; delete one or save this alert without `webhook_url`."))
 
 
 async def get_owned(*, session: AsyncSession, user: User, alert_id: int) -> Alert:

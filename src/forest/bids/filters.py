@@ -46,15 +46,6 @@ class BidFilters(BaseModel):
     posted_to: dt.date | None = Field(None, description="Posted on or before this date.")
     q: str | None = Field(None, max_length=200, description="Case-insensitive substring of the title.")
 
-    @field_validator("department", "q")
-    @classmethod
-    def _no_nul(cls, value: Any) -> Any:
-        # PostgreSQL text cannot hold NUL; refuse it here rather than fail in the driver.
-        values = value if isinstance(value, list) else [value]
-        if any(v is not None and "\x00" in v for v in values):
-            raise ValueError("must not contain NUL characters")
-        return value
-
     @field_validator("q")
     @classmethod
     def _blank_q_is_no_filter(cls, value: str | None) -> str | None:

@@ -36,6 +36,7 @@ __all__ = ["BID_KEYSET", "BidFilters", "apply_filters", "filter_clauses", "get",
            "page_query", "visible_to"]
 
 BID_KEYSET = Keyset(
+    endpoint="/api/v1/bids",
     id_column=Bid.id,
     id_kind="int",
     sorts={

@@ -19,9 +19,10 @@ from forest.worker.dispatch import Dispatcher
 router = APIRouter(prefix=API_PREFIX, tags=["crawls"])
 aliases = APIRouter(tags=["crawls (seed-compatible)"])
 
-JOB_KEYSET = Keyset(id_column=CrawlJob.id, id_kind="uuid",
+JOB_KEYSET = Keyset(endpoint=f"{API_PREFIX}/crawls", id_column=CrawlJob.id, id_kind="uuid",
                     sorts={"created_at": SortKey(CrawlJob.created_at, "datetime")}, default="-created_at")
-EVENT_KEYSET = Keyset(id_column=JobEvent.id, id_kind="int", sorts={"id": SortKey(JobEvent.id, "int")}, default="id")
+EVENT_KEYSET = Keyset(endpoint=f"{API_PREFIX}/crawls/{{job_id}}/events", id_column=JobEvent.id, id_kind="int",
+                      sorts={"id": SortKey(JobEvent.id, "int")}, default="id")
 IdempotencyKeyHeader = Annotated[str | None, Header(alias="Idempotency-Key", min_length=1, max_length=255)]
 JobId = Annotated[uuid.UUID, Path(description="The job's id.")]
 State = Literal["queued", "running", "succeeded", "failed", "cancelled"]

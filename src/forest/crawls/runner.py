@@ -110,6 +110,9 @@ class JobRun:
             if job.state == "running" and job.heartbeat_at is not None and job.heartbeat_at > alive_after:
                 return None  # a duplicate delivery while a live attempt runs: leave it alone
             seen = job.attempt
+            # The owner's event lock before the job's row, the order every writer of a job keeps (see
+            # crawls.service.finish): a claim that locked the row first deadlocked against a cancel.
+            await events.lock_user_events(session, [job.user_id])
             result = await session.execute(
                 update(CrawlJob).where(CrawlJob.id == job.id, CrawlJob.attempt == seen,
                                        CrawlJob.state.in_(("queued", "running")))
@@ -153,6 +156,7 @@ class JobRun:
             job = await self._mine(session)
             if job is None:
                 return
+            await events.lock_user_events(session, [job.user_id])  # before the row: see claim()
             _apply(job, progress)
             job.heartbeat_at = utcnow()
             event = await self._event(session, job, "job.progress", {"state": "running"})
@@ -185,6 +189,7 @@ class JobRun:
             job = await self._mine(session)
             if job is None:
                 return
+            await events.lock_user_events(session, [job.user_id])  # before the row (autoflushed below): see claim()
             if progress is not None:
                 _apply(job, progress)
             if job.attempt > 1 and job.source_id is not None and job.started_at is not None:

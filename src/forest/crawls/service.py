@@ -15,18 +15,20 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from forest import quotas
 from forest.config import Settings
 from forest.crawler.egress import EgressPolicy
 from forest.crawler.egress import UrlNotAllowed as EgressRefused
 from forest.crawls.models import FINAL_STATES, CrawlJob, IdempotencyKey, JobEvent
 from forest.crawls.schemas import CrawlCreate, progress_of
 from forest.database import utcnow
-from forest.errors import Conflict, IdempotencyKeyReused, NotFound, ServiceUnavailable, UrlNotAllowed
+from forest.errors import Conflict, IdempotencyKeyReused, NotFound, RateLimited, ServiceUnavailable, UrlNotAllowed
 from forest.realtime import events
 from forest.sources import service as sources
 from forest.users.models import User
 
 ACTIVE_STATES = ("queued", "running")
+QUOTA_RETRY_AFTER_SECONDS = 30
 IDEMPOTENCY_TTL = dt.timedelta(hours=24)
 _SOURCE_LOCK_NAMESPACE = 7_000_002
 Enqueue = Callable[[uuid.UUID], Awaitable[str]]
@@ -191,13 +193,27 @@ async def _create_job(session: AsyncSession, *, settings: Settings, user: User,
     job = CrawlJob(id=job_id, task_id=str(job_id), user_id=user.id, source_id=source.id, url=url, max_pages=max_pages,
                    state="queued", attempt=0, created_at=utcnow(), pages_done=0, items_seen=0, items_new=0,
                    items_updated=0, errors=0, cancel_requested=False, last_seq=1, retry_of=retry_of)
+    if not user.is_admin:
+        await quotas.lock_user(session, user.id)
     session.add(job)
     await session.flush()
+    if not user.is_admin:
+        # Jobs end, so capacity comes back: 429 with a Retry-After, as for the other submission limits.
+        limit = settings.quota_active_crawls
+        await quotas.enforce(
+            session, counted=select(CrawlJob.id).where(CrawlJob.user_id == user.id, CrawlJob.state.in_(ACTIVE_STATES)),
+            limit=limit, error=RateLimited(
+                f"You already have {limit} crawls queued or running, the most one account may have at once; "
+                "wait for one to finish or cancel one.", headers={"Retry-After": str(QUOTA_RETRY_AFTER_SECONDS)}))
     return job, True
 
 
 async def finish(session: AsyncSession, job: CrawlJob, state: str, *, error: str | None = None) -> JobEvent:
-    """Move a job to a final state and stage its final event (caller commits and publishes)."""
+    """Move a job to a final state and stage its final event (caller commits and publishes).
+
+    Lock order for every change of a job with its events: the owner's event lock (`lock_user_events`), then
+    the job's row. Callers that write the row before calling this take the event lock first themselves.
+    """
     await events.lock_user_events(session, [job.user_id])
     job.state = state
     job.error = error
@@ -213,7 +229,14 @@ async def cancel(*, session: AsyncSession, user: User, job_id: uuid.UUID, publis
     job = await get_visible(session=session, user=user, job_id=job_id)
     if job.state in FINAL_STATES:
         return job
-    job.cancel_requested = True
+    # A worker may be claiming the job at this very moment. Like every writer of a job and its events, take
+    # the owner's event lock first and the job's row second (the other order deadlocked against a claim: a
+    # 500), and decide on the state as it is under that lock, not as it was read above. The flag is written
+    # first so that on SQLite the transaction holds the write lock before the state is read again.
+    await events.lock_user_events(session, [job.user_id])
+    await session.execute(update(CrawlJob).where(CrawlJob.id == job.id, CrawlJob.state.in_(ACTIVE_STATES))
+                          .values(cancel_requested=True).execution_options(synchronize_session=False))
+    await session.refresh(job)
     final = None
     if job.state == "queued":
         final = await finish(session, job, "cancelled")

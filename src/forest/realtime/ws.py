@@ -13,6 +13,7 @@ from starlette.websockets import WebSocketState
 from forest.config import Settings
 from forest.database import Database
 from forest.errors import Unauthorized
+from forest.quotas import SocketLeases
 from forest.realtime import events
 from forest.realtime.hub import Hub, Subscription
 from forest.realtime.reader import BATCH_LIMIT, EventReader
@@ -107,7 +108,8 @@ async def notifications(websocket: WebSocket) -> None:
     """Push the user's events: `?after=<id>` replays what came after that id, then continues live.
 
     Close codes: 1008 without valid credentials; 1013 (try again later) when the server cannot reach
-    the database in time for the handshake, or the client stopped reading."""
+    the database in time for the handshake, the client stopped reading, or the user already has as many
+    sockets open as the quota allows (`FOREST_QUOTA_WEBSOCKETS`)."""
     app = websocket.app
     db: Database = app.state.db
     settings: Settings = app.state.settings
@@ -130,10 +132,24 @@ async def notifications(websocket: WebSocket) -> None:
         await websocket.close(code=POLICY_VIOLATION, reason="authentication required")
         return
     user_id, watermark = auth
-    await websocket.accept()
+    leases: SocketLeases = app.state.ws_leases
+    lease = await leases.acquire(user_id, settings.quota_websockets)
+    if lease is None:
+        await websocket.accept()
+        await _close(websocket, TRY_AGAIN_LATER, f"too many open WebSockets for this user (at most "
+                                                 f"{settings.quota_websockets}); close one first")
+        return
+    try:
+        await websocket.accept()
+        await _serve(websocket, hub, settings, user_id, watermark if after is None else after)
+    finally:
+        await leases.release(lease)
+
+
+async def _serve(websocket: WebSocket, hub: Hub, settings: Settings, user_id: int, delivered: int) -> None:
     # The send loop reads once before it waits: an event committed after the watermark but announced
     # before this subscription is not missed.
-    sub = hub.subscribe(user_id, delivered=watermark if after is None else after)
+    sub = hub.subscribe(user_id, delivered=delivered)
     try:
         sender = asyncio.create_task(_send_loop(websocket, gates_of(websocket).reader, sub,
                                                 settings.ws_heartbeat_seconds))

@@ -13,7 +13,7 @@ from forest.sources.models import Source
 from forest.sources.schemas import SourceCreate, SourceFilters, SourceRead, SourceUpdate, SourceValidation
 
 router = APIRouter(prefix=API_PREFIX, tags=["sources"])
-SOURCE_KEYSET = Keyset(id_column=Source.id, id_kind="int",
+SOURCE_KEYSET = Keyset(endpoint=f"{API_PREFIX}/sources", id_column=Source.id, id_kind="int",
                        sorts={"id": SortKey(Source.id, "int"), "name": SortKey(Source.name, "str")},
                        default="id", allowed=("id", "-id", "name"))
 SourceId = Annotated[int, Path(ge=1, le=2**62)]

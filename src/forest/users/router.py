@@ -25,7 +25,8 @@ from forest.users.schemas import PasswordChange, Token, UserCreate, UserRead, Ws
 router = APIRouter(prefix=API_PREFIX)
 
 UserId = Annotated[int, Path(ge=1, le=2**62)]
-USER_KEYSET = Keyset(id_column=User.id, id_kind="int", sorts={"id": SortKey(User.id, "int")}, default="id")
+USER_KEYSET = Keyset(endpoint=f"{API_PREFIX}/users", id_column=User.id, id_kind="int",
+                     sorts={"id": SortKey(User.id, "int")}, default="id")
 
 
 @router.post("/auth/register", status_code=201, response_model=UserRead, tags=["auth"])
