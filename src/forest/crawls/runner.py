@@ -254,6 +254,7 @@ def crawl_config(settings: Settings, job: CrawlJob, source: Source | None) -> Cr
         polite=polite,
         delay_seconds=delay,
         allow_hosts=tuple(settings.crawl_allow_hosts),
+        timezone=source.timezone if source else "Asia/Seoul",
     )
 
 
