@@ -201,6 +201,26 @@ async def control_add(request: Request) -> Response:
     return JSONResponse({"added": [n.ntt_id for n in added], "total": board.total, "newest_id": board.newest_id})
 
 
+async def control_truth(request: Request) -> Response:
+    """Every notice with the facts its body states (`TenderFacts.to_json()` without evidence)."""
+    return JSONResponse({"notices": _board(request).truth()})
+
+
+async def control_correct(request: Request) -> Response:
+    """Post a 정정공고 for notice `ntt_id`: its deadline (and opening) move by `days` (default 7)."""
+    ntt_id = _int_param(request, "ntt_id")
+    days = _int_param(request, "days", 7)
+    if ntt_id is None or days is None:
+        return JSONResponse({"detail": "ntt_id and days must be integers"}, status_code=422)
+    try:
+        notice = _board(request).correct_deadline(ntt_id, days=days)
+    except LookupError as exc:
+        return JSONResponse({"detail": str(exc)}, status_code=404)
+    except ValueError as exc:
+        return JSONResponse({"detail": str(exc)}, status_code=422)
+    return JSONResponse({"corrected": notice.ntt_id, "title": notice.title, "facts": notice.facts.without_evidence()})
+
+
 async def control_edit(request: Request) -> Response:
     """Correct `count` recent notices."""
     count = _count_param(request)
@@ -363,6 +383,8 @@ def create_demo_app(*, notices: int = 500, seed: int = 1, robots_txt: str | None
             Route(REDIRECT_HOP_PATH, redirect_hop),
             Route("/_demo/state", control_state),
             Route("/_demo/notices", control_add, methods=["POST"]),
+            Route("/_demo/notices", control_truth, methods=["GET"]),
+            Route("/_demo/corrections", control_correct, methods=["POST"]),
             Route("/_demo/edits", control_edit, methods=["POST"]),
             Route("/_demo/faults", control_faults, methods=["POST", "DELETE"]),
             Route("/_demo/robots", control_robots, methods=["PUT"]),

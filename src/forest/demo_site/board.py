@@ -5,9 +5,12 @@ from __future__ import annotations
 import random
 import threading
 from collections import Counter
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from typing import Any, Literal, get_args
+
+from forest.crawler.facts import TenderFacts
+from forest.demo_site.writing import Draft, Writing, corrected, decide, write
 
 ANCHOR_DATE = date(2026, 11, 20)
 PER_PAGE = 10
@@ -156,6 +159,9 @@ class Notice:
     attachments: tuple[Attachment, ...]
     body: str
     pinned: bool = False
+    facts: TenderFacts = field(default_factory=TenderFacts)
+    draft: Draft | None = None
+    writing: Writing | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -228,17 +234,19 @@ def _next_weekday(day: date) -> date:
     return day
 
 
-def _format_won(amount: int) -> str:
-    return f"{amount:,}원"
+def _make_notice(rng: random.Random, *, ntt_id: int, post_date: date, fresh: bool, writing_seed: str) -> Notice:
+    """Build one realistic notice; every random choice comes from `rng`, so output is reproducible.
 
-
-def _make_notice(rng: random.Random, *, ntt_id: int, post_date: date, fresh: bool) -> Notice:
-    """Build one realistic notice; every random choice comes from `rng`, so output is reproducible."""
+    How the body is written (style, forms, traps) comes from a generator of its own, seeded by the notice id, so
+    the board's ids, titles, dates and views stay what they were before bodies had styles.
+    """
     category = rng.choices(("공사", "물품", "용역", "매각"), weights=(35, 30, 28, 7))[0]
     suffix = rng.choice(_SUFFIXES)
     year = post_date.year
+    office: str | None = None
     if category == "공사":
-        subject = f"{rng.choice(_OFFICES)} {rng.choice(_MOUNTAINS)}지구 {rng.choice(_WORKS)} 공사"
+        office = rng.choice(_OFFICES)
+        subject = f"{office} {rng.choice(_MOUNTAINS)}지구 {rng.choice(_WORKS)} 공사"
         title = f"{year}년 {subject} {suffix}"
         department = rng.choice(_CONSTRUCTION_DEPTS)
         price = rng.randrange(80, 4_000) * 1_000_000
@@ -253,7 +261,8 @@ def _make_notice(rng: random.Random, *, ntt_id: int, post_date: date, fresh: boo
         department = rng.choice(_SERVICE_DEPTS)
         price = rng.randrange(20, 1_500) * 1_000_000
     else:
-        subject = f"{rng.choice(_OFFICES)} {rng.choice(_SALES)} 매각"
+        office = rng.choice(_OFFICES)
+        subject = f"{office} {rng.choice(_SALES)} 매각"
         title = f"{subject} {rng.choice(('입찰공고', '재공고'))}"
         department = rng.choice(_SALE_DEPTS)
         price = rng.randrange(3, 300) * 1_000_000
@@ -271,19 +280,18 @@ def _make_notice(rng: random.Random, *, ntt_id: int, post_date: date, fresh: boo
         names.extend(rng.sample(pool, file_count - 1))
     attachments = tuple(Attachment(file_id=ntt_id * 10 + i + 1, name=n) for i, n in enumerate(names))
     deadline = post_date + timedelta(days=rng.randrange(7, 21))
-    body = "\n".join(
-        (
-            title,
-            "1. 입찰에 부치는 사항",
-            f"  가. 공고번호: 제{year}-{rng.randrange(1, 2000):04d}호",
-            f"  나. 건명: {subject}",
-            f"  다. 추정가격: {_format_won(price)} (부가가치세 별도)",
-            "  라. 입찰방식: 전자입찰 (국가종합전자조달시스템 나라장터)",
-            "2. 입찰참가자격: 관련 법령에 따른 자격을 갖추고 나라장터에 등록한 자",
-            f"3. 입찰서 제출 마감: {deadline.isoformat()} 10:00",
-            f"4. 문의처: 산림청 {department} (042-481-{rng.randrange(4000, 4999)})",
-        )
+    draft = Draft(
+        title=title,
+        subject=subject,
+        category=category,
+        department=department,
+        post_date=post_date,
+        number=rng.randrange(1, 2000),
+        phone=rng.randrange(4000, 4999),
+        office=office,
     )
+    writing_rng = random.Random(f"forest-demo-writing:{writing_seed}:{ntt_id}")
+    facts, writing = decide(draft, writing_rng, price=price, deadline=deadline)
     return Notice(
         ntt_id=ntt_id,
         title=title,
@@ -291,7 +299,10 @@ def _make_notice(rng: random.Random, *, ntt_id: int, post_date: date, fresh: boo
         post_date=post_date,
         views=views,
         attachments=attachments,
-        body=body,
+        body=write(draft, facts, writing),
+        facts=facts,
+        draft=draft,
+        writing=writing,
     )
 
 
@@ -346,7 +357,7 @@ def generate_notices(*, size: int, seed: int) -> tuple[list[Notice], list[Notice
         current += gap
     ids.reverse()
     regular = [
-        _make_notice(rng, ntt_id=ntt_id, post_date=post_date, fresh=False)
+        _make_notice(rng, ntt_id=ntt_id, post_date=post_date, fresh=False, writing_seed=str(seed))
         for ntt_id, post_date in zip(ids, dates, strict=True)
     ]
     return regular, _make_pinned(rng)
@@ -470,7 +481,9 @@ class Board:
                 while ntt_id in taken:
                     ntt_id += 1
                 taken.add(ntt_id)
-                notice = _make_notice(self._ops_rng, ntt_id=ntt_id, post_date=post_date, fresh=True)
+                notice = _make_notice(
+                    self._ops_rng, ntt_id=ntt_id, post_date=post_date, fresh=True, writing_seed=f"{self.seed}:ops"
+                )
                 self._by_id[ntt_id] = notice
                 self._files.update({a.file_id: a for a in notice.attachments})
                 added.append(notice)
@@ -497,9 +510,42 @@ class Board:
                 if mode in ("department", "both"):
                     department = self._ops_rng.choice([d for d in DEPARTMENTS if d != department])
                 body = f"{notice.body}\n※ 정정사항: 공고 내용 일부를 정정합니다. (담당부서: {department})"
-                self._by_id[ntt_id] = replace(notice, title=title, department=department, body=body)
+                draft = replace(notice.draft, title=title, department=department) if notice.draft else None
+                self._by_id[ntt_id] = replace(notice, title=title, department=department, body=body, draft=draft)
             picked = set(chosen)
             return [self._by_id[i] for i in self._order if i in picked]
+
+    def correct_deadline(self, ntt_id: int, *, days: int) -> Notice:
+        """Post a 정정공고 for a notice: its deadline and opening move by `days`, the body says so in a table."""
+        if not -60 <= days <= 60 or days == 0:
+            raise ValueError("days must be between -60 and 60 and not 0")
+        with self._lock:
+            notice = self._by_id.get(ntt_id)
+            if notice is None:
+                raise LookupError(f"no notice {ntt_id}")
+            if notice.draft is None or notice.writing is None or notice.facts.closes_at is None:
+                raise ValueError(f"notice {ntt_id} has no deadline to correct")
+            facts = corrected(notice.facts, days)
+            title = notice.title if notice.title.endswith(_CORRECTION) else notice.title + _CORRECTION
+            draft = replace(notice.draft, title=title)
+            body = write(draft, facts, notice.writing, before=notice.facts)
+            notice = replace(notice, title=title, body=body, facts=facts, draft=draft)
+            self._by_id[ntt_id] = notice
+            return notice
+
+    def truth(self) -> list[dict[str, Any]]:
+        """Every notice (regular newest first, then pinned) with the facts its body states, for tests."""
+        with self._lock:
+            return [
+                {
+                    "ntt_id": n.ntt_id,
+                    "title": n.title,
+                    "post_date": n.post_date.isoformat(),
+                    "pinned": n.pinned,
+                    "facts": n.facts.without_evidence(),
+                }
+                for n in (*(self._by_id[i] for i in self._order), *(self._by_id[i] for i in self._pinned_ids))
+            ]
 
     @property
     def faults(self) -> dict[FaultKind, Fault]:

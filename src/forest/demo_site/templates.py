@@ -78,8 +78,30 @@ def egov_list(page: ListPage, *, prefix: str, meta: str = UTF8_META) -> str:
     )
 
 
+def _table_html(rows: list[str]) -> str:
+    cells = (line.split("\t") for line in rows)
+    trs = "".join(
+        f"<tr><th>{escape(head)}</th>" + "".join(f"<td>{escape(cell)}</td>" for cell in rest) + "</tr>"
+        for head, *rest in cells
+    )
+    return f'<table class="bid_info"><tbody>{trs}</tbody></table>'
+
+
 def _body_html(body: str) -> str:
-    return "".join(f"<p>{escape(line)}</p>" for line in body.split("\n"))
+    """Paragraphs, and a key-value table for each run of lines holding tabs (as KONEPS-style notices show)."""
+    parts: list[str] = []
+    rows: list[str] = []
+    for line in body.split("\n"):
+        if "\t" in line:
+            rows.append(line)
+            continue
+        if rows:
+            parts.append(_table_html(rows))
+            rows = []
+        parts.append(f"<p>{escape(line)}</p>")
+    if rows:
+        parts.append(_table_html(rows))
+    return "".join(parts)
 
 
 def egov_view(notice: Notice, *, prefix: str, page_index: int = 1, meta: str = UTF8_META) -> str:

@@ -99,6 +99,9 @@ KIND_ORDER: tuple[AmountKind, ...] = ("estimated_price", "base_amount", "estimat
 _AMOUNT_EXCLUDE = ("보증금", "수수료", "부가가치세", "부가세", "vat", "지체상금", "하한", "deposit", "fee")
 _OLD_MARKS = ("정정전", "변경전", "당초", "종전", "기존", "유찰", "前", "previous", "original", "earlier", "formerly")
 _NEW_MARKS = ("정정후", "변경후", "정정된", "변경된", "後", "revised", "amended", "new")
+# Section headings of a correction written as two blocks: '1. 정정 전' ... '2. 정정 후' (normalised form).
+_OLD_HEADING = re.compile(r"(?:\d+|[가-하])?(?:(?:정정|변경)전|당초)(?:공고)?(?:내용|사항)?|before|original")
+_NEW_HEADING = re.compile(r"(?:\d+|[가-하])?(?:정정|변경)후(?:공고)?(?:내용|사항)?|after|revised|amended")
 _CORRECTION = re.compile(
     r"정정\s*공고|변경\s*공고|정정\s*(?:사항|내용)|corrigendum|correction notice|amended notice", re.IGNORECASE
 )
@@ -177,11 +180,10 @@ def _classify_values(
         line = lines[li]
         while heading_scan < li:  # headings between values: '1. 정정 전' ... '2. 정정 후'
             h = _norm(text[lines[heading_scan].start : lines[heading_scan].end])
-            if len(h) <= 24 and not has_value(text[lines[heading_scan].start : lines[heading_scan].end]):
-                if any(m in h for m in ("정정전", "변경전", "당초")) and not any(m in h for m in ("정정후", "변경후")):
-                    section_old = True
-                elif any(m in h for m in _NEW_MARKS):
-                    section_old = False
+            if _OLD_HEADING.fullmatch(h):
+                section_old = True
+            elif _NEW_HEADING.fullmatch(h):
+                section_old = False
             heading_scan += 1
         if li != prev_line:
             prev_line, role_on_line, seg_start = li, None, line.start
@@ -206,7 +208,8 @@ def _classify_values(
         after = text[end : min(line.end, end + 40)]
         next_val = after.find("\n")
         after = after if next_val < 0 else after[:next_val]
-        context = _norm(segment) + "|" + _norm(after.split("~")[0][:20])
+        # After the value, only words outside a bracket speak of it: '10:00 (당초 12. 2. 11:00)' is about the next.
+        context = _norm(segment) + "|" + _norm(after.split("~")[0].split("(")[0][:20])
         old = section_old or any(m in context for m in _OLD_MARKS)
         if role is not None:
             out.append(_Candidate(role, li, start, end, old, label_start, payload))
@@ -336,8 +339,16 @@ _BID_VALUE = re.compile(
     r"|(?P<en>submitted electronically|electronic(?:ally)? (?:submission|tender))",
     re.IGNORECASE,
 )
-_BID_LABEL = re.compile(
-    r"입찰\s*방[법식]|투찰\s*방[법식]|입찰\s*형태|submission method|method of submission", re.IGNORECASE
+# Without a label, only a sentence that says how this notice is bid counts ('나라장터를 이용한 전자입찰'), not a
+# mention such as '[공지] 전자입찰 참가 시 유의사항'.
+_BID_FREE = re.compile(
+    r"(?:이용한|통한|의한)\s*(?P<e>전자\s*입찰)|(?P<d>직접\s*입찰)\s*(?:로|으로)\s*(?:집행|실시)|(?P<p>우편\s*입찰)\s*(?:로|으로)"
+    r"|(?P<q>전자\s*견적)\s*(?:로|으로)\s*(?:집행|실시|제출)|(?P<en>submitted electronically|electronic submission)",
+    re.IGNORECASE,
+)
+_BID_OR_CONTRACT_LABEL = re.compile(
+    r"입찰\s*방[법식]|투찰\s*방[법식]|입찰\s*형태|계약\s*(?:체결\s*)?방[법식]|submission method|method of submission",
+    re.IGNORECASE,
 )
 
 _REGIONS = {
@@ -397,6 +408,13 @@ _CATEGORY_VALUE: tuple[tuple[re.Pattern[str], Category], ...] = (
     (re.compile(r"물품|구매|제조|\bsupplies\b|\bgoods\b|\bproducts\b", re.IGNORECASE), "goods"),
     (re.compile(r"공사|\bworks\b", re.IGNORECASE), "works"),
 )
+# '공사명:', '용역명:' name the subject of a works or services notice.
+_CATEGORY_NAME_LABEL = re.compile(
+    r"^[^\S\n]*(?:[가-하\d]{1,2}[.)]\s*)?(?P<n>공\s*사|용\s*역|물\s*품|매각\s*물건)\s*명?\s*[:：\t]", re.MULTILINE
+)
+_CATEGORY_NAMES: dict[str, Category] = {"공사": "works", "용역": "services", "물품": "goods", "매각물건": "sale"}
+# The headline is among the first lines: after a correction table or a 공고 number line, but not deep in the body.
+_HEADLINE_LINES = 10
 _HEADLINE_WORKS = re.compile(
     "".join(
         f"(?<!{org})"
@@ -417,30 +435,37 @@ _HEADLINE_WORKS = re.compile(
         )
     )
     + r"공사"
-    r"(?=\s*(?:\(|\[|입찰|긴급|재공고|정정|공고|수의|일반|제한|시행|$))"
+    r"(?=\s*(?:\(|\[|입찰|긴급|재공고|정정|공고|수의|일반|제한|지명|시행|$))"
 )
 
 
-def _after_label(text: str, line: _Line, label: re.Match[str]) -> tuple[int, str]:
+def _after_label(text: str, line: _Line, pos: int) -> tuple[int, str]:
     """The value part of a labelled line: after the label and its ':' or tab."""
-    pos = label.end()
     m = re.compile(r"[\s:：\t]*").match(text, pos, line.end)
     pos = m.end() if m else pos
     return pos, text[pos : line.end]
 
 
-def _labelled_lines(text: str, lines: list[_Line], label: re.Pattern[str]) -> list[tuple[_Line, re.Match[str]]]:
+def _labelled_lines(text: str, lines: list[_Line], label: re.Pattern[str]) -> list[tuple[_Line, int]]:
+    """(line holding the value, where the value may start) for each line with the label.
+
+    A label alone on its line (a table read column by column: '공고번호' then '제2026-1270호') takes the next line.
+    """
     out = []
-    for line in lines:
+    for i, line in enumerate(lines):
         m = label.search(text, line.start, line.end)
-        if m is not None:
-            out.append((line, m))
+        if m is None:
+            continue
+        if not text[m.end() : line.end].strip(" \t:：") and i + 1 < len(lines):
+            out.append((lines[i + 1], lines[i + 1].start))
+        else:
+            out.append((line, m.end()))
     return out
 
 
 def _entity(text: str, lines: list[_Line], label: re.Pattern[str]) -> tuple[str, Evidence] | None:
-    for line, m in _labelled_lines(text, lines, label):
-        pos, value = _after_label(text, line, m)
+    for line, at in _labelled_lines(text, lines, label):
+        pos, value = _after_label(text, line, at)
         stop = _ENTITY_STOP.search(value)
         value = value[: stop.start()] if stop else value
         value = value.strip().rstrip(".。")
@@ -458,6 +483,12 @@ def _normal_contract(m: re.Match[str]) -> str:
     if words == "competitive procedure with negotiation":
         return "negotiated"
     return words
+
+
+def _group_span(m: re.Match[str]) -> tuple[int, int]:
+    """The span of the named group that matched (the words themselves, not the phrase around them)."""
+    name = next(k for k, v in m.groupdict().items() if v is not None)
+    return m.span(name)
 
 
 def _normal_bid(m: re.Match[str]) -> str:
@@ -537,8 +568,8 @@ def _words(
     text: str, lines: list[_Line], keep: Callable[[str, object, int, int], None], values: dict[str, object]
 ) -> None:
     """Notice number, methods, region, bodies and category: read from labelled lines, then from the headline."""
-    for line, m in _labelled_lines(text, lines, _NOTICE_LABEL):
-        v = _NOTICE_VALUE.match(text, m.end(), line.end)
+    for line, at in _labelled_lines(text, lines, _NOTICE_LABEL):
+        v = _NOTICE_VALUE.match(text, at, line.end)
         if v is not None and any(c.isdigit() for c in v.group(0)):
             group = "ko" if v["ko"] else "id"
             keep("notice_no", v[group], v.start(group), v.end(group))
@@ -547,8 +578,8 @@ def _words(
     if "notice_no" not in values and headline is not None:
         keep("notice_no", headline["no"], headline.start("no"), headline.end("no"))
 
-    for line, m in _labelled_lines(text, lines, _CONTRACT_LABEL):
-        v = _CONTRACT_VALUE.search(text, m.end(), line.end)
+    for line, at in _labelled_lines(text, lines, _CONTRACT_LABEL):
+        v = _CONTRACT_VALUE.search(text, at, line.end)
         if v is not None:
             keep("contract_method", _normal_contract(v), v.start(), v.end())
             break
@@ -562,25 +593,28 @@ def _words(
                 "contract_method", _normal_contract(v) if "sui" not in v.groupdict() else "수의계약", v.start(), v.end()
             )
 
-    for line, m in _labelled_lines(text, lines, _BID_LABEL):
-        v = _BID_VALUE.search(text, m.end(), line.end)
+    # '계약방법: 일반경쟁, 전자입찰' says both on one line.
+    for line, at in _labelled_lines(text, lines, _BID_OR_CONTRACT_LABEL):
+        v = _BID_VALUE.search(text, at, line.end)
         if v is not None:
-            keep("bid_method", _normal_bid(v), v.start(), v.end())
+            keep("bid_method", _normal_bid(v), *_group_span(v))
             break
     if "bid_method" not in values:
-        v = _BID_VALUE.search(text)
+        v = _BID_FREE.search(text)
         if v is not None:
-            keep("bid_method", _normal_bid(v), v.start(), v.end())
+            keep("bid_method", _normal_bid(v), *_group_span(v))
 
-    for line, m in _labelled_lines(text, lines, _REGION_LABEL):
-        pos, value = _after_label(text, line, m)
+    said_none = False
+    for line, at in _labelled_lines(text, lines, _REGION_LABEL):
+        pos, value = _after_label(text, line, at)
         if _REGION_NONE.search(value[:12]):
+            said_none = True
             break
         r = _REGION.search(text, pos, line.end)
         if r is not None:
             keep("region_limit", _region(r), r.start(), r.end())
             break
-    if "region_limit" not in values:
+    if "region_limit" not in values and not said_none:
         for line in lines:
             if _REGION_SENTENCE.search(text, line.start, line.end) and "소재" in text[line.start : line.end]:
                 r = _REGION.search(text, line.start, line.end)
@@ -599,8 +633,8 @@ def _words(
     if found is not None:
         keep("demand_entity", found[0], found[1].start, found[1].end)
 
-    for line, m in _labelled_lines(text, lines, _CATEGORY_LABEL):
-        pos, value = _after_label(text, line, m)
+    for line, at in _labelled_lines(text, lines, _CATEGORY_LABEL):
+        pos, value = _after_label(text, line, at)
         for pattern, category in _CATEGORY_VALUE:
             c = pattern.search(value)
             if c is not None:
@@ -609,7 +643,12 @@ def _words(
         if "category" in values:
             break
     if "category" not in values:
-        for line in lines[:4]:
+        named = _CATEGORY_NAME_LABEL.search(text)
+        if named is not None:
+            keep("category", _CATEGORY_NAMES[_norm(named["n"])], named.start("n"), named.end("n"))
+            return
+    if "category" not in values:
+        for line in lines[:_HEADLINE_LINES]:
             segment = text[line.start : line.end]
             if "공고" not in segment and "입찰" not in segment:
                 continue
