@@ -276,21 +276,17 @@ def _table_lines(table: LexborNode) -> list[str]:
         if headers is not None and len(headers) == len(cells) and all(c.tag == "td" for c in cells):
             out.extend(f"{h}\t{t}" if h else t for h, t in zip(headers, texts, strict=True) if t)
             continue
-        pending: list[str] = []
-        i = 0
-        while i < len(cells):
-            if cells[i].tag == "th" and i + 1 < len(cells) and cells[i + 1].tag == "td":
-                if pending:
-                    out.append("\t".join(pending))
-                    pending = []
-                out.append(f"{texts[i]}\t{texts[i + 1]}" if texts[i + 1] else texts[i])
-                i += 2
-                continue
-            if texts[i]:
-                pending.append(texts[i])
-            i += 1
-        if pending:
-            out.append("\t".join(pending))
+        # A label cell starts a line: `label\tvalue` (`label\tbefore\tafter` for a 정정 전/후 row); cells
+        # before the first label share one line.
+        line: list[str] = []
+        for cell, text in zip(cells, texts, strict=True):
+            if cell.tag == "th" and line:
+                out.append("\t".join(line))
+                line = []
+            if text:
+                line.append(text)
+        if line:
+            out.append("\t".join(line))
     if headers is not None and not out:
         out.append("\t".join(h for h in headers if h))
     return [line for line in out if line]
