@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import insert, update
 
 from forest.bids.filters import BidFilters, matches
-from forest.bids.models import Bid, BidDetail
+from forest.bids.models import BidDetail
 from forest.database import Database
 from tests.bids.factories import DEPARTMENTS, FACTS_EPOCH, BidRow, make_bids
 from tests.bids.test_bids_list import walk
