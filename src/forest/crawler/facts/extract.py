@@ -93,10 +93,14 @@ _KIND_KEYS: tuple[tuple[str, AmountKind], ...] = (
     ("totalvalue", "estimated_total"),
     ("estimatedtotal", "estimated_total"),
     ("budget", "budget"),
+    ("value", "estimated_total"),
 )
 # When a notice gives several kinds, the one reported is the first of this order.
 KIND_ORDER: tuple[AmountKind, ...] = ("estimated_price", "base_amount", "estimated_total", "budget")
-_AMOUNT_EXCLUDE = ("보증금", "수수료", "부가가치세", "부가세", "vat", "지체상금", "하한", "deposit", "fee")
+_AMOUNT_EXCLUDE = ("보증금", "수수료", "지체상금", "하한", "deposit", "fee")
+# '(부가가치세 147,456,727원 별도)' is the tax, not the price; 'excluding VAT: £120,000' is the price.
+_VAT_AMOUNT = re.compile(r"(?:부가가치세|부가세|vat)액?$")
+_VAT_STATE = re.compile(r"(?:excluding|including|exclusiveof|inclusiveof|excl|incl|exc|inc|ex|plus|netof)vat$")
 _OLD_MARKS = ("정정전", "변경전", "당초", "종전", "기존", "유찰", "前", "previous", "original", "earlier", "formerly")
 _NEW_MARKS = ("정정후", "변경후", "정정된", "변경된", "後", "revised", "amended", "new")
 # Section headings of a correction written as two blocks: '1. 정정 전' ... '2. 정정 후' (normalised form).
@@ -249,7 +253,7 @@ def _date_role(seg: str) -> tuple[str, int] | None:
         if not any(x in seg[max(0, opening[0] - 12) :] for x in _OPEN_EXCLUDE):
             return ("opens", _key_start(seg, opening))
     if close:
-        label = seg[max(0, close[0] - 14) : close[0] + len(close[1]) + 4]
+        label = seg[max(0, close[0] - 14) : close[0] + len(close[1]) + 16]
         if not any(x in label for x in _CLOSE_EXCLUDE):
             return ("closes", _key_start(seg, close))
     return None
@@ -291,7 +295,7 @@ def _amount_role(seg: str) -> tuple[str, int] | None:
     if found is None:
         return None
     tail = seg[found[0] + len(found[1]) :]
-    if any(x in tail for x in _AMOUNT_EXCLUDE):
+    if any(x in tail for x in _AMOUNT_EXCLUDE) or (_VAT_AMOUNT.search(tail) and not _VAT_STATE.search(tail)):
         return None
     kind = dict(_KIND_KEYS)[found[1]]
     return (kind, _key_start(seg, found))
@@ -322,7 +326,7 @@ def _vat(text: str, start: int, end: int) -> tuple[bool, Evidence] | None:
 # --- labelled words ----------------------------------------------------------------------------------------------
 _CONTRACT_LABEL = re.compile(
     r"계약\s*(?:체결\s*)?방[법식]|입찰\s*방[법식]|입찰\s*형태|경쟁\s*방법|입찰\s*종류|"
-    r"(?:type of |award |procurement )?procedure(?: type)?\s*[:：\t]",
+    r"procedure(?: type)?\s*[:：\t]",
     re.IGNORECASE,
 )
 _CONTRACT_VALUE = re.compile(
@@ -336,7 +340,7 @@ _CONTRACT_FREE = re.compile(
 )
 _BID_VALUE = re.compile(
     r"(?P<e>전자\s*입찰|전자\s*투찰)|(?P<d>직접\s*입찰|현장\s*입찰)|(?P<p>우편\s*입찰)|(?P<q>전자\s*견적)"
-    r"|(?P<en>submitted electronically|electronic(?:ally)? (?:submission|tender))",
+    r"|(?P<en>submitted electronically|electronic(?:ally)?\b)",
     re.IGNORECASE,
 )
 # Without a label, only a sentence that says how this notice is bid counts ('나라장터를 이용한 전자입찰'), not a
@@ -380,12 +384,12 @@ _REGION_NONE = re.compile(r"없음|해당\s*없음|해당사항\s*없음|전국|
 _REGION_SENTENCE = re.compile(r"본점|본사|주된\s*영업소|법인\s*등기")
 
 _NOTICE_LABEL = re.compile(
-    r"(?:입찰\s*)?공고\s*번호|notice\s*(?:number|no\.?)|(?:tender|contract|procurement|notice)?\s*reference"
+    r"(?:입찰\s*)?공고\s*번호|notice[ \t]*(?:number|no\b\.?|identifier)|reference"
     r"(?:\s*(?:number|no\.?))?|\bref\.?(?=\s*[:：])",
     re.IGNORECASE,
 )
 _NOTICE_VALUE = re.compile(
-    r"\s*[:：\t]?\s*(?:제\s*(?P<ko>[^\s호]+?)\s*호|(?P<id>[A-Za-z0-9][A-Za-z0-9\-_/.]*[A-Za-z0-9]))"
+    r"\s*[:：\t]?\s*(?:제\s*(?P<ko>[^\s호]+?)\s*호|(?P<id>\d{4}/S \d{3}-\d{6}|[A-Za-z0-9][A-Za-z0-9\-_/.]*[A-Za-z0-9]))"
 )
 _NOTICE_HEADLINE = re.compile(r"^(?P<who>[^\n:：\t]{2,30}?)\s*(?:재)?공고\s*제\s*(?P<no>[^\s호]+?)\s*호", re.MULTILINE)
 
@@ -399,7 +403,7 @@ _ENTITY_STOP = re.compile(r"[\t(,;]|\s{2,}|\s(?:수요기관|공고기관|담당
 
 _CATEGORY_LABEL = re.compile(
     r"업무\s*구분|공고\s*종류|입찰\s*구분|계약\s*구분|업무\s*분류|입찰\s*분류|공고\s*분류|"
-    r"contract type|type of contract|nature of contract|(?:main )?procurement category|category",
+    r"contract type|type of contract|nature of contract|category",
     re.IGNORECASE,
 )
 _CATEGORY_VALUE: tuple[tuple[re.Pattern[str], Category], ...] = (
@@ -452,10 +456,13 @@ def _labelled_lines(text: str, lines: list[_Line], label: re.Pattern[str]) -> li
     A label alone on its line (a table read column by column: '공고번호' then '제2026-1270호') takes the next line.
     """
     out = []
-    for i, line in enumerate(lines):
-        m = label.search(text, line.start, line.end)
-        if m is None:
-            continue
+    last_line = -1
+    for m in label.finditer(text):
+        i = _line_index(lines, m.start())
+        if i == last_line:
+            continue  # the first label on a line speaks for it
+        last_line = i
+        line = lines[i]
         if not text[m.end() : line.end].strip(" \t:：") and i + 1 < len(lines):
             out.append((lines[i + 1], lines[i + 1].start))
         else:

@@ -53,6 +53,16 @@ ENGLISH_WHEN = re.compile(
 )
 
 
+# Cheap test (substring search, no pattern) that a text may hold an English date, so Korean bodies skip that pattern.
+_ENGLISH_HINTS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
+_SLASH_DATE = re.compile(r"\d/\d{4}")
+
+
+def _maybe_english(text: str) -> bool:
+    lower = text.lower()
+    return any(m in lower for m in _ENGLISH_HINTS) or _SLASH_DATE.search(text) is not None
+
+
 @dataclass(frozen=True, slots=True)
 class When:
     """A date (with its time, if written) found at text[start:end]; local wall-clock time, no zone."""
@@ -152,7 +162,7 @@ def find_whens(text: str, reference: dt.date | None) -> list[When]:
             last_dated = (w.end, w.value.date())
         found.append(w)
         taken.append((w.start, w.end))
-    if any(c.isascii() and c.isalpha() for c in text):
+    if _maybe_english(text):
         for m in ENGLISH_WHEN.finditer(text):
             if any(s < m.end() and m.start() < e for s, e in taken):
                 continue
