@@ -8,10 +8,10 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import insert, update
+from sqlalchemy import update
 
 from forest.bids.filters import BidFilters, matches
-from forest.bids.models import BidDetail
+from forest.bids.models import Bid, BidDetail
 from forest.database import Database
 from tests.bids.factories import DEPARTMENTS, FACTS_EPOCH, BidRow, make_bids
 from tests.bids.test_bids_list import walk
@@ -121,14 +121,13 @@ async def test_bids_fact_sort_cursor_is_bound_and_checked(client: httpx.AsyncCli
 
 async def _set_body(db: Database, bid_id: int, body: str, facts: dict[str, Any] | None = None) -> None:
     async with db.sessionmaker() as session:
-        if await session.get(BidDetail, bid_id) is None:
-            await session.execute(insert(BidDetail).values(bid_id=bid_id, body=body, facts=facts or {}))
-        else:
-            await session.execute(update(BidDetail).where(BidDetail.bid_id == bid_id).values(body=body))
+        # Every bid has its row (migration 0006's trigger); a detail page fills it.
+        values = {"body": body} if facts is None else {"body": body, "facts": facts}
+        await session.execute(update(BidDetail).where(BidDetail.bid_id == bid_id).values(**values))
         await session.commit()
 
 
-@pytest.mark.parametrize("q", ["재선충", "방제", "Drone", "drone", "50%_할"])
+@pytest.mark.parametrize("q", ["재선충", "방제", "Drone", "drone", "50%_할", "숲", "y o", "병 방"])
 async def test_bids_q_matches_title_or_body(
     client: httpx.AsyncClient, make_user, db: Database, q: str,  # type: ignore[no-untyped-def]
 ) -> None:
@@ -154,6 +153,23 @@ async def test_bids_q_follows_a_body_edit(client: httpx.AsyncClient, make_user, 
     for q, want in (("개찰 장소", []), ("낙찰자", [rows[1].id]), ("결정", [rows[1].id])):
         items = (await client.get("/api/v1/bids", params={"q": q}, headers=user.headers)).json()["items"]
         assert [i["id"] for i in items] == want, q
+
+
+async def test_bids_q_follows_a_title_edit_and_finds_bids_without_a_body(
+    client: httpx.AsyncClient, make_user, db: Database,  # type: ignore[no-untyped-def]
+) -> None:
+    """Every bid is searchable by title, with or without a detail page, and after its title changes (the copy
+    `q` reads on PostgreSQL is kept by a trigger)."""
+    user = await make_user()
+    rows = await make_bids(db, 4)
+    async with db.sessionmaker() as session:
+        await session.execute(update(Bid).where(Bid.id == rows[3].id).values(title="산양 서식지 정정공고"))
+        await session.commit()
+    for q, want in (("산양", [rows[3].id]), ("정정", [rows[3].id]), (rows[0].title, [rows[0].id])):
+        items = (await client.get("/api/v1/bids", params={"q": q}, headers=user.headers)).json()["items"]
+        assert [i["id"] for i in items] == want, q
+    detail = (await client.get(f"/api/v1/bids/{rows[3].id}", headers=user.headers)).json()
+    assert detail["body"] is None and detail["title"] == "산양 서식지 정정공고"
 
 
 async def test_bid_detail_has_body_and_every_fact_with_evidence(

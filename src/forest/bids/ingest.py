@@ -7,7 +7,7 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Table, bindparam, case, delete, func, select, text, update
+from sqlalchemy import Table, bindparam, case, func, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -275,18 +275,20 @@ async def write_details(session: AsyncSession, result: UpsertResult) -> None:
     """Store the body and facts of every new or edited notice of a batch in `bid_detail`.
 
     Only rows whose content changed get here, so a views tick never rewrites a body. An edit that came
-    without a body (a crawl without detail pages) removes the old one, which no longer matches the row.
+    without a body (a crawl without detail pages) empties the old one, which no longer matches the row; the
+    row itself stays, as every bid has one (it carries the title `q` searches, see migration 0006).
     """
     table = BidDetail.__table__
     assert isinstance(table, Table)
     written = list(zip([*result.new_ids, *result.updated_ids], [*result.new, *result.updated], strict=True))
-    rows = [{"bid_id": bid_id, "body": n.body, "facts": n.facts.to_json() if n.facts is not None else {}}
+    rows = [{"bid_id": bid_id, "title": n.title, "body": n.body,
+             "facts": n.facts.to_json() if n.facts is not None else {}}
             for bid_id, n in written if n.body is not None]
     bodiless = [bid_id for bid_id, n in zip(result.updated_ids, result.updated, strict=True) if n.body is None]
     if bodiless:
-        await session.execute(delete(table).where(table.c.bid_id.in_(bodiless)))
+        await session.execute(update(table).where(table.c.bid_id.in_(bodiless)).values(body="", facts={}))
     insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
-    # Three columns a row: 500 rows are far below either driver's bind-parameter limit.
+    # Four columns a row: 500 rows are far below either driver's bind-parameter limit.
     for chunk in _chunks(rows):
         stmt = insert(table).values(list(chunk))
         await session.execute(stmt.on_conflict_do_update(

@@ -61,6 +61,10 @@ class BidDetail(Base):
 
     bid_id: Mapped[int] = mapped_column(ForeignKey("bid.id", ondelete="CASCADE"), primary_key=True,
                                         autoincrement=False)
+    # A copy of bid.title kept by triggers on `bid` (migration 0006), which also give every bid its row here
+    # (empty body until a detail page is read): `q` then reads one table (forest.bids.search).
+    title: Mapped[str] = mapped_column(Text, default="", server_default="")
+    # Empty when no detail page was read.
     body: Mapped[str] = mapped_column(Text)
     # TenderFacts.to_json(): values and {"field": {"start", "end", "text"}} evidence spans into `body`.
     facts: Mapped[dict[str, Any]] = mapped_column(JsonType, default=dict)

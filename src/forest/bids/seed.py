@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import func, insert, select, text
+from sqlalchemy import func, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from forest.bids.models import Bid, BidDetail
@@ -284,6 +284,9 @@ async def seed_bids(
         await raw.execute("SET LOCAL statement_timeout = 0")
         for name, _definition in rebuild:
             await raw.execute(f'DROP INDEX "{name}"')
+        # The trigger that gives each new bid its bid_detail row (migration 0006) would write every row twice;
+        # the rows are written whole below instead. Transactional: a failed load leaves it enabled.
+        await raw.execute("ALTER TABLE bid DISABLE TRIGGER bid_detail_title")
         # Bodies wait in a temporary table keyed like `bid` until the rows have their ids.
         await raw.execute("CREATE TEMPORARY TABLE seed_detail (source_id bigint, external_id text, body text, "
                           "facts jsonb) ON COMMIT DROP")
@@ -297,9 +300,10 @@ async def seed_bids(
             await raw.copy_records_to_table("seed_detail", records=[(r[0], r[1], *r[width:]) for r in chunk],
                                             timeout=BULK_TIMEOUT)
             chunk = await following
-        await raw.execute("INSERT INTO bid_detail (bid_id, body, facts) SELECT bid.id, d.body, d.facts "
-                          "FROM seed_detail d JOIN bid ON bid.source_id = d.source_id "
+        await raw.execute("INSERT INTO bid_detail (bid_id, title, body, facts) SELECT bid.id, bid.title, d.body, "
+                          "d.facts FROM seed_detail d JOIN bid ON bid.source_id = d.source_id "
                           "AND bid.external_id = d.external_id", timeout=BULK_TIMEOUT)
+        await raw.execute("ALTER TABLE bid ENABLE TRIGGER bid_detail_title")
         await raw.execute("SET LOCAL maintenance_work_mem = '1GB'")
         for _name, definition in rebuild:
             await raw.execute(definition, timeout=BULK_TIMEOUT)
@@ -319,9 +323,10 @@ async def seed_bids(
                 value["attachments"] = json.loads(value["attachments"])
                 details[value["external_id"]] = (value.pop("body"), json.loads(value.pop("facts")))
             ids = await session.execute(insert(Bid).values(values).returning(Bid.id, Bid.external_id))
-            await session.execute(insert(BidDetail).values([
+            # Each bid already has its (empty) bid_detail row, from the trigger of migration 0006.
+            await session.execute(update(BidDetail), [
                 {"bid_id": bid_id, "body": details[external_id][0], "facts": details[external_id][1]}
-                for bid_id, external_id in ids.all()]))
+                for bid_id, external_id in ids.all()])
         await session.commit()
         await session.execute(text("ANALYZE"))
     await session.commit()

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.types import TypeEngine
 
+from forest.bids import search
 from forest.bids.filters import BidFilters, like_pattern, matches
 from forest.bids.models import Bid, BidDetail
 from forest.bids.schemas import BidListQuery, BidRead
@@ -118,6 +119,7 @@ def _bind_values(filters: BidFilters, now: dt.datetime) -> dict[str, Any]:
             values[name] = values[name][0]  # bound as an equality, see filter_clauses
     if filters.q is not None:
         values["q"] = like_pattern(filters.q)
+        values.update(search.bind_values(filters.q))
     # The deadline filters become (closes_low, closes_high); their shape goes into the compiled SQL's key.
     for name in ("open", "closes_within_days", "closes_after", "closes_before"):
         values.pop(name, None)
@@ -227,7 +229,8 @@ async def get_detail(*, session: AsyncSession, bid_id: int) -> dict[str, Any]:
     stored: dict[str, Any] = detail.facts if detail is not None else {}
     evidence = stored.get("evidence") or {}
     out = {name: getattr(bid, name) for name in BidRead.model_fields}
-    out["body"] = detail.body if detail is not None else None
+    # Every bid has a bid_detail row (migration 0006); an empty body means no detail page was read.
+    out["body"] = detail.body if detail is not None and detail.body else None
     out["facts"] = {name: {"value": stored.get(name), "evidence": evidence.get(name)} for name in FACT_NAMES}
     return out
 
