@@ -25,11 +25,11 @@ migrate: install
 run: install
 	$(BIN)/forest up
 
-# The system Chromium drives the dashboard's browser tests.
+# The system Chromium drives the dashboard's browser tests; a Korean font (Nanum) makes their screenshots legible.
 browser:
-	@command -v chromium >/dev/null 2>&1 || { \
-	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
-	  else sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; fi; }
+	@{ command -v chromium >/dev/null 2>&1 && fc-list :lang=ko | grep -q .; } || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-nanum; \
+	  else sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-nanum; fi; }
 
 # wrk, the load generator the HTTP benchmarks prefer (they fall back to an httpx client without it).
 bench-tools: install

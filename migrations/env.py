@@ -26,10 +26,11 @@ def _settings() -> Settings:
 
 
 def _include_object(obj: object, name: str | None, type_: str, reflected: bool, compare_to: object) -> bool:
-    # Indexes that only exist on PostgreSQL (trigram) are created in migrations, not in the models.
-    if type_ == "index" and name is not None and name.endswith("_trgm"):
+    # Indexes that only exist on PostgreSQL (trigram, bigram) are created in migrations, not in the models.
+    if type_ == "index" and name is not None and name.endswith(("_trgm", "_bigram")):
         return False
-    return True
+    # SQLite's FTS5 search table (and its shadow tables) behind `q`, created by migration 0006.
+    return not (type_ == "table" and name is not None and name.startswith("bid_search"))
 
 
 def _session_settings() -> list[str]:

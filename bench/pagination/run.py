@@ -60,6 +60,10 @@ ANALYTICS_INDEX = "ix_bid_post_date_covering"
 VIEWER = User(id=0, email="bench@example.com", is_admin=False)
 PAGE = 20
 SEED_LOG = VAR / "seed.json"
+# `q` targets: Korean words of 2-4 syllables from the seeded titles and bodies (their share of the bids is in the
+# results).
+Q_WORDS = ("임도", "함양", "소나무", "빅데이터")
+Q_TARGET_MS = 50.0
 
 
 def bench_settings() -> Settings:
@@ -139,17 +143,38 @@ async def median_ms(client: httpx.AsyncClient, url: str, headers: dict[str, str]
     return statistics.median(times)
 
 
-async def row_at(settings: Settings, offset: int) -> tuple[dt.date, int]:
-    """(post_date, id) of the row just before `offset` in the default order (-post_date, -id)."""
+async def row_at(settings: Settings, offset: int, *, sort: str = "-post_date") -> tuple[Any, int]:
+    """(sort value, id) of the row just before `offset` in the order of `sort` (-post_date, or closes_at with
+    its nulls last)."""
     db = Database.from_settings(settings)
+    if sort == "-post_date":
+        column, order = Bid.post_date, (Bid.post_date.desc(), Bid.id.desc())
+    else:
+        column, order = Bid.closes_at, (Bid.closes_at.asc().nulls_last(), Bid.id.asc())
     try:
         async with db.sessionmaker() as session:
             await session.execute(text("SET LOCAL statement_timeout = 0"))
-            row = (await session.execute(select(Bid.post_date, Bid.id).order_by(Bid.post_date.desc(), Bid.id.desc())
-                                         .offset(offset - 1).limit(1))).one()
-            return row.post_date, row.id
+            row = (await session.execute(select(column, Bid.id).order_by(*order).offset(offset - 1).limit(1))).one()
+            return row[0], row.id
     finally:
         await db.dispose()
+
+
+async def closes_at_counts(settings: Settings) -> int:
+    """How many bids have a deadline (the `values` run of the closes_at sort)."""
+    db = Database.from_settings(settings)
+    try:
+        async with db.sessionmaker() as session:
+            return int(await session.scalar(select(func.count()).where(Bid.closes_at.is_not(None))) or 0)
+    finally:
+        await db.dispose()
+
+
+def sort_cursor(settings: Settings, sort: str, value: Any, bid_id: int) -> str:
+    """The cursor the API would have issued after this row of `sort` (no filters)."""
+    signer = CursorSigner(settings.signing_keys())
+    return signer.dumps({"v": CURSOR_VERSION, "s": sort, "f": filter_hash(BidFilters().cursor_binding()),
+                         "k": [None if value is None else value.isoformat(), bid_id], "d": "n"})
 
 
 def keyset_cursor(settings: Settings, post_date: dt.date, bid_id: int) -> str:
@@ -282,6 +307,8 @@ async def measure(settings: Settings, facts: dict[str, Any]) -> dict[str, Any]:
                     results["latency"][method].append(await median_ms(client, url, headers))
                 assert len(ids) == 1, (depth, ids)
                 print(f"depth {depth:>9,}: " + ", ".join(f"{m} {v[-1]:.1f} ms" for m, v in results["latency"].items()))
+            results["deadline"] = await deadline_depths(client, settings, headers, total)
+            results["q"] = await q_latencies(client, headers)
         dept = quote(DEPARTMENT)
         targets = {
             "api": (f"{base}/api/v1/bids?limit={PAGE}&department={dept}", headers),
@@ -308,6 +335,39 @@ async def measure(settings: Settings, facts: dict[str, Any]) -> dict[str, Any]:
     results["analytics"] = await analytics_timings(settings)
     print("analytics:", {k: f"{v:.1f} ms" for k, v in results["analytics"].items()})
     return results
+
+
+async def deadline_depths(
+    client: httpx.AsyncClient, settings: Settings, headers: dict[str, str], total: int,
+) -> list[tuple[str, float]]:
+    """Median page latency of `sort=closes_at` (nulls last) at the first page, 10k, 100k, the last page with a
+    deadline and the last page (deep in the run of bids without one)."""
+    with_deadline = await closes_at_counts(settings)
+    depths = [("0", 0), ("10,000", 10_000), ("100,000", 100_000),
+              (f"{with_deadline - PAGE:,} (last with a deadline)", with_deadline - PAGE),
+              (f"{total - PAGE:,} (last page, no deadline)", total - PAGE)]
+    out = []
+    for label, depth in depths:
+        url = f"/api/v1/bids?limit={PAGE}&sort=closes_at"
+        if depth:
+            value, bid_id = await row_at(settings, depth, sort="closes_at")
+            url += f"&cursor={sort_cursor(settings, 'closes_at', value, bid_id)}"
+        page = (await client.get(url, headers=headers)).json()
+        assert len(page["items"]) == PAGE, (label, page)
+        out.append((label, await median_ms(client, url, headers)))
+        print(f"closes_at depth {label}: {out[-1][1]:.1f} ms")
+    return out
+
+
+async def q_latencies(client: httpx.AsyncClient, headers: dict[str, str]) -> list[dict[str, Any]]:
+    """First page (20 rows, default sort) of `q` for each word: median latency and how many bids match."""
+    out = []
+    for word in Q_WORDS:
+        url = f"/api/v1/bids?limit={PAGE}&q={quote(word)}"
+        count = (await client.get(url + "&count=exact", headers=headers)).json()["count"]["value"]
+        out.append({"q": word, "matches": count, "ms": await median_ms(client, url, headers)})
+        print(f"q={word}: {out[-1]['ms']:.1f} ms, {count:,} matches")
+    return out
 
 
 def plot(results: dict[str, Any], path: Path) -> None:
@@ -390,6 +450,18 @@ def write_results(results: dict[str, Any], facts: dict[str, Any], info: dict[str
     seed_line = (f"- Seeding (when `{BENCH_DB}` was created): {seeded['rows']:,} rows in {seeded['seconds']:.1f} s "
                  f"({seeded['rate']:,.0f} rows/s: COPY, rebuild of the secondary indexes incl. the trigram GIN, "
                  f"VACUUM ANALYZE; load average then {seeded['load']}).\n" if seeded else "")
+    deadline = results["deadline"]
+    deadline_rows = "\n".join(f"| {label} | {ms:.1f} | {ms / deadline[0][1]:.2f}× |" for label, ms in deadline)
+    worst = max(abs(ms / deadline[0][1] - 1) for _, ms in deadline)
+    verdict.append(
+        f"- `sort=closes_at` (nulls last, two index runs) at depth stays within ±{worst * 100:.0f} % of its first "
+        f"page (target ±50 %: {'met' if worst <= 0.5 else 'missed'}).")
+    q_rows = "\n".join(
+        f"| `{r['q']}` | {len(r['q'].replace(' ', ''))} | {r['matches']:,} ({r['matches'] / results['total']:.1%}) "
+        f"| {r['ms']:.1f} | {'met' if r['ms'] <= Q_TARGET_MS else 'missed'} |" for r in results["q"])
+    q_missed = [r["q"] for r in results["q"] if r["ms"] > Q_TARGET_MS]
+    verdict.append(f"- `q` first page p50 ≤ {Q_TARGET_MS:.0f} ms: "
+                   + ("met for every word." if not q_missed else f"missed for {', '.join(q_missed)}."))
     section = f"""## Pagination
 
 - Date: {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC
@@ -406,6 +478,18 @@ def write_results(results: dict[str, Any], facts: dict[str, Any], info: dict[str
 | depth | keyset (`/api/v1/bids`) | OFFSET (bench-only endpoint) | fastapi-pagination `CursorPage` |
 |---|---|---|---|
 {rows}
+
+### Deadline sort by depth (median ms, `sort=closes_at`, 20 rows)
+
+| depth | keyset | × first page |
+|---|---|---|
+{deadline_rows}
+
+### `q` over title and body: first page (median ms, 20 rows, `sort=-post_date`)
+
+| q | syllables | bids matching | p50 ms | ≤ {Q_TARGET_MS:.0f} ms |
+|---|---|---|---|---|
+{q_rows}
 
 ### Throughput: `GET /api/v1/bids?limit=20&department={DEPARTMENT}`
 

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections import Counter
+import statistics
+from collections import Counter, defaultdict
+from decimal import Decimal
 
 import httpx
 import pytest
+from sqlalchemy import insert
 
+from forest.bids.models import Bid
 from forest.database import Database
-from tests.bids.factories import DEPARTMENTS, make_bids, make_source
+from tests.bids.factories import DEPARTMENTS, bid_values, make_bids, make_source
 
 TODAY = dt.datetime.now(dt.UTC).date()
 
@@ -66,7 +70,7 @@ async def test_analytics_validate_and_need_login(client: httpx.AsyncClient, make
     assert (await client.get("/api/v1/analytics/daily-counts")).status_code == 401
 
 
-@pytest.mark.parametrize("name", ["high-value-departments", "daily-counts"])
+@pytest.mark.parametrize("name", ["high-value-departments", "daily-counts", "amounts"])
 async def test_plan_is_a_real_plan(
     client: httpx.AsyncClient, make_user, db: Database, backend: str, name: str,  # type: ignore[no-untyped-def]
 ) -> None:
@@ -97,3 +101,66 @@ async def test_plan_is_admin_only_and_404_for_unknown(client: httpx.AsyncClient,
     r = await client.get("/api/v1/analytics/nope/plan", headers=admin.headers)
     assert r.status_code == 404 and r.json()["code"] == "not_found"
     assert r.headers["content-type"].startswith("application/problem+json")
+
+
+def _period(day: dt.date, period: str) -> dt.date:
+    return day.replace(day=1) if period == "month" else day - dt.timedelta(days=day.weekday())
+
+
+async def _amount_bids(db: Database) -> list[dict]:  # type: ignore[type-arg]
+    """~150 bids over ~100 days: odd and even group sizes, cents, no amount, other currencies, old bids."""
+    source_id = await make_source(db)
+    values = []
+    for i in range(150):
+        day = TODAY - dt.timedelta(days=(i * 7) % 100)
+        currency = "GBP" if i % 13 == 0 else "KRW"
+        amount = None if i % 11 == 0 else Decimal(1_474_567_273 + (i * 7919) % 50_000_000) + Decimal(i % 4) / 4
+        values.append(bid_values(i, source_id, post_date=day, amount=amount, currency=None if amount is None else currency,
+                                 department=DEPARTMENTS[i % 3], category=[None, "works", "goods", "services"][i % 4],
+                                 external_id=f"amounts-{i}"))
+    values.append(bid_values(999, source_id, post_date=TODAY - dt.timedelta(days=400), amount=Decimal(10**12),
+                             currency="KRW", external_id="amounts-old"))
+    async with db.sessionmaker() as session:
+        await session.execute(insert(Bid), values)
+        await session.commit()
+    return values
+
+
+@pytest.mark.parametrize(("group_by", "period", "days"), [("department", "month", 365), ("category", "week", 60),
+                                                           ("department", "week", 7), ("category", "month", 90)])
+async def test_amounts_match_python(  # type: ignore[no-untyped-def]
+    client: httpx.AsyncClient, make_user, db: Database, group_by: str, period: str, days: int,
+) -> None:
+    """Totals are exact sums, medians the middle (or the mean of the two middle) amounts, KRW only."""
+    user = await make_user()
+    rows = await _amount_bids(db)
+    r = await client.get("/api/v1/analytics/amounts", params={"group_by": group_by, "period": period, "days": days},
+                         headers=user.headers)
+    assert r.status_code == 200, r.text
+    since = TODAY - dt.timedelta(days=days - 1)
+    groups: dict[tuple[dt.date, str | None], list[Decimal]] = defaultdict(list)
+    for row in rows:
+        if row["amount"] is not None and row["currency"] == "KRW" and row["post_date"] >= since:
+            groups[(_period(row["post_date"], period), row[group_by])].append(row["amount"])
+    want = [{"period": p.isoformat(), "group": g, "bid_count": len(a), "total_amount": format(sum(a).normalize(), "f"),
+             "median_amount": format(statistics.median(a).quantize(Decimal("0.01")).normalize(), "f")}
+            for (p, g), a in sorted(groups.items(), key=lambda kv: (kv[0][0], kv[0][1] is None, kv[0][1] or ""))]
+    body = r.json()
+    assert body["currency"] == "KRW" and body["since"] == since.isoformat()
+    assert body["group_by"] == group_by and body["period"] == period
+    assert body["items"] == want
+    assert any(len(a) % 2 == 0 for a in groups.values()) and any(len(a) % 2 for a in groups.values())
+
+
+async def test_amounts_one_currency_at_a_time(client: httpx.AsyncClient, make_user, db: Database) -> None:  # type: ignore[no-untyped-def]
+    user = await make_user()
+    rows = await _amount_bids(db)
+    gbp = [r["amount"] for r in rows if r["currency"] == "GBP" and r["amount"] is not None]
+    body = (await client.get("/api/v1/analytics/amounts?currency=GBP&days=365", headers=user.headers)).json()
+    assert body["currency"] == "GBP"
+    assert sum(i["bid_count"] for i in body["items"]) == len(gbp)
+    assert sum(Decimal(i["total_amount"]) for i in body["items"]) == sum(gbp)
+    for query in ("group_by=source", "period=day", "currency=krw", "currency=XXX", "days=0"):
+        r = await client.get(f"/api/v1/analytics/amounts?{query}", headers=user.headers)
+        assert r.status_code == 422 and r.json()["code"] == "validation_error", query
+    assert (await client.get("/api/v1/analytics/amounts")).status_code == 401

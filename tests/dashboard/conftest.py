@@ -34,6 +34,8 @@ class Forest:
     demo_source: int
     slow_source: int
     fresh_source: int
+    # Crawled by the test of the notices tab's refresh, which needs a source nobody crawled before.
+    refresh_source: int
     demo_host: str
 
 
@@ -65,6 +67,7 @@ def forest(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Forest]:
                 # 15 list pages half a second apart: long enough to be cancelled while it runs.
                 slow_source=stack.add_source("demo-board-slow", delay=0.5),
                 fresh_source=stack.add_source("demo-board-fresh"),
+                refresh_source=stack.add_source("demo-board-refresh"),
                 demo_host=host_port,
             )
         finally:

@@ -85,6 +85,132 @@ def load_to_the_end(page: Page) -> None:
         page.wait_for_function(more_or_end, arg=shown, timeout=10_000)
 
 
+def sign_up(page: Page, base_url: str) -> str:
+    """Register a new user through the form; the token the dashboard holds."""
+    page.goto(base_url + "/")
+    expect(page.locator("body")).to_have_attribute("data-auth", "out")
+    page.fill("#auth-email", f"browser-{uuid.uuid4().hex[:8]}@example.com")
+    page.fill("#auth-password", "browser-password-1")
+    page.locator("#register-btn").click()
+    expect(page.locator("body")).to_have_attribute("data-auth", "in")
+    token: str = page.evaluate("sessionStorage.getItem('forest.token')")
+    assert token
+    return token
+
+
+def crawl_to_success(page: Page, source_id: int) -> None:
+    job_id = start_crawl(page, source_id)
+    expect(page.locator(f'#job-list > li.job[data-job-id="{job_id}"]')).to_have_attribute(
+        "data-state", "succeeded", timeout=CRAWL_TIMEOUT_MS)
+
+
+def test_notices_tab_refreshes_when_shown_again(forest: Forest, browser: Browser, artifacts_dir: Path) -> None:
+    """Found as a new user: the list said "No notices match these filters" after a crawl had stored notices,
+    until the page was reloaded. Runs first, while no crawl has stored anything yet."""
+    context = browser.new_context(viewport={"width": 1280, "height": 800}, locale="ko-KR")
+    context.set_default_timeout(15_000)
+    page = context.new_page()
+    try:
+        token = sign_up(page, forest.base_url)
+        expect(page.locator("#tab-notices")).to_be_visible()
+        expect(page.locator("#bid-end")).to_have_text("No notices match these filters")
+        crawl_to_success(page, forest.refresh_source)
+        stored, _ = api_count(forest.base_url, token, [])
+        assert stored > 0
+        # Back to Notices by its tab, no reload: the notices the crawl stored are listed.
+        page.locator("#tabs a[data-tab=notices]").click()
+        expect(page.locator("#bid-rows tr[data-bid-id]")).to_have_count(min(PAGE_SIZE, stored))
+        expect(page.locator("#bid-end")).not_to_have_text("No notices match these filters")
+        expect(page.locator("#bid-count")).to_contain_text(str(min(PAGE_SIZE, stored)))
+        page.screenshot(path=str(artifacts_dir / "dashboard-refresh.png"), full_page=False)
+    finally:
+        context.close()
+
+
+def test_notice_facts_columns_closing_soon_open_only_and_notice_view(
+    forest: Forest, browser: Browser, artifacts_dir: Path,
+) -> None:
+    """Deadline and amount columns, the "Closing soon" sort with "Open only", and a notice with its body and
+    facts, each fact's evidence highlighted in the body: all as the API says."""
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="ko-KR")
+    context.set_default_timeout(15_000)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda exc: errors.append(f"pageerror: {exc}"))
+    try:
+        token = sign_up(page, forest.base_url)
+        if not api_count(forest.base_url, token, [])[0]:
+            crawl_to_success(page, forest.refresh_source)
+            page.locator("#tabs a[data-tab=notices]").click()
+        headers = page.eval_on_selector_all("#bid-table thead th", "ths => ths.map(t => t.textContent)")
+        assert headers[3:5] == ["마감", "금액"], headers
+        with httpx.Client(base_url=forest.base_url, headers={"Authorization": f"Bearer {token}"}) as api:
+            first = api.get("/api/v1/bids", params={"limit": PAGE_SIZE}).json()["items"]
+            expect(page.locator("#bid-rows tr[data-bid-id]")).to_have_count(len(first))
+            for bid in first:
+                row = page.locator(f'#bid-rows tr[data-bid-id="{bid["id"]}"]')
+                deadline = row.locator("td.deadline")
+                if bid["closes_at"] is None:
+                    expect(deadline).to_have_text("–")
+                else:
+                    expect(deadline.locator("time")).to_have_attribute("datetime", bid["closes_at"])
+                    expect(deadline).to_have_text(re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d$"))
+                want = "–" if bid["amount"] is None else f"{int(bid['amount']):,}원"
+                expect(row.locator("td.amount")).to_have_text(want)
+            assert any(b["amount"] for b in first) and any(b["closes_at"] for b in first)
+
+            # "Closing soon" ticks "Open only": the deadlines still ahead, soonest first, as the API lists them.
+            page.select_option("#f-sort", "closes_at")
+            expect(page).to_have_url(re.compile(r"sort=closes_at"))
+            expect(page).to_have_url(re.compile(r"open=true"))
+            expect(page.locator("#f-open")).to_be_checked()
+            soon = api.get("/api/v1/bids", params={"limit": PAGE_SIZE, "sort": "closes_at", "open": "true"}).json()
+            assert soon["items"], "the demo board should have notices still open (deadlines after today)"
+            expect(page.locator("#bid-rows tr[data-bid-id]").first).to_have_attribute(
+                "data-bid-id", str(soon["items"][0]["id"]))
+            expect(page.locator("#bid-rows tr[data-bid-id]")).to_have_count(len(soon["items"]))
+            assert rendered_bid_ids(page) == [str(b["id"]) for b in soon["items"]]
+            shot_closes = page.eval_on_selector_all("#bid-rows tr", "rows => rows.map(r => r.dataset.closesAt)")
+            assert all(c and c > "2000" for c in shot_closes[: len(soon["items"])])
+            page.screenshot(path=str(artifacts_dir / "dashboard-closing-soon.png"), full_page=False)
+
+            # Unticking "Open only" keeps the sort and lists closed notices too (past deadlines first).
+            page.locator("#f-open").uncheck()
+            expect(page).not_to_have_url(re.compile(r"open=true"))
+            every = api.get("/api/v1/bids", params={"limit": PAGE_SIZE, "sort": "closes_at"}).json()["items"]
+            expect(page.locator("#bid-rows tr[data-bid-id]").first).to_have_attribute("data-bid-id", str(every[0]["id"]))
+            page.locator("#f-open").check()
+            expect(page).to_have_url(re.compile(r"open=true"))
+
+            # The notice view: facts as the detail says, each evidence span highlighted in the body.
+            target = next(b for b in soon["items"] if b["amount"] is not None)
+            detail = api.get(f"/api/v1/bids/{target['id']}").json()
+        page.locator(f'#bid-rows tr[data-bid-id="{target["id"]}"] a.bid-open').click()
+        view = page.locator("#bid-view")
+        expect(view).to_be_visible()
+        expect(view).to_have_attribute("data-state", "ready")
+        expect(page.locator("#bid-view-title")).to_have_text(detail["title"])
+        expect(page.locator("#bid-view-body")).to_have_text(detail["body"])
+        stated = {name for name, fact in detail["facts"].items() if fact["value"] is not None and name != "currency"}
+        shown = set(page.eval_on_selector_all("#bid-view-facts .fact", "fs => fs.map(f => f.dataset.fact)"))
+        assert shown == stated
+        expect(view.locator('.fact[data-fact="amount"] dd')).to_have_text(f"{int(detail['amount']):,}원")
+        marks = page.eval_on_selector_all(
+            "#bid-view-body mark", "ms => ms.map(m => [m.dataset.fact.split(' '), m.textContent])")
+        for name in ("closes_at", "amount", "contract_method"):
+            evidence = detail["facts"][name]["evidence"]
+            if evidence is None:
+                continue
+            assert "".join(text for names, text in marks if name in names) == evidence["text"], name
+        page.screenshot(path=str(artifacts_dir / "dashboard-notice-view.png"), full_page=False)
+        page.locator("#bid-view-close").click()
+        expect(view).to_be_hidden()
+    finally:
+        context.close()
+    assert not errors, errors
+
+
 def test_dashboard_end_to_end(forest: Forest, browser: Browser, artifacts_dir: Path) -> None:
     console_errors: list[str] = []
     ws_frames: list[dict] = []  # type: ignore[type-arg]

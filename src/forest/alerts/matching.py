@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from forest.alerts import webhooks
 from forest.alerts.models import ANY_ROUTE, Alert, AlertRoute
 from forest.bids.filters import BidFilters, matches
-from forest.bids.models import Bid
+from forest.bids.models import Bid, BidDetail
 from forest.crawls.models import JobEvent
 from forest.realtime import events
 from forest.sources.models import Source
@@ -40,7 +40,9 @@ class Staged:
 def bid_payload(bid: Bid) -> dict[str, object]:
     """The bid as carried in a `bid.new` event."""
     return {"id": bid.id, "source_id": bid.source_id, "title": bid.title, "department": bid.department,
-            "post_date": bid.post_date.isoformat(), "views": bid.views, "url": bid.url}
+            "post_date": bid.post_date.isoformat(), "views": bid.views, "url": bid.url,
+            "closes_at": bid.closes_at.isoformat() if bid.closes_at is not None else None,
+            "amount": str(bid.amount) if bid.amount is not None else None, "category": bid.category}
 
 
 async def _candidates(session: AsyncSession, bids: Sequence[Bid],
@@ -59,32 +61,53 @@ async def _candidates(session: AsyncSession, bids: Sequence[Bid],
     return [(alert, user) for alert, user in rows.tuples()]
 
 
-async def stage_alert_events(session: AsyncSession, *, bid_ids: Sequence[int],
-                             max_events: int = DEFAULT_MAX_EVENTS) -> Staged:
-    """Stage the `bid.new` events of the alerts the new bids match (one per bid, or one summary when an
-    alert matches more than `max_events`) and one webhook delivery per alert with a webhook; the caller
-    commits, then publishes the events and hands the deliveries to a worker."""
-    if not bid_ids:
+async def stage_alert_events(
+    session: AsyncSession, *, bid_ids: Sequence[int], updated_ids: Sequence[int] = (),
+    max_events: int = DEFAULT_MAX_EVENTS,
+) -> Staged:
+    """Stage the events of the alerts that new and edited bids match: `bid.new` per new bid (or one summary
+    when an alert matches more than `max_events`) with one webhook delivery per alert with a webhook, and
+    `bid.updated` per edited bid (a correction moving the deadline, a new title; at most `max_events` per
+    alert). Only alerts whose owner may see the bid's source are read. The caller commits, then publishes the
+    events and hands the deliveries to a worker."""
+    wanted = [*bid_ids, *updated_ids]
+    if not wanted:
         return Staged()
-    bids = (await session.scalars(select(Bid).where(Bid.id.in_(bid_ids)).order_by(Bid.id))).all()
+    bids = (await session.scalars(select(Bid).where(Bid.id.in_(wanted)).order_by(Bid.id))).all()
     if not bids:
         return Staged()
     sources = {s.id: s for s in (await session.scalars(select(Source).where(
         Source.id.in_(sorted({b.source_id for b in bids}))))).all()}
-    hits: list[tuple[Alert, list[Bid]]] = []
-    for alert, owner in await _candidates(session, bids, sources):
+    candidates = await _candidates(session, bids, sources)
+    if not candidates:
+        return Staged()
+    # `q` matches the notice body too.
+    rows = await session.execute(select(BidDetail.bid_id, BidDetail.body).where(BidDetail.bid_id.in_(wanted)))
+    bodies = {bid_id: body for bid_id, body in rows.all()}
+    edited = set(updated_ids)
+    hits: list[tuple[Alert, list[Bid], list[Bid]]] = []
+    for alert, owner in candidates:
         try:
             filters = BidFilters.model_validate(alert.filters or {})
         except ValueError:
             continue  # an alert saved under older rules must not stop the crawl
-        matched = [bid for bid in bids if can_see(owner, sources[bid.source_id]) and matches(filters, bid)]
-        if matched:
-            hits.append((alert, matched))
+        matched = [bid for bid in bids if can_see(owner, sources[bid.source_id])
+                   and matches(filters, bid, body=bodies.get(bid.id))]
+        new = [bid for bid in matched if bid.id not in edited]
+        changed = [bid for bid in matched if bid.id in edited]
+        if new or changed:
+            hits.append((alert, new, changed))
     if not hits:
         return Staged()
-    await events.lock_user_events(session, [alert.user_id for alert, _ in hits])
+    await events.lock_user_events(session, [alert.user_id for alert, _, _ in hits])
+    staged_updates = [
+        events.add_event(session, user_id=alert.user_id, type="bid.updated", alert_id=alert.id,
+                         data={"bid": bid_payload(bid), "alert_id": alert.id, "alert_name": alert.name})
+        for alert, _, changed in hits for bid in changed[:max_events]]
     by_alert: list[tuple[Alert, list[JobEvent]]] = []
-    for alert, matched in hits:
+    for alert, matched, _ in hits:
+        if not matched:
+            continue
         common = {"alert_id": alert.id, "alert_name": alert.name, "webhook": bool(alert.webhook_url)}
         if len(matched) <= max_events:
             staged_events = [events.add_event(session, user_id=alert.user_id, type="bid.new", alert_id=alert.id,
@@ -96,7 +119,7 @@ async def stage_alert_events(session: AsyncSession, *, bid_ids: Sequence[int],
                                                     **common})]
         by_alert.append((alert, staged_events))
     await session.flush()
-    staged = Staged(events=[event for _, alert_events in by_alert for event in alert_events])
+    staged = Staged(events=[*staged_updates, *(event for _, alert_events in by_alert for event in alert_events)])
     for alert, alert_events in by_alert:
         if alert.webhook_url:
             staged.delivery_ids.append(webhooks.stage(session, alert=alert, staged=alert_events).id)

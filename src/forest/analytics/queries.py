@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Any, Literal
 
-from sqlalchemy import Select, Table, and_, func, select
+from sqlalchemy import Date, Integer, Select, Table, and_, cast, func, select
+from sqlalchemy.sql.elements import ColumnElement
 
 from forest.bids.models import Bid
 from forest.sources.models import Source
@@ -64,4 +65,65 @@ def daily_counts(*, days: int, now: dt.datetime, viewer: int | None = None) -> S
         _visible(stmt.where(bid.c.post_date >= daily_counts_since(days=days, now=now)), viewer)
         .group_by(bid.c.post_date)
         .order_by(bid.c.post_date.asc())
+    )
+
+
+GroupBy = Literal["department", "category"]
+Period = Literal["month", "week"]
+# The currencies the fact extractor reports (forest.crawler.facts.money): amounts are summed within one.
+Currency = Literal["KRW", "USD", "EUR", "GBP"]
+
+
+def period_start(period: Period, dialect: str) -> ColumnElement[Any]:
+    """The first day of the month or ISO week (Monday) of `bid.post_date`, as a date."""
+    if dialect == "postgresql":
+        return cast(func.date_trunc(period, bid.c.post_date), Date)
+    if period == "month":
+        return func.strftime("%Y-%m-01", bid.c.post_date)
+    # SQLite: %w counts from Sunday = 0; step back to that week's Monday.
+    back = (cast(func.strftime("%w", bid.c.post_date), Integer) + 6) % 7
+    return func.date(bid.c.post_date, func.printf("-%d days", back))
+
+
+def amounts(
+    *, group_by: GroupBy, period: Period, days: int, currency: Currency, now: dt.datetime, dialect: str,
+    viewer: int | None = None,
+) -> Select[Any]:
+    """Bids with an amount in `currency`, their total and median amount per period and department (or category),
+    over the last `days` days (post_date, UTC), oldest period first.
+
+    PostgreSQL: `percentile_cont(0.5)`. SQLite has no percentile aggregate: each row is numbered within its
+    group in amount order, and the median is the mean of the middle row (odd count) or the two middle rows
+    (even count), which is what percentile_cont(0.5) computes.
+    """
+    group = bid.c[group_by]
+    start = period_start(period, dialect)
+    where = and_(bid.c.amount.is_not(None), bid.c.currency == currency,
+                 bid.c.post_date >= daily_counts_since(days=days, now=now))
+    if viewer is not None:  # only the bids of the sources user `viewer` may see
+        where = and_(where, bid.c.source_id.in_(select(Source.id).where(shared_or_owned_by(viewer))))
+    if dialect == "postgresql":
+        return (
+            select(start.label("period"), group.label("group"), func.count().label("bid_count"),
+                   func.sum(bid.c.amount).label("total_amount"),
+                   func.percentile_cont(0.5).within_group(bid.c.amount).label("median_amount"))
+            .where(where)
+            .group_by(start, group)
+            .order_by(start.asc(), group.asc().nulls_last())
+        )
+    ranked = (
+        select(start.label("period"), group.label("group"), bid.c.amount,
+               func.row_number().over(partition_by=(start, group), order_by=bid.c.amount).label("rank"),
+               func.count().over(partition_by=(start, group)).label("n"))
+        .where(where)
+        .subquery("ranked")
+    )
+    # The middle row(s): ranks (n + 1) // 2 and (n + 2) // 2, one rank when n is odd.
+    middle = ranked.c.rank.in_([(ranked.c.n + 1) // 2, (ranked.c.n + 2) // 2])
+    return (
+        select(ranked.c.period, ranked.c.group, func.count().label("bid_count"),
+               func.sum(ranked.c.amount).label("total_amount"),
+               func.avg(ranked.c.amount).filter(middle).label("median_amount"))
+        .group_by(ranked.c.period, ranked.c.group)
+        .order_by(ranked.c.period.asc(), ranked.c.group.asc().nulls_last())
     )

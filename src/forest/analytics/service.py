@@ -6,13 +6,23 @@ import datetime as dt
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import Select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from forest.analytics import queries
-from forest.analytics.schemas import DailyCount, DailyCounts, DepartmentCount, HighValueDepartments, QueryPlan
+from forest.analytics.queries import Currency, GroupBy, Period
+from forest.analytics.schemas import (
+    AmountGroup,
+    AmountsByPeriod,
+    DailyCount,
+    DailyCounts,
+    DepartmentCount,
+    HighValueDepartments,
+    QueryPlan,
+)
 from forest.database import utcnow
 from forest.errors import NotFound
 from forest.explain import Explain
@@ -27,13 +37,21 @@ class AnalyticsArgs:
     days: int = 30
     limit: int = 50
     viewer: int | None = None  # plan the query as this (non-admin) user sees it; None: as an admin
+    group_by: GroupBy = "department"
+    period: Period = "month"
+    currency: Currency = "KRW"
 
 
-PLANS: dict[str, Callable[[AnalyticsArgs, dt.datetime], Select[Any]]] = {
-    "high-value-departments": lambda a, now: queries.high_value_departments(
+# name -> statement from the arguments, the time and the dialect's name.
+PLANS: dict[str, Callable[[AnalyticsArgs, dt.datetime, str], Select[Any]]] = {
+    "high-value-departments": lambda a, now, _dialect: queries.high_value_departments(
         min_views=a.min_views, days=a.days, limit=a.limit, now=now, viewer=a.viewer),
-    "daily-counts": lambda a, now: queries.daily_counts(days=a.days, now=now, viewer=a.viewer),
+    "daily-counts": lambda a, now, _dialect: queries.daily_counts(days=a.days, now=now, viewer=a.viewer),
+    "amounts": lambda a, now, dialect: queries.amounts(
+        group_by=a.group_by, period=a.period, days=a.days, currency=a.currency, now=now, dialect=dialect,
+        viewer=a.viewer),
 }
+CENT = Decimal("0.01")
 
 
 def _viewer(user: User) -> int | None:
@@ -72,6 +90,34 @@ async def daily_counts(*, session: AsyncSession, user: User, days: int,
     return DailyCounts(items=items)
 
 
+async def amounts(
+    *, session: AsyncSession, user: User, group_by: GroupBy, period: Period, days: int, currency: Currency,
+    now: dt.datetime | None = None,
+) -> AmountsByPeriod:
+    """Total and median amount in `currency` per period and department (or category) over the last `days` days."""
+    now = now or utcnow()
+    dialect = session.get_bind().dialect.name
+    stmt = queries.amounts(group_by=group_by, period=period, days=days, currency=currency, now=now, dialect=dialect,
+                           viewer=_viewer(user))
+    rows = (await session.execute(stmt)).all()
+    return AmountsByPeriod(
+        group_by=group_by, period=period, currency=currency, since=queries.daily_counts_since(days=days, now=now),
+        items=[AmountGroup(period=_date(r.period), group=r.group, bid_count=r.bid_count,
+                           total_amount=_decimal(r.total_amount), median_amount=_decimal(r.median_amount))
+               for r in rows],
+    )
+
+
+def _date(value: Any) -> dt.date:
+    # SQLite returns the period as 'YYYY-MM-DD' text.
+    return value if isinstance(value, dt.date) else dt.date.fromisoformat(str(value))
+
+
+def _decimal(value: Any) -> Decimal:
+    # percentile_cont and SQLite's AVG answer in floating point: round to the cents an amount has.
+    return (value if isinstance(value, Decimal) else Decimal(repr(value))).quantize(CENT)
+
+
 def compile_sql(stmt: Select[Any], session: AsyncSession) -> str:
     """The statement as SQL for the session's dialect, values inlined: for people to read, never to run.
 
@@ -89,7 +135,8 @@ async def explain(
     build = PLANS.get(name)
     if build is None:
         raise NotFound(f"No analytics query named {name!r}; known: {', '.join(PLANS)}.")
-    stmt = build(args or AnalyticsArgs(), now or utcnow())
+    dialect = session.get_bind().dialect.name
+    stmt = build(args or AnalyticsArgs(), now or utcnow(), dialect)
     sql = compile_sql(stmt, session)
     if session.get_bind().dialect.name == "postgresql":
         options = "ANALYZE, BUFFERS, " if analyze else ""

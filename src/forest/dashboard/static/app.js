@@ -7,7 +7,8 @@ const LAST_EVENT_KEY = "forest.lastEventId";
 const TABS = ["notices", "crawls", "analytics", "alerts"];
 const TERMINAL = new Set(["succeeded", "failed", "cancelled"]);
 const STATE_RANK = { queued: 0, running: 1, succeeded: 2, failed: 2, cancelled: 2 };
-const BID_FILTER_KEYS = ["q", "department", "views_gte", "views_lte", "posted_from", "posted_to", "sort"];
+const BID_FILTER_KEYS = ["q", "department", "views_gte", "views_lte", "posted_from", "posted_to", "open", "sort"];
+const CLOSING_SOON = "closes_at";
 const DEFAULT_SORT = "-post_date";
 const PAGE_SIZE = 30;
 const TOAST_MS = 8000;
@@ -170,6 +171,7 @@ function navigate(tab, params = null, { replace = false } = {}) {
 
 function render() {
   if (!auth.token) { showAuth(); return; }
+  const previous = state.tab;
   state.tab = currentTab();
   for (const link of document.querySelectorAll("#tabs a")) {
     if (link.dataset.tab === state.tab) link.setAttribute("aria-current", "page");
@@ -177,7 +179,8 @@ function render() {
   }
   for (const panel of document.querySelectorAll("[data-panel]")) panel.hidden = panel.dataset.panel !== state.tab;
   const openers = { notices: notices.sync, crawls: crawls.open, analytics: analytics.open, alerts: alerts.open };
-  openers[state.tab]();
+  // A tab shown again reloads: crawls may have stored notices since it was last on screen.
+  openers[state.tab]({ shownAgain: previous !== state.tab });
 }
 
 // ---------------------------------------------------------------- auth view
@@ -272,7 +275,7 @@ const notices = {
     const filters = {};
     for (const key of BID_FILTER_KEYS) {
       const value = String(data.get(key) ?? "").trim();
-      if (!value) continue;
+      if (!value) continue; // an unticked "Open only" box sends nothing
       if (key === "department") {
         const list = value.split(",").map((v) => v.trim()).filter(Boolean);
         if (list.length) filters.department = list;
@@ -295,16 +298,18 @@ const notices = {
     for (const key of BID_FILTER_KEYS) {
       const input = form.elements.namedItem(key);
       const value = filters[key];
-      input.value = Array.isArray(value) ? value.join(", ") : value ?? (key === "sort" ? DEFAULT_SORT : "");
+      if (input.type === "checkbox") input.checked = value === input.value;
+      else input.value = Array.isArray(value) ? value.join(", ") : value ?? (key === "sort" ? DEFAULT_SORT : "");
     }
   },
 
-  /** Called whenever the notices tab is shown or the URL changed: reload only if the filters differ. */
-  sync() {
+  /** Called whenever the notices tab is shown or the URL changed: reload when the filters differ or the tab
+   * comes back on screen (`shownAgain`), so notices a crawl stored meanwhile appear without a page reload. */
+  sync({ shownAgain = false } = {}) {
     const filters = notices.filtersFromUrl();
     const query = notices.toParams(filters).toString();
     notices.fillForm($("bid-filters"), filters);
-    if (state.loaded.has("notices") && query === state.bidQuery) return;
+    if (state.loaded.has("notices") && query === state.bidQuery && !shownAgain) return;
     state.loaded.add("notices");
     state.bidQuery = query;
     notices.reset();
@@ -378,14 +383,18 @@ const notices = {
 
   row(bid) {
     const attachments = Array.isArray(bid.attachments) ? bid.attachments.length : 0;
-    const href = safeUrl(bid.url);
-    const link = href
-      ? el("a", { href, target: "_blank", rel: "noopener noreferrer", text: bid.title })
-      : el("span", { text: bid.title });
-    return el("tr", { "data-bid-id": bid.id },
+    // The title opens the notice view; the board's own page is linked from there.
+    const link = el("a", { href: `#bid-${bid.id}`, class: "bid-open", text: bid.title });
+    link.addEventListener("click", (event) => {
+      event.preventDefault();
+      noticeView.open(bid.id);
+    });
+    return el("tr", { "data-bid-id": bid.id, "data-closes-at": bid.closes_at, "data-amount": bid.amount },
       el("td", { class: "title", "data-label": "제목" }, link),
       el("td", { "data-label": "담당부서", text: bid.department || "–" }),
       el("td", { class: "date", "data-label": "작성일" }, el("time", { datetime: bid.post_date, text: bid.post_date })),
+      el("td", { class: "date deadline", "data-label": "마감" }, deadlineCell(bid.closes_at)),
+      el("td", { class: "num amount", "data-label": "금액", text: fmtAmount(bid.amount, bid.currency) }),
       el("td", { class: "num", "data-label": "조회수", text: fmtNum(bid.views) }),
       el("td", { class: "num", "data-label": "첨부", text: String(attachments) }));
   },
@@ -405,13 +414,127 @@ const notices = {
       event.preventDefault();
       navigate("notices", new URLSearchParams());
     });
-    $("f-sort").addEventListener("change", () => $("bid-filters").requestSubmit());
+    $("f-sort").addEventListener("change", () => {
+      // "Closing soon" means the deadlines still ahead: it ticks "Open only" (which can be unticked again).
+      if ($("f-sort").value === CLOSING_SOON) $("f-open").checked = true;
+      $("bid-filters").requestSubmit();
+    });
+    $("f-open").addEventListener("change", () => $("bid-filters").requestSubmit());
     $("bid-load-more").addEventListener("click", () => notices.loadMore());
     if ("IntersectionObserver" in window) {
       notices.observer = new IntersectionObserver((entries) => {
         if (entries.some((e) => e.isIntersecting)) notices.loadMore();
       }, { rootMargin: "400px 0px" });
     }
+  },
+};
+
+/** A deadline as local "YYYY-MM-DD HH:MM" in a <time>, "–" when the notice states none. */
+function deadlineCell(iso) {
+  const d = iso ? new Date(iso) : null;
+  if (!d || Number.isNaN(d.getTime())) return "–";
+  const text = `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${pad(d.getHours())}:${pad(d.getMinutes())}`;
+  const node = el("time", { datetime: iso, text });
+  if (d.getTime() <= Date.now()) node.classList.add("closed");
+  return node;
+}
+
+/** An amount (a decimal string) with digit grouping done on the string, so no digit is lost to floating point:
+ * "1,474,567,273원" for KRW, "GBP 120,000.5" otherwise; "–" when the notice states none. */
+function fmtAmount(amount, currency) {
+  if (amount === null || amount === undefined || amount === "") return "–";
+  const [whole, cents] = String(amount).split(".");
+  const grouped = whole.replace(/\B(?=(\d{3})+(?!\d))/g, ",") + (cents ? `.${cents}` : "");
+  return currency === "KRW" || !currency ? `${grouped}원` : `${currency} ${grouped}`;
+}
+
+// ---------------------------------------------------------------- notice view
+
+const FACT_LABELS = {
+  notice_no: "공고번호", closes_at: "입찰마감", opens_at: "개찰일시", amount: "금액", amount_kind: "금액 종류",
+  currency: "통화", vat_included: "부가세", contract_method: "계약방법", bid_method: "입찰방식",
+  region_limit: "지역제한", procuring_entity: "공고기관", demand_entity: "수요기관", category: "분류",
+};
+const AMOUNT_KINDS = { estimated_price: "추정가격", base_amount: "기초금액", estimated_total: "추정금액", budget: "배정예산" };
+const CATEGORIES = { works: "공사", goods: "물품", services: "용역", sale: "매각" };
+
+const noticeView = {
+  controller: null,
+
+  /** Show one notice: its facts, and its body with the text each fact was read from highlighted. */
+  async open(bidId) {
+    const dialog = $("bid-view");
+    noticeView.controller?.abort();
+    noticeView.controller = new AbortController();
+    dialog.dataset.bidId = String(bidId);
+    dialog.dataset.state = "loading";
+    $("bid-view-title").textContent = "Loading…";
+    $("bid-view-facts").replaceChildren();
+    $("bid-view-body").replaceChildren();
+    $("bid-view-link").hidden = true;
+    showProblem($("bid-view-error"), null);
+    if (!dialog.open) dialog.showModal();
+    try {
+      const bid = await api(`${API}/bids/${bidId}`, { signal: noticeView.controller.signal });
+      $("bid-view-title").textContent = bid.title;
+      const href = safeUrl(bid.url);
+      if (href) {
+        $("bid-view-link").href = href;
+        $("bid-view-link").hidden = false;
+      }
+      $("bid-view-facts").replaceChildren(...noticeView.facts(bid));
+      $("bid-view-body").replaceChildren(...noticeView.body(bid.body, bid.facts));
+      dialog.dataset.state = "ready";
+    } catch (err) {
+      if (err?.name === "AbortError") return;
+      $("bid-view-title").textContent = "Notice";
+      showProblem($("bid-view-error"), err);
+      dialog.dataset.state = "error";
+    }
+  },
+
+  /** <dt>/<dd> pairs of the facts the notice states. */
+  facts(bid) {
+    const out = [];
+    for (const [name, fact] of Object.entries(bid.facts || {})) {
+      if (fact.value === null || fact.value === undefined || name === "currency") continue;
+      let value = fact.value;
+      if (name === "closes_at" || name === "opens_at") value = deadlineCell(value);
+      else if (name === "amount") value = fmtAmount(value, bid.facts.currency?.value);
+      else if (name === "amount_kind") value = AMOUNT_KINDS[value] ?? value;
+      else if (name === "category") value = CATEGORIES[value] ?? value;
+      else if (name === "vat_included") value = value ? "포함" : "별도";
+      out.push(el("div", { class: "fact", "data-fact": name },
+        el("dt", { text: FACT_LABELS[name] ?? name }), el("dd", {}, value)));
+    }
+    if (!out.length) out.push(el("p", { class: "muted", text: "No facts found in this notice." }));
+    return out;
+  },
+
+  /** The body as text nodes, with every evidence span in a <mark data-fact="…"> (overlapping spans share one). */
+  body(text, facts) {
+    if (!text) return [el("p", { class: "muted", text: "The notice body was not read (no detail page)." })];
+    const spans = [];
+    for (const [name, fact] of Object.entries(facts || {})) {
+      const ev = fact.evidence;
+      if (ev && ev.start >= 0 && ev.end <= text.length && ev.start < ev.end) spans.push({ ...ev, name });
+    }
+    const cuts = [...new Set([0, text.length, ...spans.flatMap((s) => [s.start, s.end])])].sort((a, b) => a - b);
+    const out = [];
+    for (let i = 0; i + 1 < cuts.length; i += 1) {
+      const [start, end] = [cuts[i], cuts[i + 1]];
+      const piece = text.slice(start, end);
+      const names = spans.filter((s) => s.start <= start && end <= s.end).map((s) => s.name);
+      out.push(names.length
+        ? el("mark", { "data-fact": names.join(" "), title: names.map((n) => FACT_LABELS[n] ?? n).join(", "), text: piece })
+        : piece);
+    }
+    return out;
+  },
+
+  init() {
+    $("bid-view-close").addEventListener("click", () => $("bid-view").close());
+    $("bid-view").addEventListener("close", () => noticeView.controller?.abort());
   },
 };
 
@@ -1051,6 +1174,7 @@ function init() {
   });
   window.addEventListener("popstate", render);
   notices.init();
+  noticeView.init();
   crawls.init();
   analytics.init();
   alerts.init();
