@@ -28,7 +28,8 @@ def _include_object(obj: object, name: str | None, type_: str, reflected: bool, 
     # Indexes that only exist on PostgreSQL (trigram) are created in migrations, not in the models.
     if type_ == "index" and name is not None and name.endswith("_trgm"):
         return False
-    return True
+    # SQLite's FTS5 search table (and its shadow tables) behind `q`, created by migration 0006.
+    return not (type_ == "table" and name is not None and name.startswith("bid_search"))
 
 
 def _configure(connection: Connection) -> None:

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from forest.alerts.models import Alert
-from forest.bids.models import Bid
+from forest.bids.models import Bid, BidDetail
 from forest.crawls.models import CrawlJob, IdempotencyKey, JobEvent
 from forest.database import Base
 from forest.sources.models import Source
 from forest.users.models import User, WsTicket
 
-__all__ = ["Alert", "Base", "Bid", "CrawlJob", "IdempotencyKey", "JobEvent", "Source", "User", "WsTicket"]
+__all__ = ["Alert", "Base", "Bid", "BidDetail", "CrawlJob", "IdempotencyKey", "JobEvent", "Source", "User", "WsTicket"]

@@ -14,6 +14,7 @@ import json
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any, Generic, Literal, TypeVar
 from urllib.parse import urlencode
 
@@ -28,7 +29,7 @@ from forest.errors import CursorError, CursorMismatch, UnsupportedSort
 
 T = TypeVar("T")
 CURSOR_VERSION = 1
-Kind = Literal["int", "date", "datetime", "str", "uuid"]
+Kind = Literal["int", "date", "datetime", "str", "uuid", "decimal"]
 CountMode = Literal["none", "estimated", "exact"]
 
 
@@ -142,9 +143,11 @@ def filter_hash(filters: Mapping[str, Any]) -> str:
 
 
 def _encode(value: Any, kind: Kind) -> Any:
+    if value is None:
+        return None  # a nullable sort column: the position is in the trailing run of nulls
     if kind in ("date", "datetime"):
         return value.isoformat()
-    if kind == "uuid":
+    if kind in ("uuid", "decimal"):
         return str(value)
     return value
 
@@ -162,19 +165,32 @@ def _decode(value: Any, kind: Kind) -> Any:
             return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
         if kind == "uuid":
             return uuid.UUID(value)
+        if kind == "decimal":
+            if not isinstance(value, str):
+                raise TypeError
+            number = Decimal(value)
+            if not number.is_finite():
+                raise ValueError
+            return number
         if not isinstance(value, str):
             raise TypeError
         return value
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError, InvalidOperation) as exc:
         raise CursorError("The cursor's position is malformed.") from exc
 
 
 @dataclass(frozen=True)
 class SortKey:
-    """A sortable column and how its values travel inside a cursor."""
+    """A sortable column and how its values travel inside a cursor.
+
+    A `nullable` column sorts its nulls last in both directions: rows with a value first, by
+    `(column, id)`, then the rows without one, by id. Each run is read with its own index range
+    (`PagePlan.segments`), because a row-value comparison is never true for a null.
+    """
 
     column: Any
     kind: Kind
+    nullable: bool = False
 
 
 @dataclass
@@ -220,6 +236,7 @@ class PagePlan:
     limit: int
     seek: tuple[Any, ...] | None
     backwards: bool
+    nullable: bool = False
 
     @property
     def order_desc(self) -> bool:
@@ -240,6 +257,51 @@ class PagePlan:
         cond: ColumnElement[bool] = left < right if self.order_desc else left > right
         return cond
 
+    def segments(self) -> list[Segment]:
+        """The runs a page reads, in reading order: for a nullable sort the rows with a value and the rows
+        without one (nulls last in display order, so first when reading backwards); otherwise one run."""
+        if not self.nullable:
+            return [Segment("all", self.seek)]
+        in_nulls = self.seek is not None and self.seek[0] is None
+        if self.backwards:
+            assert self.seek is not None  # a backwards page always starts from a cursor
+            if in_nulls:
+                return [Segment("nulls", self.seek), Segment("values", None)]
+            return [Segment("values", self.seek)]
+        if in_nulls:
+            return [Segment("nulls", self.seek)]
+        return [Segment("values", self.seek), Segment("nulls", None)]
+
+    def segment_clauses(self, segment: Segment, values: Sequence[Any] | None) -> list[ColumnElement[bool]]:
+        """WHERE clauses of one segment; `values` stand for the seek position (bind parameters or literals)."""
+        if segment.kind == "all":
+            return [self.seek_clause(values)] if values is not None else []
+        column, id_column = self.cols
+        if segment.kind == "values":
+            out: list[ColumnElement[bool]] = [column.is_not(None)]
+            if values is not None:
+                out.append(self.seek_clause(values))
+            return out
+        out = [column.is_(None)]
+        if values is not None:
+            out.append(id_column < values[1] if self.order_desc else id_column > values[1])
+        return out
+
+    def segment_order_by(self, segment: Segment) -> list[Any]:
+        """ORDER BY of one segment (the nulls run is ordered by id alone)."""
+        if segment.kind == "nulls":
+            id_column = self.cols[-1]
+            return [id_column.desc() if self.order_desc else id_column.asc()]
+        return self.order_by()
+
+
+@dataclass(frozen=True)
+class Segment:
+    """One run of a page read: `all` rows, the rows with a sort value, or the `nulls`; `seek` is where it starts."""
+
+    kind: Literal["all", "values", "nulls"]
+    seek: tuple[Any, ...] | None
+
 
 def plan_page(keyset: Keyset, params: PageParams, filters: Mapping[str, Any], signer: CursorSigner) -> PagePlan:
     """Check the sort against the whitelist and the cursor against the sort and filters it was issued for."""
@@ -256,10 +318,11 @@ def plan_page(keyset: Keyset, params: PageParams, filters: Mapping[str, Any], si
         raw_key = payload.get("k")
         if not isinstance(raw_key, list) or len(raw_key) != len(cols):
             raise CursorError("The cursor's position is malformed.")
-        seek = tuple(_decode(v, kd) for v, kd in zip(raw_key, kinds, strict=True))
+        seek = tuple(None if v is None and key.nullable and i == 0 else _decode(v, kd)
+                     for i, (v, kd) in enumerate(zip(raw_key, kinds, strict=True)))
         backwards = payload.get("d") == "p"
     return PagePlan(sort_name=sort_name, cols=cols, kinds=kinds, desc=desc, fhash=fhash, limit=params.limit,
-                    seek=seek, backwards=backwards)
+                    seek=seek, backwards=backwards, nullable=key.nullable and len(cols) == 2)
 
 
 def _attr(row: Any, name: str) -> Any:
@@ -301,15 +364,19 @@ async def paginate(
     """Run one keyset page of `stmt` (one ORM entity or a Core select of columns, filters already applied)."""
     plan = plan_page(keyset, params, filters, signer)
     base = stmt
-    if plan.seek is not None:
-        stmt = stmt.where(plan.seek_clause([literal(v, c.type) for v, c in zip(plan.seek, plan.cols, strict=True)]))
-    stmt = stmt.order_by(*plan.order_by()).limit(plan.limit + 1)
-    rows: list[Any]
-    if len(stmt.column_descriptions) == 1:
-        rows = list((await session.scalars(stmt)).all())
-    else:
-        # A Core select of columns: run on the session's connection, skipping the ORM's result machinery.
-        rows = list((await (await session.connection()).execute(stmt)).all())
+    rows: list[Any] = []
+    for segment in plan.segments():
+        want = plan.limit + 1 - len(rows)
+        if want <= 0:
+            break
+        seek = None if segment.seek is None else [
+            None if v is None else literal(v, c.type) for v, c in zip(segment.seek, plan.cols, strict=True)]
+        page = base.where(*plan.segment_clauses(segment, seek)).order_by(*plan.segment_order_by(segment)).limit(want)
+        if len(page.column_descriptions) == 1:
+            rows.extend((await session.scalars(page)).all())
+        else:
+            # A Core select of columns: run on the session's connection, skipping the ORM's result machinery.
+            rows.extend((await (await session.connection()).execute(page)).all())
     result = finish_page(plan, rows, signer)
     if params.count != "none":
         result.count = await count_rows(session, base, params.count, count_timeout_ms)

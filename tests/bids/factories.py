@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import insert
@@ -20,6 +21,8 @@ TITLES = [
     "휴양림 시설 보수 %s {0}", "Forest Drone 입찰",
 ]
 BASE_DATE = dt.date(2026, 11, 20)
+# Deadlines are spread around the time the test runs, so `open` and `closes_within_days` have both sides.
+FACTS_EPOCH = dt.datetime.now(dt.UTC).replace(minute=0, second=0, microsecond=0)
 
 
 @dataclass(frozen=True)
@@ -32,6 +35,10 @@ class BidRow:
     department: str
     views: int
     post_date: dt.date
+    closes_at: dt.datetime | None = None
+    amount: Decimal | None = None
+    category: str | None = None
+    contract_method: str | None = None
 
 
 async def make_source(db: Database, name: str = "Test board") -> int:
@@ -52,6 +59,14 @@ def bid_values(i: int, source_id: int, **overrides: Any) -> dict[str, Any]:
         "post_date": BASE_DATE - dt.timedelta(days=(i * 3) % 8), "url": f"https://board.example.kr/n/{i}",
         "attachments": [{"name": f"공고문{i}.hwp", "url": f"https://board.example.kr/f/{i}"}] if i % 3 == 0 else [],
         "content_hash": f"{i:064d}", "first_seen_at": now, "updated_at": now,
+        # Tender facts with ties and gaps: a quarter have no deadline, a fifth no amount. Deadlines fall
+        # on whole hours around the moment the rows are made (so some are past), five at each.
+        "closes_at": None if i % 4 == 0 else FACTS_EPOCH + dt.timedelta(hours=(i * 5) % 37 - 12),
+        "amount": None if i % 5 == 0 else Decimal((i * 7) % 11) * Decimal("12500000.50"),
+        "amount_kind": None if i % 5 == 0 else "estimated_price",
+        "currency": None if i % 5 == 0 else "KRW",
+        "category": [None, "works", "goods", "services", "sale"][i % 5],
+        "contract_method": ["일반경쟁", "제한경쟁", None][i % 3],
     }
     values.update(overrides)
     return values
@@ -74,7 +89,9 @@ async def make_bids(db: Database, n: int, *, source_ids: list[int] | None = None
         ids = (await session.scalars(stmt, values)).all()
         await session.commit()
     return [BidRow(id=bid_id, source_id=v["source_id"], title=v["title"], department=v["department"],
-                   views=v["views"], post_date=v["post_date"]) for bid_id, v in zip(ids, values, strict=True)]
+                   views=v["views"], post_date=v["post_date"], closes_at=v["closes_at"], amount=v["amount"],
+                   category=v["category"], contract_method=v["contract_method"])
+            for bid_id, v in zip(ids, values, strict=True)]
 
 
 SORT_KEYS = {

@@ -181,3 +181,35 @@ async def test_both_statement_shapes_agree(sessionmaker: async_sessionmaker[Asyn
 
     assert outcomes[source_id] == outcomes[other_id]
     assert outcomes[source_id][1] == (["123459"], ["123450"])
+
+
+async def test_body_change_is_an_edit_with_new_facts_and_views_only_is_not(
+    sessionmaker: async_sessionmaker[AsyncSession], source_id: int
+) -> None:
+    from forest.bids.models import BidDetail
+    from forest.crawler.facts import extract
+
+    def with_body(n: int, body: str, **changes: object) -> Notice:
+        return notice(n, body=body, facts=extract(body, posted_on=dt.date(2026, 11, 20)), **changes)
+
+    store = DbNoticeStore(sessionmaker, source_id)
+    first = "가. 추정가격: 금1,474,567,273원\n입찰(투찰)마감일시\t2026/12/03 10:00"
+    await store.upsert([with_body(0, first), with_body(1, first)])
+    before = await bids(sessionmaker)
+    assert before["123450"].closes_at == dt.datetime(2026, 12, 3, 1, 0, tzinfo=dt.UTC)
+    assert str(before["123450"].amount) == "1474567273.00" and before["123450"].amount_kind == "estimated_price"
+
+    corrected = first.replace("2026/12/03", "2026/12/10")
+    result = await store.upsert([with_body(0, corrected, views=900), with_body(1, first, views=901)])
+
+    assert result.updated_ids == [before["123450"].id] and result.new == []
+    after = await bids(sessionmaker)
+    assert after["123450"].closes_at == dt.datetime(2026, 12, 10, 1, 0, tzinfo=dt.UTC)
+    assert after["123450"].updated_at > before["123450"].updated_at
+    assert (after["123451"].views, after["123451"].updated_at) == (901, before["123451"].updated_at)
+    async with sessionmaker() as session:
+        detail = await session.get(BidDetail, after["123450"].id)
+    assert detail is not None and detail.body == corrected
+    assert detail.facts["closes_at"] == "2026-12-10T01:00:00+00:00"
+    span = detail.facts["evidence"]["closes_at"]
+    assert corrected[span["start"]:span["end"]] == span["text"] == "2026/12/10 10:00"

@@ -287,3 +287,34 @@ def test_content_hash_ignores_views() -> None:
     assert (
         notice.content_hash != Notice("1", "제목 (정정)", "부서", dt.date(2026, 11, 20), 1, "http://x/1").content_hash
     )
+
+
+def test_detail_text_reads_paragraphs_and_tables_in_order_without_counters() -> None:
+    from forest.crawler.parse import detail_text
+
+    html = (
+        "<html><body><nav>메뉴 로그인</nav><div id=content><table class=board_view>"
+        "<tr><th>제목</th><td>숲가꾸기</td></tr><tr><th>조회수</th><td class=views>12</td></tr></table>"
+        "<div class=view_content><p>1.  공고\u00a0개요\u200b</p><script>var x = 1;</script>"
+        "<p>가. 추정가격: 금1,474,567,273원<br>(부가가치세 별도)</p>"
+        "<table><tr><th>입찰(투찰)마감일시</th><td>2026/12/03 10:00</td><th>개찰일시</th><td>11:00</td></tr>"
+        "<tr><th>구분</th><td>정정 전</td><td>정정 후</td></tr></table>"
+        "<table><thead><tr><th>공고번호</th><th>추정가격</th></tr></thead>"
+        "<tbody><tr><td>2026-1</td><td>1,000원</td></tr></tbody></table></div></div></body></html>"
+    )
+    assert detail_text(html).split("\n") == [
+        "1. 공고 개요", "가. 추정가격: 금1,474,567,273원", "(부가가치세 별도)",
+        "입찰(투찰)마감일시\t2026/12/03 10:00", "개찰일시\t11:00", "구분\t정정 전\t정정 후",
+        "공고번호\t2026-1", "추정가격\t1,000원",
+    ]
+    # A selector picks the element; the view counter never enters the text, so a views tick is no edit.
+    whole = detail_text(html, "#content")
+    assert whole.startswith("제목\t숲가꾸기\n1. 공고 개요") and "12" not in whole.split("\n")[1]
+    assert "메뉴" not in detail_text(html, "body") and "var x" not in whole
+
+
+def test_detail_text_survives_deep_nesting_and_nul() -> None:
+    from forest.crawler.parse import detail_text
+
+    html = "<div>" * 5000 + "깊은\x00 본문" + "</div>" * 5000
+    assert detail_text(html) == "깊은 본문"

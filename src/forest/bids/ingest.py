@@ -7,18 +7,22 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Table, bindparam, case, func, select, text, update
+from sqlalchemy import Table, bindparam, case, delete, func, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from forest.bids.models import Bid
+from forest.bids.models import Bid, BidDetail
 from forest.crawler.parse import Notice
 from forest.crawler.store import KnownNotice, UpsertResult
 from forest.database import utcnow
 
 # Rows per statement of `upsert_rows`: far below the bind-parameter limits of asyncpg (32767) and SQLite (32766).
 _CHUNK = 500
-_CONTENT_COLUMNS = ("title", "department", "post_date", "url", "attachments", "content_hash")
+# The list-facing tender facts (forest.crawler.facts) copied onto `bid`; they change with the body, i.e.
+# only on a real edit.
+FACT_COLUMNS = ("closes_at", "opens_at", "amount", "amount_kind", "currency", "category", "contract_method")
+MAX_AMOUNT = 10**18  # bid.amount is NUMERIC(20, 2)
+_CONTENT_COLUMNS = ("title", "department", "post_date", "url", "attachments", "content_hash", *FACT_COLUMNS)
 
 # PostgreSQL: the whole batch in one statement, one array parameter per column, whatever the batch size.
 # `stored` reads the hashes in the statement's snapshot, i.e. before its own writes, so new vs updated
@@ -33,8 +37,12 @@ WITH batch AS (
     SELECT * FROM unnest(
         CAST(:external_id AS text[]), CAST(:title AS text[]), CAST(:department AS text[]),
         CAST(:views AS integer[]), CAST(:post_date AS date[]), CAST(:url AS text[]),
-        CAST(:attachments AS text[]), CAST(:content_hash AS text[])
-    ) AS b(external_id, title, department, views, post_date, url, attachments, content_hash)
+        CAST(:attachments AS text[]), CAST(:content_hash AS text[]),
+        CAST(:closes_at AS timestamptz[]), CAST(:opens_at AS timestamptz[]), CAST(:amount AS numeric[]),
+        CAST(:amount_kind AS text[]), CAST(:currency AS text[]), CAST(:category AS text[]),
+        CAST(:contract_method AS text[])
+    ) AS b(external_id, title, department, views, post_date, url, attachments, content_hash,
+           closes_at, opens_at, amount, amount_kind, currency, category, contract_method)
 ), stored AS (
     SELECT batch.external_id, found.content_hash FROM batch CROSS JOIN LATERAL (
         SELECT content_hash FROM bid
@@ -42,9 +50,11 @@ WITH batch AS (
     ) AS found
 ), written AS (
     INSERT INTO bid AS bid (source_id, external_id, title, department, views, post_date, url, attachments,
-                            content_hash, first_seen_at, updated_at)
+                            content_hash, first_seen_at, updated_at,
+                            closes_at, opens_at, amount, amount_kind, currency, category, contract_method)
     SELECT CAST(:source_id AS bigint), external_id, title, department, views, post_date, url,
-           CAST(attachments AS jsonb), content_hash, CAST(:now AS timestamptz), CAST(:now AS timestamptz)
+           CAST(attachments AS jsonb), content_hash, CAST(:now AS timestamptz), CAST(:now AS timestamptz),
+           closes_at, opens_at, amount, amount_kind, currency, category, contract_method
     FROM batch
     ON CONFLICT (source_id, external_id) DO UPDATE SET
         views = excluded.views,
@@ -60,6 +70,20 @@ WITH batch AS (
                            THEN excluded.attachments ELSE bid.attachments END,
         updated_at = CASE WHEN bid.content_hash IS DISTINCT FROM excluded.content_hash
                           THEN excluded.updated_at ELSE bid.updated_at END,
+        closes_at = CASE WHEN bid.content_hash IS DISTINCT FROM excluded.content_hash
+                         THEN excluded.closes_at ELSE bid.closes_at END,
+        opens_at = CASE WHEN bid.content_hash IS DISTINCT FROM excluded.content_hash
+                        THEN excluded.opens_at ELSE bid.opens_at END,
+        amount = CASE WHEN bid.content_hash IS DISTINCT FROM excluded.content_hash
+                      THEN excluded.amount ELSE bid.amount END,
+        amount_kind = CASE WHEN bid.content_hash IS DISTINCT FROM excluded.content_hash
+                           THEN excluded.amount_kind ELSE bid.amount_kind END,
+        currency = CASE WHEN bid.content_hash IS DISTINCT FROM excluded.content_hash
+                        THEN excluded.currency ELSE bid.currency END,
+        category = CASE WHEN bid.content_hash IS DISTINCT FROM excluded.content_hash
+                        THEN excluded.category ELSE bid.category END,
+        contract_method = CASE WHEN bid.content_hash IS DISTINCT FROM excluded.content_hash
+                               THEN excluded.contract_method ELSE bid.contract_method END,
         content_hash = excluded.content_hash
     WHERE bid.views IS DISTINCT FROM excluded.views OR bid.content_hash IS DISTINCT FROM excluded.content_hash
     RETURNING bid.id, bid.external_id, bid.content_hash
@@ -106,8 +130,23 @@ async def known_notices(session: AsyncSession, source_id: int, external_ids: Seq
     return found
 
 
+def fact_values(notice: Notice) -> dict[str, Any]:
+    """The `FACT_COLUMNS` of a notice (all None when it has no facts)."""
+    found = notice.facts
+    if found is None:
+        return dict.fromkeys(FACT_COLUMNS)
+    # Out-of-range values (a run of digits read as an amount, an overlong method name) would fail the
+    # whole batch in the database; the column stays empty and bid_detail keeps what was read.
+    amount = found.amount if found.amount is not None and abs(found.amount) < MAX_AMOUNT else None
+    method = found.contract_method if found.contract_method and len(found.contract_method) <= 40 else None
+    return {"closes_at": found.closes_at, "opens_at": found.opens_at, "amount": amount,
+            "amount_kind": found.amount_kind, "currency": found.currency, "category": found.category,
+            "contract_method": method}
+
+
 def _row(source_id: int, notice: Notice, now: dt.datetime) -> dict[str, Any]:
     return {
+        **fact_values(notice),
         "source_id": source_id,
         "external_id": notice.external_id,
         "title": notice.title,
@@ -160,6 +199,7 @@ async def _upsert_postgresql(
                 "url": [n.url for n in batch],
                 "attachments": [_attachments_json(n) for n in batch],
                 "content_hash": [n.content_hash for n in batch],
+                **{name: [fact_values(n)[name] for n in batch] for name in FACT_COLUMNS},
             },
         )
         written = {external_id: (bid_id, is_new) for bid_id, external_id, is_new in rows}
@@ -168,6 +208,7 @@ async def _upsert_postgresql(
                 bid_id, is_new = hit
                 (result.new if is_new else result.updated).append(notice)
                 (result.new_ids if is_new else result.updated_ids).append(bid_id)
+        await write_details(session, result)
     if ticks:
         await session.execute(
             _PG_VIEWS, {"source_id": source_id, "external_id": list(ticks), "views": list(ticks.values())}
@@ -211,6 +252,7 @@ async def upsert_rows(
             elif old.content_hash != notice.content_hash:
                 result.updated.append(notice)
                 result.updated_ids.append(ids[notice.external_id])
+        await write_details(session, result)
     changed_views = [
         {"b_source_id": source_id, "b_external_id": external_id, "b_views": count}
         for external_id, count in ticks.items()
@@ -227,6 +269,28 @@ async def upsert_rows(
             changed_views,
         )
     return result
+
+
+async def write_details(session: AsyncSession, result: UpsertResult) -> None:
+    """Store the body and facts of every new or edited notice of a batch in `bid_detail`.
+
+    Only rows whose content changed get here, so a views tick never rewrites a body. An edit that came
+    without a body (a crawl without detail pages) removes the old one, which no longer matches the row.
+    """
+    table = BidDetail.__table__
+    assert isinstance(table, Table)
+    written = list(zip([*result.new_ids, *result.updated_ids], [*result.new, *result.updated], strict=True))
+    rows = [{"bid_id": bid_id, "body": n.body, "facts": n.facts.to_json() if n.facts is not None else {}}
+            for bid_id, n in written if n.body is not None]
+    bodiless = [bid_id for bid_id, n in zip(result.updated_ids, result.updated, strict=True) if n.body is None]
+    if bodiless:
+        await session.execute(delete(table).where(table.c.bid_id.in_(bodiless)))
+    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    # Three columns a row: 500 rows are far below either driver's bind-parameter limit.
+    for chunk in _chunks(rows):
+        stmt = insert(table).values(list(chunk))
+        await session.execute(stmt.on_conflict_do_update(
+            index_elements=["bid_id"], set_={"body": stmt.excluded.body, "facts": stmt.excluded.facts}))
 
 
 class DbNoticeStore:

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request, Response
 
 from forest.bids import service
 from forest.bids.filters import MAX_INT64
-from forest.bids.models import Bid
-from forest.bids.schemas import BidListQuery, BidRead
+from forest.bids.schemas import BidDetailRead, BidListQuery, BidRead
 from forest.dependencies import API_PREFIX, CurrentUser, DbSession
 from forest.pagination import Page, page_response
 from forest.routing import LeanRoute
@@ -22,9 +21,11 @@ router = APIRouter(prefix=API_PREFIX, tags=["bids"], route_class=LeanRoute)
 async def list_bids(_user: CurrentUser, query: Annotated[BidListQuery, Query()], request: Request) -> Response:
     """Crawled notices, keyset-paginated.
 
-    Sorts: `-post_date` (default), `post_date`, `-views`, `views`, `id`, `-id`; ties are broken by `id`.
-    Filters combine with AND; repeated `department` or `source_id` values mean "any of". A cursor only
-    works with the sort and filters it was issued for; the `Link` header carries them for you.
+    Sorts: `-post_date` (default), `post_date`, `-views`, `views`, `id`, `-id`, `closes_at` (closing soonest
+    first), `-closes_at`, `amount`, `-amount`; ties are broken by `id`, and bids without a deadline (or
+    amount) come last in both directions. Filters combine with AND; repeated `department`, `source_id`,
+    `category` or `contract_method` values mean "any of". `q` matches the title or the notice body. A cursor
+    only works with the sort and filters it was issued for; the `Link` header carries them for you.
     """
     # The query string is one model; the database, signer and settings are read from the app instead of
     # through dependencies; the body is serialised once (see bench/RESULTS.md, Pagination).
@@ -34,9 +35,10 @@ async def list_bids(_user: CurrentUser, query: Annotated[BidListQuery, Query()],
     return page_response(result, request, BidRead)
 
 
-@router.get("/bids/{bid_id}", response_model=BidRead)
+@router.get("/bids/{bid_id}", response_model=BidDetailRead)
 async def get_bid(
     _user: CurrentUser, session: DbSession, bid_id: Annotated[int, Path(ge=1, le=MAX_INT64)],
-) -> Bid:
-    """One notice by id."""
-    return await service.get_or_raise(session=session, bid_id=bid_id)
+) -> dict[str, Any]:
+    """One notice by id, with its body (clean text of the detail page) and every tender fact read from it:
+    `facts.{name}.value` and `facts.{name}.evidence` (`{start, end, text}`, offsets into `body`)."""
+    return await service.get_detail(session=session, bid_id=bid_id)

@@ -3,11 +3,22 @@
 from __future__ import annotations
 
 import datetime as dt
+from decimal import Decimal
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer
 
 from forest.bids.filters import BidFilters
 from forest.pagination import ListQuery
+
+
+def _money(value: Decimal) -> str:
+    # Plain digits, no exponent and no trailing zeros: 1474567273, 120000.5.
+    text = format(value.normalize(), "f")
+    return text
+
+
+Money = Annotated[Decimal, PlainSerializer(_money, return_type=str, when_used="json")]
 
 
 class Attachment(BaseModel):
@@ -35,6 +46,36 @@ class BidRead(BaseModel):
     attachments: list[Attachment]
     first_seen_at: dt.datetime
     updated_at: dt.datetime
+    closes_at: dt.datetime | None = Field(None, description="When bids close (입찰마감), if the notice says.")
+    amount: Money | None = Field(None, description="The notice's amount as a decimal string, e.g. \"1474567273\".")
+    amount_kind: str | None = Field(
+        None, description="What the amount is: estimated_price, base_amount, estimated_total or budget.")
+    currency: str | None = Field(None, description="ISO 4217 code of the amount, e.g. KRW.")
+    category: str | None = Field(None, description="works, goods, services or sale.")
+
+
+class Evidence(BaseModel):
+    """Where in the body a fact was read: `body[start:end] == text`."""
+
+    start: int
+    end: int
+    text: str
+
+
+class Fact(BaseModel):
+    """One extracted fact: its value (JSON: timestamps RFC 3339, amounts decimal strings) and its evidence."""
+
+    value: Any
+    evidence: Evidence | None
+
+
+class BidDetailRead(BidRead):
+    """A notice with its body and every fact extracted from it (null where the body does not say)."""
+
+    body: str | None = Field(description="The notice body as clean text; null when no detail page was read.")
+    facts: dict[str, Fact] = Field(description="notice_no, closes_at, opens_at, amount, amount_kind, currency, "
+                                               "vat_included, contract_method, bid_method, region_limit, "
+                                               "procuring_entity, demand_entity, category.")
 
 
 class BidListQuery(ListQuery, BidFilters):

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import builtins
+import dataclasses
+import datetime as dt
 from typing import Any
 
-from sqlalchemy import BigInteger, Date, Integer, Select, String, Text, any_, bindparam, select
+from sqlalchemy import BigInteger, Date, DateTime, Integer, Numeric, Select, String, any_, bindparam, select
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -13,15 +15,18 @@ from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.types import TypeEngine
 
 from forest.bids.filters import BidFilters, like_pattern, matches
-from forest.bids.models import Bid
+from forest.bids.models import Bid, BidDetail
 from forest.bids.schemas import BidListQuery, BidRead
-from forest.database import Database
+from forest.bids.search import TextSearch
+from forest.crawler.facts import TenderFacts
+from forest.database import Database, utcnow
 from forest.errors import NotFound
 from forest.pagination import (
     CursorSigner,
     Keyset,
     PagePlan,
     PageResult,
+    Segment,
     SortKey,
     count_rows,
     finish_page,
@@ -29,7 +34,8 @@ from forest.pagination import (
     plan_page,
 )
 
-__all__ = ["BID_KEYSET", "BidFilters", "apply_filters", "filter_clauses", "get", "get_or_raise", "list", "matches"]
+__all__ = ["BID_KEYSET", "BidFilters", "apply_filters", "filter_clauses", "get", "get_detail", "get_or_raise", "list",
+           "matches"]
 
 BID_KEYSET = Keyset(
     id_column=Bid.id,
@@ -38,14 +44,20 @@ BID_KEYSET = Keyset(
         "post_date": SortKey(Bid.post_date, "date"),
         "views": SortKey(Bid.views, "int"),
         "id": SortKey(Bid.id, "int"),
+        # Nulls last either way: a notice without a known deadline or amount never leads a list.
+        "closes_at": SortKey(Bid.closes_at, "datetime", nullable=True),
+        "amount": SortKey(Bid.amount, "decimal", nullable=True),
     },
     default="-post_date",
-    allowed=("-post_date", "post_date", "-views", "views", "id", "-id"),
+    allowed=("-post_date", "post_date", "-views", "views", "id", "-id", "closes_at", "-closes_at", "amount",
+             "-amount"),
 )
 
 
-def filter_clauses(filters: BidFilters, *, bound: bool = False) -> builtins.list[ColumnElement[bool]]:
-    """The WHERE clauses of `filters` over `Bid`.
+def filter_clauses(
+    filters: BidFilters, *, bound: bool = False, now: dt.datetime | None = None,
+) -> builtins.list[ColumnElement[bool]]:
+    """The WHERE clauses of `filters` over `Bid`; `now` is when `open` and `closes_within_days` count from.
 
     `bound` (PostgreSQL only) renders every value as a named bind parameter, so the SQL is the same for any
     values of one set of filters and can be compiled once (`_bind_values` gives the values). A repeatable
@@ -54,7 +66,9 @@ def filter_clauses(filters: BidFilters, *, bound: bool = False) -> builtins.list
     """
     out: builtins.list[ColumnElement[bool]] = []
     repeatable: tuple[tuple[Any, builtins.list[Any], type[TypeEngine[Any]]], ...] = (
-        (Bid.department, filters.department, String), (Bid.source_id, filters.source_id, BigInteger))
+        (Bid.department, filters.department, String), (Bid.source_id, filters.source_id, BigInteger),
+        (Bid.category, builtins.list(filters.category), String),
+        (Bid.contract_method, filters.contract_method, String))
     for column, chosen, type_ in repeatable:
         if not chosen:
             continue
@@ -64,29 +78,57 @@ def filter_clauses(filters: BidFilters, *, bound: bool = False) -> builtins.list
             out.append(column == bindparam(column.key, type_=type_))
         else:
             out.append(column == any_(bindparam(column.key, type_=ARRAY(type_))))
-    if filters.views_gte is not None:
-        out.append(Bid.views >= (bindparam("views_gte", type_=Integer) if bound else filters.views_gte))
-    if filters.views_lte is not None:
-        out.append(Bid.views <= (bindparam("views_lte", type_=Integer) if bound else filters.views_lte))
-    if filters.posted_from is not None:
-        out.append(Bid.post_date >= (bindparam("posted_from", type_=Date) if bound else filters.posted_from))
-    if filters.posted_to is not None:
-        out.append(Bid.post_date <= (bindparam("posted_to", type_=Date) if bound else filters.posted_to))
+    ranges: tuple[tuple[Any, str, Any, type[TypeEngine[Any]], bool], ...] = (
+        (Bid.views, "views_gte", filters.views_gte, Integer, True),
+        (Bid.views, "views_lte", filters.views_lte, Integer, False),
+        (Bid.post_date, "posted_from", filters.posted_from, Date, True),
+        (Bid.post_date, "posted_to", filters.posted_to, Date, False),
+        (Bid.amount, "amount_gte", filters.amount_gte, Numeric, True),
+        (Bid.amount, "amount_lte", filters.amount_lte, Numeric, False),
+    )
+    for column, name, value, type_, low in ranges:
+        if value is not None:
+            param = bindparam(name, type_=type_) if bound else value
+            out.append(column >= param if low else column <= param)
+    out.extend(_closing_clauses(filters, bound=bound, now=now or utcnow()))
     if filters.q is not None:
-        # ILIKE is served by the trigram index on PostgreSQL, whose default LIKE escape is the backslash
-        # that `like_pattern` uses; SQLite has no default escape and lowers both sides.
-        out.append(Bid.title.ilike(bindparam("q", type_=Text)) if bound
-                   else Bid.title.ilike(like_pattern(filters.q), escape="\\"))
+        out.append(TextSearch(filters.q, bound=bound))
     return out
 
 
-def _bind_values(filters: BidFilters) -> dict[str, Any]:
+def _closing_clauses(filters: BidFilters, *, bound: bool, now: dt.datetime) -> builtins.list[ColumnElement[bool]]:
+    """The deadline filters as at most two comparisons on `closes_at` (served by its index)."""
+    out: builtins.list[ColumnElement[bool]] = []
+    stamp = DateTime(timezone=True)
+    if filters.open is False:
+        out.append(Bid.closes_at <= (bindparam("closed_by", type_=stamp) if bound else now))
+    low, high, exclusive = filters.closing_window(now)
+    if low is not None:
+        param = bindparam("closes_low", type_=stamp) if bound else low
+        out.append(Bid.closes_at > param if exclusive else Bid.closes_at >= param)
+    if high is not None:
+        out.append(Bid.closes_at <= (bindparam("closes_high", type_=stamp) if bound else high))
+    return out
+
+
+def _bind_values(filters: BidFilters, now: dt.datetime) -> dict[str, Any]:
     values = filters.cursor_binding()
-    for name in ("department", "source_id"):
+    for name in ("department", "source_id", "category", "contract_method"):
         if len(values.get(name, ())) == 1:
             values[name] = values[name][0]  # bound as an equality, see filter_clauses
     if filters.q is not None:
         values["q"] = like_pattern(filters.q)
+    # The deadline filters become (closes_low, closes_high); their shape goes into the compiled SQL's key.
+    for name in ("open", "closes_within_days", "closes_after", "closes_before"):
+        values.pop(name, None)
+    low, high, exclusive = filters.closing_window(now)
+    if filters.open is False:
+        values["closed_by"] = now
+    if low is not None:
+        values["closes_low"] = low
+    if high is not None:
+        values["closes_high"] = high
+    values["~exclusive"] = exclusive
     return values
 
 
@@ -103,18 +145,21 @@ _compiled: dict[tuple[Any, ...], tuple[str, tuple[str, ...]]] = {}
 
 
 def _page_sql(
-    dialect: Dialect, plan: PagePlan, filters: BidFilters, values: dict[str, Any],
+    dialect: Dialect, plan: PagePlan, segment: Segment, filters: BidFilters, values: dict[str, Any],
+    now: dt.datetime,
 ) -> tuple[str, tuple[str, ...]]:
-    """The page's SQL and its parameter names in `$n` order, compiled once per shape."""
-    key = (plan.sort_name, plan.backwards, plan.seek is not None,
-           tuple((name, isinstance(value, builtins.list)) for name, value in values.items()))
+    """The SQL of one segment of a page and its parameter names in `$n` order, compiled once per shape."""
+    key = (plan.sort_name, plan.backwards, segment.kind, segment.seek is not None,
+           tuple((name, isinstance(value, builtins.list) or (name == "~exclusive" and value))
+                 for name, value in values.items()))
     hit = _compiled.get(key)
     if hit is None:
-        stmt = select(*_COLUMNS).where(*filter_clauses(filters, bound=True))
-        if plan.seek is not None:
-            stmt = stmt.where(plan.seek_clause([bindparam(f"seek_{i}", type_=c.type) for i, c in enumerate(plan.cols)]))
-        compiled = stmt.order_by(*plan.order_by()).limit(bindparam("page_limit", type_=Integer)).compile(
-            dialect=dialect)
+        stmt = select(*_COLUMNS).where(*filter_clauses(filters, bound=True, now=now))
+        seek = None if segment.seek is None else [bindparam(f"seek_{i}", type_=c.type)
+                                                  for i, c in enumerate(plan.cols)]
+        stmt = stmt.where(*plan.segment_clauses(segment, seek))
+        compiled = stmt.order_by(*plan.segment_order_by(segment)).limit(
+            bindparam("page_limit", type_=Integer)).compile(dialect=dialect)
         hit = _compiled[key] = (compiled.string, tuple(compiled.positiontup or ()))
     return hit
 
@@ -134,12 +179,18 @@ async def list(
         return result
     # PostgreSQL: one statement per shape compiled once, run on the driver (see Database.fetch).
     plan = plan_page(BID_KEYSET, params, filters.cursor_binding(), signer)
-    values = _bind_values(filters)
-    sql, names = _page_sql(db.engine.dialect, plan, filters, values)
-    if plan.seek is not None:
-        values.update({f"seek_{i}": v for i, v in enumerate(plan.seek)})
-    values["page_limit"] = plan.limit + 1
-    rows = [dict(row) for row in await db.fetch(sql, *(values[name] for name in names))]
+    now = utcnow()
+    values = _bind_values(filters, now)
+    rows: builtins.list[dict[str, Any]] = []
+    for segment in plan.segments():
+        want = plan.limit + 1 - len(rows)
+        if want <= 0:
+            break
+        sql, names = _page_sql(db.engine.dialect, plan, segment, filters, values, now)
+        if segment.seek is not None:
+            values.update({f"seek_{i}": v for i, v in enumerate(segment.seek)})
+        values["page_limit"] = want
+        rows.extend(dict(row) for row in await db.fetch(sql, *(values[name] for name in names)))
     result = finish_page(plan, rows, signer, _item)
     if params.count != "none":
         async with db.sessionmaker() as session:
@@ -163,4 +214,20 @@ async def get_or_raise(*, session: AsyncSession, bid_id: int) -> Bid:
     if bid is None:
         raise NotFound(f"No bid with id {bid_id}.")
     return bid
+
+
+# Every fact `GET /bids/{id}` shows, in the extractor's order.
+FACT_NAMES = tuple(f.name for f in dataclasses.fields(TenderFacts) if f.name != "evidence")
+
+
+async def get_detail(*, session: AsyncSession, bid_id: int) -> dict[str, Any]:
+    """The bid with its notice body and every fact with its evidence (BidDetailRead), or NotFound."""
+    bid = await get_or_raise(session=session, bid_id=bid_id)
+    detail = await session.get(BidDetail, bid_id)
+    stored: dict[str, Any] = detail.facts if detail is not None else {}
+    evidence = stored.get("evidence") or {}
+    out = {name: getattr(bid, name) for name in BidRead.model_fields}
+    out["body"] = detail.body if detail is not None else None
+    out["facts"] = {name: {"value": stored.get(name), "evidence": evidence.get(name)} for name in FACT_NAMES}
+    return out
 

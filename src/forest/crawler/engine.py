@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import logging
 from collections.abc import Awaitable, Callable, Collection, Mapping
-from dataclasses import asdict, dataclass, field
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field, replace
 
 import httpx
 
+from forest.crawler import facts
 from forest.crawler.egress import EgressPolicy, UrlNotAllowed
 from forest.crawler.fetch import USER_AGENT, Fetcher, FetchError, FetchOptions, MiB
 from forest.crawler.parse import (
@@ -33,6 +36,12 @@ REPEATED_PAGE = "repeated_page"
 MAX_PAGES = "max_pages"
 CANCELLED = "cancelled"
 ERROR = "error"
+
+log = logging.getLogger(__name__)
+# Detail pages are parsed and their facts extracted here rather than on the event loop, which also
+# serves the job's heartbeat and cancellation; two threads bound the CPU one crawl takes (the work
+# holds the GIL, so more threads would not be faster).
+_DETAIL_POOL = ThreadPoolExecutor(max_workers=2, thread_name_prefix="forest-detail")
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +69,8 @@ class CrawlConfig:
     # False walks every page up to max_pages instead of stopping where the store is caught up.
     incremental: bool = True
     min_pages: int = 2
+    # The board's time zone: deadlines written without one ("12.3. 10:00") are read in it.
+    timezone: str = "Asia/Seoul"
 
     def fetch_options(self) -> FetchOptions:
         """The Fetcher tunables of this crawl."""
@@ -283,4 +294,20 @@ class _Crawl:
         parser = self.parser
         if parser is None:  # set by the first list page, before any detail is fetched
             return notice
-        return apply_detail(notice, parser.parse_detail(page.text, page.url))
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(
+            _DETAIL_POOL, read_detail, parser, notice, page.text, page.url, self.config.timezone)
+
+
+def read_detail(parser: BoardParser, notice: Notice, html: str, url: str, timezone: str) -> Notice:
+    """The notice completed by its detail page: the page's fields, its body and the facts in the body."""
+    merged = apply_detail(notice, parser.parse_detail(html, url))
+    if not merged.body:
+        return merged
+    try:
+        found = facts.extract(merged.body, posted_on=merged.post_date, tz=timezone)
+    except Exception:
+        # The notice and its body are still worth keeping; its facts stay unknown rather than guessed.
+        log.exception("fact extraction failed for %s", url)
+        return merged
+    return replace(merged, facts=found)

@@ -27,6 +27,7 @@ from forest.crawler.parse import (
     RowError,
     attachment_url,
     clean_text,
+    detail_text,
     id_from_link,
     is_js_link,
     is_pinned_row,
@@ -42,7 +43,7 @@ from forest.crawler.parse import (
 from forest.crawler.presets.egov import parse_egov_detail
 
 LIST_KEYS = ("row", "external_id", "title", "department", "post_date", "views", "detail_link", "next_page")
-DETAIL_KEYS = ("detail_title", "detail_department", "detail_post_date", "detail_views", "attachments")
+DETAIL_KEYS = ("detail_title", "detail_department", "detail_post_date", "detail_views", "detail_body", "attachments")
 EXTRA_KEYS = ("next_page_url", "pinned")
 ALL_KEYS = frozenset((*LIST_KEYS, *DETAIL_KEYS, *EXTRA_KEYS))
 _ATTR = re.compile(r"::attr\(\s*([\w:-]+)\s*\)\s*$")
@@ -265,10 +266,13 @@ class SelectorParser:
                 if target:
                     found.append(Attachment(name=node_text(link), url=target))
             attachments = tuple(found)
+        body_selector = self._detail.get("detail_body")
+        body_css = body_selector.css if body_selector is not None else None
         return DetailPage(
             title=title or fallback.title,
             department=department or fallback.department,
             post_date=post_date,
             views=views,
             attachments=attachments,
+            body=detail_text(html, body_css) if body_css else fallback.body,
         )

@@ -63,7 +63,8 @@ class _AlertingStore(DbNoticeStore):
     async def upsert(self, notices: Sequence[Notice], *, views: Mapping[str, int] | None = None) -> UpsertResult:
         async with self._sessionmaker() as session, session.begin():
             result = await upsert_notices(session, self.source_id, notices, views=views)
-            staged = await matching.stage_alert_events(session, bid_ids=result.new_ids)
+            staged = await matching.stage_alert_events(session, bid_ids=result.new_ids,
+                                                       updated_ids=result.updated_ids)
         await self._publisher.publish(staged.events)
         await webhooks.hand_off(staged.delivery_ids, self._send_webhooks)
         return result
@@ -254,6 +255,7 @@ def crawl_config(settings: Settings, job: CrawlJob, source: Source | None) -> Cr
         polite=polite,
         delay_seconds=delay,
         allow_hosts=tuple(settings.crawl_allow_hosts),
+        timezone=source.timezone if source else "Asia/Seoul",
     )
 
 

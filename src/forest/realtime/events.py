@@ -22,7 +22,7 @@ from forest.database import utcnow
 
 EVENT_CHANNEL = "forest:events"
 EVENT_TYPES = ("job.queued", "job.started", "job.progress", "job.succeeded", "job.failed", "job.cancelled",
-               "bid.new", "heartbeat")
+               "bid.new", "bid.updated", "heartbeat")
 _LOCK_NAMESPACE = 7_000_001
 
 

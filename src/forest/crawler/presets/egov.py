@@ -14,6 +14,7 @@ from forest.crawler.parse import (
     Notice,
     RowError,
     attachment_url,
+    body_text,
     find_notice_table,
     header_columns,
     header_field,
@@ -168,4 +169,5 @@ def parse_egov_detail(html: str, url: str) -> DetailPage:
         post_date=post_date,
         views=views,
         attachments=tuple(attachments),
+        body=body_text(tree),
     )
