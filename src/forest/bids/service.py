@@ -5,9 +5,22 @@ from __future__ import annotations
 import builtins
 import dataclasses
 import datetime as dt
+from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import BigInteger, Date, DateTime, Integer, Numeric, Select, String, any_, bindparam, select
+from sqlalchemy import (
+    BigInteger,
+    Date,
+    DateTime,
+    Integer,
+    Numeric,
+    Select,
+    String,
+    any_,
+    bindparam,
+    literal,
+    select,
+)
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -30,12 +43,11 @@ from forest.pagination import (
     SortKey,
     count_rows,
     finish_page,
-    paginate,
     plan_page,
 )
 
-__all__ = ["BID_KEYSET", "BidFilters", "apply_filters", "filter_clauses", "get", "get_detail", "get_or_raise", "list",
-           "matches"]
+__all__ = ["BID_KEYSET", "BidFilters", "apply_filters", "fetch_rows", "filter_clauses", "get", "get_detail",
+           "get_or_raise", "list", "matches"]
 
 BID_KEYSET = Keyset(
     id_column=Bid.id,
@@ -138,7 +150,7 @@ def apply_filters(stmt: Select[Any], filters: BidFilters) -> Select[Any]:
 
 
 # The columns the API shows (not content_hash).
-_COLUMNS = [Bid.__table__.c[name] for name in BidRead.model_fields]
+_COLUMNS: tuple[ColumnElement[Any], ...] = tuple(Bid.__table__.c[name] for name in BidRead.model_fields)
 # Compiled page statements by shape: sort, direction, whether there is a seek position, which filters are set
 # (and whether a repeatable one has several values).
 _compiled: dict[tuple[Any, ...], tuple[str, tuple[str, ...]]] = {}
@@ -146,15 +158,15 @@ _compiled: dict[tuple[Any, ...], tuple[str, tuple[str, ...]]] = {}
 
 def _page_sql(
     dialect: Dialect, plan: PagePlan, segment: Segment, filters: BidFilters, values: dict[str, Any],
-    now: dt.datetime,
+    now: dt.datetime, columns: Sequence[ColumnElement[Any]],
 ) -> tuple[str, tuple[str, ...]]:
     """The SQL of one segment of a page and its parameter names in `$n` order, compiled once per shape."""
-    key = (plan.sort_name, plan.backwards, segment.kind, segment.seek is not None,
+    key = (tuple(c.key for c in columns), plan.sort_name, plan.backwards, segment.kind, segment.seek is not None,
            tuple((name, isinstance(value, builtins.list) or (name == "~exclusive" and value))
                  for name, value in values.items()))
     hit = _compiled.get(key)
     if hit is None:
-        stmt = select(*_COLUMNS).where(*filter_clauses(filters, bound=True, now=now))
+        stmt = select(*columns).where(*filter_clauses(filters, bound=True, now=now))
         seek = None if segment.seek is None else [bindparam(f"seek_{i}", type_=c.type)
                                                   for i, c in enumerate(plan.cols)]
         stmt = stmt.where(*plan.segment_clauses(segment, seek))
@@ -170,33 +182,51 @@ async def list(
     """One keyset page of the bids selected by the query's filters, rows as dicts."""
     filters = query.filters()
     params = query.page_params()
-    if db.engine.dialect.name != "postgresql":
-        async with db.sessionmaker() as session:
-            stmt = apply_filters(select(*_COLUMNS), filters)
-            result = await paginate(session, stmt, keyset=BID_KEYSET, params=params, filters=filters.cursor_binding(),
-                                    signer=signer, count_timeout_ms=count_timeout_ms)
-        result.items = [row._asdict() for row in result.items]
-        return result
-    # PostgreSQL: one statement per shape compiled once, run on the driver (see Database.fetch).
     plan = plan_page(BID_KEYSET, params, filters.cursor_binding(), signer)
-    now = utcnow()
-    values = _bind_values(filters, now)
-    rows: builtins.list[dict[str, Any]] = []
-    for segment in plan.segments():
-        want = plan.limit + 1 - len(rows)
-        if want <= 0:
-            break
-        sql, names = _page_sql(db.engine.dialect, plan, segment, filters, values, now)
-        if segment.seek is not None:
-            values.update({f"seek_{i}": v for i, v in enumerate(segment.seek)})
-        values["page_limit"] = want
-        rows.extend(dict(row) for row in await db.fetch(sql, *(values[name] for name in names)))
+    rows = await fetch_rows(db=db, filters=filters, plan=plan, limit=plan.limit + 1)
     result = finish_page(plan, rows, signer, _item)
     if params.count != "none":
         async with db.sessionmaker() as session:
             result.count = await count_rows(session, apply_filters(select(Bid.id), filters), params.count,
                                             count_timeout_ms)
     return result
+
+
+async def fetch_rows(
+    *, db: Database, filters: BidFilters, plan: PagePlan, limit: int,
+    columns: Sequence[ColumnElement[Any]] | None = None, now: dt.datetime | None = None,
+) -> builtins.list[dict[str, Any]]:
+    """Up to `limit` rows (dicts of `columns`, by default the API's) of the bids selected by `filters`, in
+    the order of `plan` from its seek position: the one statement builder of lists, exports and feeds."""
+    columns = _COLUMNS if columns is None else columns
+    now = now or utcnow()
+    rows: builtins.list[dict[str, Any]] = []
+    if db.engine.dialect.name != "postgresql":
+        async with db.sessionmaker() as session:
+            conn = await session.connection()
+            stmt = select(*columns).where(*filter_clauses(filters, now=now))
+            for segment in plan.segments():
+                want = limit - len(rows)
+                if want <= 0:
+                    break
+                seek = None if segment.seek is None else [
+                    None if v is None else literal(v, c.type) for v, c in zip(segment.seek, plan.cols, strict=True)]
+                page = stmt.where(*plan.segment_clauses(segment, seek)).order_by(
+                    *plan.segment_order_by(segment)).limit(want)
+                rows.extend(row._asdict() for row in (await conn.execute(page)).all())
+        return rows
+    # PostgreSQL: one statement per shape compiled once, run on the driver (see Database.fetch).
+    values = _bind_values(filters, now)
+    for segment in plan.segments():
+        want = limit - len(rows)
+        if want <= 0:
+            break
+        sql, names = _page_sql(db.engine.dialect, plan, segment, filters, values, now, columns)
+        if segment.seek is not None:
+            values.update({f"seek_{i}": v for i, v in enumerate(segment.seek)})
+        values["page_limit"] = want
+        rows.extend(dict(row) for row in await db.fetch(sql, *(values[name] for name in names)))
+    return rows
 
 
 def _item(row: dict[str, Any], name: str) -> Any:

@@ -23,7 +23,8 @@ def alembic_config(settings: Settings | None = None) -> Config:
 
 def upgrade(revision: str = "head", settings: Settings | None = None) -> None:
     """Upgrade the database to `revision`."""
-    command.upgrade(alembic_config(settings), revision)
+    # "head" means every head: branches adding revisions in parallel each start from the same parent.
+    command.upgrade(alembic_config(settings), "heads" if revision == "head" else revision)
 
 
 def downgrade(revision: str, settings: Settings | None = None) -> None:
