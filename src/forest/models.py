@@ -6,7 +6,9 @@ from forest.alerts.models import Alert
 from forest.bids.models import Bid, BidDetail
 from forest.crawls.models import CrawlJob, IdempotencyKey, JobEvent
 from forest.database import Base
+from forest.feeds.models import AlertFeed
 from forest.sources.models import Source
 from forest.users.models import User, WsTicket
 
-__all__ = ["Alert", "Base", "Bid", "BidDetail", "CrawlJob", "IdempotencyKey", "JobEvent", "Source", "User", "WsTicket"]
+__all__ = ["Alert", "AlertFeed", "Base", "Bid", "BidDetail", "CrawlJob", "IdempotencyKey", "JobEvent", "Source", "User",
+           "WsTicket"]
