@@ -206,13 +206,15 @@ async def _details(db: Database, ids: list[int], *, body: bool) -> dict[int, tup
         return {row[0]: (row[2] if body else None, row[1] or {}) for row in result}
 
 
-async def stream(export: Export) -> AsyncIterator[bytes]:
-    """The export's body, chunk by chunk."""
+async def stream(export: Export, on_rows: Callable[[int], None] | None = None) -> AsyncIterator[bytes]:
+    """The export's body, chunk by chunk; `on_rows(n)` is told of each chunk's rows (a progress bar)."""
     encoder = ENCODERS[export.format](export)
     yield encoder.head()
     async for rows in _chunks(export):
         details = await _details(export.db, [row["id"] for row in rows], body=encoder.wants_body)
         yield await anyio.to_thread.run_sync(encoder.chunk, rows, details, limiter=_format_limiter)
+        if on_rows is not None:
+            on_rows(len(rows))
     yield encoder.tail()
 
 
