@@ -23,7 +23,7 @@ from typing import Any, Literal
 
 import anyio
 from pydantic import Field
-from sqlalchemy import func, select
+from sqlalchemy import Text, cast, func, select
 from sqlalchemy.sql.elements import ColumnElement
 
 from forest.bids.filters import BidFilters
@@ -52,6 +52,10 @@ EXTENSIONS: dict[str, str] = {"csv": "csv", "jsonl": "jsonl", "ocds": "json"}
 # that tells edits apart (the OCDS release id).
 EXPORT_COLUMNS: tuple[ColumnElement[Any], ...] = tuple(
     Bid.__table__.c[name] for name in (*BidRead.model_fields, "opens_at", "contract_method", "content_hash"))
+# CSV reads the attachments as JSON text and decodes only the non-empty ones itself, skipping the driver's
+# JSON codec on every row.
+CSV_EXPORT_COLUMNS: tuple[ColumnElement[Any], ...] = tuple(
+    cast(c, Text).label("attachments_json") if c.key == "attachments" else c for c in EXPORT_COLUMNS)
 # Facts kept only in `bid_detail.facts` (the rest are columns of `bid`).
 DETAIL_FACTS = ("notice_no", "bid_method", "region_limit", "procuring_entity", "demand_entity", "vat_included")
 
@@ -184,7 +188,8 @@ async def _chunks(export: Export) -> AsyncGenerator[list[Any], None]:
     plan = export.plan
     while True:
         rows = await fetch_rows(db=export.db, filters=export.filters, plan=plan, limit=CHUNK_ROWS,
-                                columns=EXPORT_COLUMNS, now=export.now, as_dicts=False)
+                                columns=CSV_EXPORT_COLUMNS if export.format == "csv" else EXPORT_COLUMNS,
+                                now=export.now, as_dicts=False)
         full = len(rows) == CHUNK_ROWS
         if export.boundary is not None and rows and _after(plan, _key(plan, rows[-1]), export.boundary):
             cut = next(i for i, row in enumerate(rows) if _after(plan, _key(plan, row), export.boundary))
@@ -332,9 +337,10 @@ CSV_COLUMNS = ("id", "source_id", "external_id", "title", "department", "views",
                "attachments", "first_seen_at", "updated_at")
 
 
-def _attachments_cell(attachments: list[dict[str, Any]] | None) -> str:
-    if not attachments:
+def _attachments_cell(attachments_json: str | None) -> str:
+    if not attachments_json or attachments_json == "[]":
         return ""
+    attachments = json.loads(attachments_json)
     return neutralise("\n".join(f"{a.get('name', '')} <{a.get('url', '')}>" for a in attachments))
 
 
@@ -349,7 +355,7 @@ def _stamp(value: dt.datetime | None) -> str | None:
 _FORMULA_START = frozenset(FORMULA_PREFIXES)
 _ROW_VALUES = itemgetter("id", "source_id", "external_id", "title", "department", "views", "post_date", "url",
                          "closes_at", "opens_at", "amount", "amount_kind", "currency", "category", "contract_method",
-                         "attachments", "first_seen_at", "updated_at")
+                         "attachments_json", "first_seen_at", "updated_at")
 _NO_FACTS = [None] * len(DETAIL_FACTS)
 
 
