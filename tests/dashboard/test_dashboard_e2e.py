@@ -209,6 +209,7 @@ def test_dashboard_end_to_end(forest: Forest, browser: Browser, artifacts_dir: P
 
         # 6b. The alert's feed links: a working Atom URL, a webcal:// calendar link, regenerating kills the old
         # link; "Download CSV" saves the alert's search as an Excel-ready file.
+        page.locator("#tabs a[data-tab=alerts]").click()
         item = page.locator(f'#alert-list > li[data-alert-id="{alert_id}"]')
         item.locator(".alert-feed").click()
         feed_url = item.locator(".alert-feed-url")

@@ -123,6 +123,8 @@ async def test_revoked_or_rotated_feed_link_is_404_at_once(
     assert (await client.get(path(old["ics_url"]))).status_code == 404
     assert (await client.get(path(new["ics_url"]))).status_code == 200
     assert (await client.get(f"/api/v1/alerts/{alert_id}/feed", headers=user.headers)).json() == new
+    ensured = await client.put(f"/api/v1/alerts/{alert_id}/feed", headers=user.headers)  # idempotent: no rotation
+    assert ensured.status_code == 200 and ensured.json() == new
 
     # A second API process on the same database sees the revocation on its very next request.
     other = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver")
@@ -144,7 +146,7 @@ async def test_feed_links_are_the_owners_only(
     await make_bids(db, 20)
     owners_alert = await make_alert(client, owner.headers, {"department": ["산림경영과"]})
     others_alert = await make_alert(client, other.headers, {"department": ["목재산업과"]})
-    for method in ("get", "post", "delete"):
+    for method in ("get", "put", "post", "delete"):
         response = await client.request(method, f"/api/v1/alerts/{owners_alert}/feed", headers=other.headers)
         assert response.status_code == 404, method
     assert (await client.post(f"/api/v1/alerts/{owners_alert}/feed")).status_code == 401

@@ -47,6 +47,12 @@ async def get_feed(alert_id: AlertId, user: CurrentUser, session: DbSession, req
     return _read(request, await service.get(session=session, user=user, alert_id=alert_id))
 
 
+@router.put(f"{API_PREFIX}/alerts/{{alert_id}}/feed", response_model=FeedRead)
+async def ensure_feed(alert_id: AlertId, user: CurrentUser, session: DbSession, request: Request) -> FeedRead:
+    """The alert's feed links, created if it has none yet; existing links stay as they are (idempotent)."""
+    return _read(request, await service.ensure(session=session, user=user, alert_id=alert_id))
+
+
 @router.post(f"{API_PREFIX}/alerts/{{alert_id}}/feed", response_model=FeedRead, status_code=201)
 async def rotate_feed(alert_id: AlertId, user: CurrentUser, session: DbSession, request: Request) -> FeedRead:
     """Create the alert's feed links, or replace them: the previous links answer 404 from now on."""

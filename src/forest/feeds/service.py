@@ -73,6 +73,13 @@ async def get(*, session: AsyncSession, user: User, alert_id: int) -> AlertFeed:
     return feed
 
 
+async def ensure(*, session: AsyncSession, user: User, alert_id: int) -> AlertFeed:
+    """The feed link row of one of the user's alerts, created if it has none (existing links stay valid)."""
+    await alerts.get_owned(session=session, user=user, alert_id=alert_id)
+    feed = await session.get(AlertFeed, alert_id)
+    return feed if feed is not None else await rotate(session=session, user=user, alert_id=alert_id)
+
+
 async def rotate(*, session: AsyncSession, user: User, alert_id: int) -> AlertFeed:
     """Give one of the user's alerts a new feed link; the previous one (if any) stops working at once."""
     await alerts.get_owned(session=session, user=user, alert_id=alert_id)

@@ -847,17 +847,8 @@ const alerts = {
     button.disabled = true;
     const url = `${API}/alerts/${encodeURIComponent(alert.id)}/feed`;
     try {
-      let feed;
-      if (rotate) {
-        feed = await api(url, { method: "POST" });
-      } else {
-        try {
-          feed = await api(url);
-        } catch (err) {
-          if (err.status !== 404) throw err;
-          feed = await api(url, { method: "POST" });
-        }
-      }
+      // PUT: the existing links (created on first use); POST: new links, the old ones stop working.
+      const feed = await api(url, { method: rotate ? "POST" : "PUT" });
       const copy = el("button", { type: "button", class: "btn btn-small alert-copy-feed", text: "Copy feed URL" });
       copy.addEventListener("click", async () => {
         await navigator.clipboard.writeText(feed.atom_url);
