@@ -12,6 +12,7 @@ from fastapi.telemetry import TelemetryConfig
 from forest import __version__
 from forest.alerts.router import router as alerts_router
 from forest.analytics.router import router as analytics_router
+from forest.bids.export_router import router as export_router
 from forest.bids.router import router as bids_router
 from forest.config import Settings, get_settings
 from forest.crawls.router import aliases as crawl_aliases
@@ -21,6 +22,7 @@ from forest.dashboard import router as dashboard_router
 from forest.database import Database
 from forest.dependencies import reject_nul_characters, reject_unknown_query_params
 from forest.errors import COMMON_RESPONSES, install_error_handlers
+from forest.feeds.router import router as feeds_router
 from forest.logs import install_log_redaction
 from forest.ops.metrics import MetricsMiddleware
 from forest.ops.router import router as ops_router
@@ -73,8 +75,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
 
     # Routers carry their full prefix themselves, so every route's path is its public template.
-    for router in (users_router, bids_router, analytics_router, crawls_router, crawl_aliases, alerts_router,
-                   sources_router, ws_router, ops_router):
+    # The export route comes before `/bids/{bid_id}`, which would otherwise take "export" for an id.
+    for router in (users_router, export_router, bids_router, analytics_router, crawls_router, crawl_aliases,
+                   alerts_router, sources_router, ws_router, ops_router, feeds_router):
         app.include_router(router)
 
     app.include_router(dashboard_router)

@@ -101,6 +101,12 @@ class Settings(BaseSettings):
     webhook_timeout_seconds: float = Field(10.0, gt=0, le=60)
     # An alert matching more new bids than this in one crawl batch gets one summarised `bid.new` event.
     alert_events_per_batch: int = Field(5, ge=1, le=1000)
+    # OCDS exports: the ocid prefix (a registered `ocds-xxxxxx` one in production; the default says it is
+    # local) and the publisher's name in each release package (docs/exports.md).
+    ocds_prefix: str = Field("ocds-local-forest", min_length=1, max_length=40, pattern=r"^[A-Za-z0-9-]+$")
+    ocds_publisher: str = Field("Forest", min_length=1, max_length=200)
+    # Notices per alert feed (Atom: the newest; iCalendar: the soonest closing).
+    feed_max_items: int = Field(100, ge=1, le=1000)
 
     @field_validator("crawl_allow_hosts", "webhook_allow_hosts", mode="before")
     @classmethod

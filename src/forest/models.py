@@ -6,8 +6,9 @@ from forest.alerts.models import Alert, AlertRoute, WebhookDelivery
 from forest.bids.models import Bid, BidDetail
 from forest.crawls.models import CrawlJob, IdempotencyKey, JobEvent
 from forest.database import Base
+from forest.feeds.models import AlertFeed
 from forest.sources.models import Source
 from forest.users.models import User, WsTicket
 
-__all__ = ["Alert", "AlertRoute", "Base", "Bid", "BidDetail", "CrawlJob", "IdempotencyKey", "JobEvent", "Source",
-           "User", "WebhookDelivery", "WsTicket"]
+__all__ = ["Alert", "AlertFeed", "AlertRoute", "Base", "Bid", "BidDetail", "CrawlJob", "IdempotencyKey", "JobEvent",
+           "Source", "User", "WebhookDelivery", "WsTicket"]

@@ -343,6 +343,13 @@ def _attr(row: Any, name: str) -> Any:
     return getattr(row, name)
 
 
+def sign_position(plan: PagePlan, values: Sequence[Any], signer: CursorSigner, direction: str = "n") -> str:
+    """The cursor of one row's position (`values` of `plan.cols`): `n` reads on after it, `p` before it."""
+    vals = [_encode(v, kd) for v, kd in zip(values, plan.kinds, strict=True)]
+    return signer.dumps({"v": CURSOR_VERSION, "e": plan.endpoint, "s": plan.sort_name, "f": plan.fhash, "k": vals,
+                         "d": direction})
+
+
 def finish_page(plan: PagePlan, rows: list[T], signer: CursorSigner,
                 value: Callable[[T, str], Any] = _attr) -> PageResult[T]:
     """Cut the `limit + 1` rows read for `plan` to one page in display order and sign its cursors."""
@@ -350,9 +357,7 @@ def finish_page(plan: PagePlan, rows: list[T], signer: CursorSigner,
     rows = rows[: plan.limit]
 
     def cursor_for(row: T, direction: str) -> str:
-        vals = [_encode(value(row, c.key), kd) for c, kd in zip(plan.cols, plan.kinds, strict=True)]
-        return signer.dumps({"v": CURSOR_VERSION, "e": plan.endpoint, "s": plan.sort_name, "f": plan.fhash, "k": vals,
-                             "d": direction})
+        return sign_position(plan, [value(row, c.key) for c in plan.cols], signer, direction)
 
     if plan.backwards:
         rows.reverse()

@@ -333,6 +333,26 @@ def test_dashboard_end_to_end(forest: Forest, browser: Browser, artifacts_dir: P
         toast_events = [f for f in ws_frames if f.get("type") == "bid.new"]
         assert toast_events and all(str(f.get("alert_id")) == alert_id for f in toast_events)
 
+        # 6b. The alert's feed links: a working Atom URL, a webcal:// calendar link, regenerating kills the old
+        # link; "Download CSV" saves the alert's search as an Excel-ready file.
+        page.locator("#tabs a[data-tab=alerts]").click()
+        item = page.locator(f'#alert-list > li[data-alert-id="{alert_id}"]')
+        item.locator(".alert-feed").click()
+        feed_url = item.locator(".alert-feed-url")
+        expect(feed_url).to_have_value(re.compile(r"/feeds/[0-9a-f]{56}\.atom$"))
+        old_url = feed_url.input_value()
+        expect(item.locator(".alert-calendar")).to_have_attribute("href", re.compile(r"^webcal://.+\.ics$"))
+        assert page.request.get(old_url).status == 200
+        item.locator(".alert-regenerate").click()
+        expect(feed_url).not_to_have_value(old_url)
+        assert page.request.get(old_url).status == 404 and page.request.get(feed_url.input_value()).status == 200
+        with page.expect_download() as download:
+            item.locator(".alert-csv").click()
+        assert re.fullmatch(r"forest-bids-\d{8}T\d{6}Z\.csv", download.value.suggested_filename)
+        saved = Path(download.value.path()).read_bytes()
+        assert saved.startswith(b"\xef\xbb\xbf") and ALERT_DEPARTMENT.encode() in saved
+        shot("alert-feed")
+
         # 7. Phone width: the notices tab must not scroll sideways.
         page.set_viewport_size({"width": 375, "height": 812})
         page.locator("#tabs a[data-tab=notices]").click()

@@ -5,9 +5,24 @@ from __future__ import annotations
 import builtins
 import dataclasses
 import datetime as dt
+from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import BigInteger, Date, DateTime, Integer, Numeric, Select, String, any_, bindparam, cast, func, select
+from sqlalchemy import (
+    BigInteger,
+    Date,
+    DateTime,
+    Integer,
+    Numeric,
+    Select,
+    String,
+    any_,
+    bindparam,
+    cast,
+    func,
+    literal,
+    select,
+)
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -31,15 +46,14 @@ from forest.pagination import (
     SortKey,
     count_rows,
     finish_page,
-    paginate,
     plan_page,
 )
 from forest.sources.models import Source
 from forest.sources.service import shared_or_owned_by, visible_source_ids
 from forest.users.models import User
 
-__all__ = ["BID_KEYSET", "BidFilters", "apply_filters", "filter_clauses", "get", "get_detail", "get_or_raise", "list",
-           "matches", "page_query", "visible_to"]
+__all__ = ["BID_KEYSET", "BidFilters", "apply_filters", "fetch_rows", "filter_clauses", "get", "get_detail",
+           "get_or_raise", "list", "matches", "page_query", "visible_to"]
 
 BID_KEYSET = Keyset(
     endpoint="/api/v1/bids",
@@ -167,7 +181,7 @@ def apply_filters(stmt: Select[Any], filters: BidFilters, user: User | None = No
 
 
 # The columns the API shows (not content_hash).
-_COLUMNS = [Bid.__table__.c[name] for name in BidRead.model_fields]
+_COLUMNS: tuple[ColumnElement[Any], ...] = tuple(Bid.__table__.c[name] for name in BidRead.model_fields)
 # Compiled page statements by shape: sort, direction, whether there is a seek position, which filters are set
 # (and whether a repeatable one has several values).
 _compiled: dict[tuple[Any, ...], tuple[str, tuple[str, ...]]] = {}
@@ -175,17 +189,18 @@ _compiled: dict[tuple[Any, ...], tuple[str, tuple[str, ...]]] = {}
 
 def _page_sql(
     dialect: Dialect, plan: PagePlan, segment: Segment, filters: BidFilters, values: dict[str, Any],
-    now: dt.datetime, user: User,
+    now: dt.datetime, user: User | None, columns: Sequence[ColumnElement[Any]],
 ) -> tuple[str, tuple[str, ...]]:
-    """The SQL of one segment of a page for `user` and its parameter names in `$n` order, compiled once per
-    shape."""
-    key = (plan.sort_name, plan.backwards, segment.kind, segment.seek is not None, user.is_admin,
+    """The SQL of one segment of a page for `user` (None: every bid) and its parameter names in `$n` order,
+    compiled once per shape."""
+    key = (tuple(c.key for c in columns), plan.sort_name, plan.backwards, segment.kind, segment.seek is not None,
+           user is None or user.is_admin,
            tuple((name, isinstance(value, builtins.list) or (name == "~exclusive" and value))
                  for name, value in values.items()))
     hit = _compiled.get(key)
     if hit is None:
-        stmt = select(*_COLUMNS).where(*filter_clauses(filters, bound=True, now=now))
-        if (visible := visible_to(user, bound=True)) is not None:
+        stmt = select(*columns).where(*filter_clauses(filters, bound=True, now=now))
+        if user is not None and (visible := visible_to(user, bound=True)) is not None:
             stmt = stmt.where(visible)
         seek = None if segment.seek is None else [bindparam(f"seek_{i}", type_=c.type)
                                                   for i, c in enumerate(plan.cols)]
@@ -197,16 +212,17 @@ def _page_sql(
 
 
 def page_query(
-    dialect: Dialect, plan: PagePlan, filters: BidFilters, user: User, *, segment: Segment | None = None,
-    now: dt.datetime | None = None, limit: int | None = None,
+    dialect: Dialect, plan: PagePlan, filters: BidFilters, user: User | None, *, segment: Segment | None = None,
+    now: dt.datetime | None = None, limit: int | None = None, columns: Sequence[ColumnElement[Any]] | None = None,
 ) -> tuple[str, builtins.list[Any]]:
-    """The PostgreSQL statement (`$n` parameters) of one run of a page for `user` (the page's first run by
-    default) and its arguments, as `list` runs it."""
+    """The PostgreSQL statement (`$n` parameters) of one run of a page for `user` (None: every bid; the
+    page's first run by default) and its arguments, as `fetch_rows` runs it."""
     now = now or utcnow()
     segment = segment or plan.segments()[0]
     values = _bind_values(filters, now)
-    sql, names = _page_sql(dialect, plan, segment, filters, values, now, user)
-    values["viewer_id"] = user.id
+    sql, names = _page_sql(dialect, plan, segment, filters, values, now, user,
+                           _COLUMNS if columns is None else columns)
+    values["viewer_id"] = user.id if user is not None else None
     if segment.seek is not None:
         values.update({f"seek_{i}": v for i, v in enumerate(segment.seek)})
     values["page_limit"] = plan.limit + 1 if limit is None else limit
@@ -219,29 +235,55 @@ async def list(
     """One keyset page of the bids `user` may see selected by the query's filters, rows as dicts."""
     filters = query.filters()
     params = query.page_params()
-    if db.engine.dialect.name != "postgresql":
-        async with db.sessionmaker() as session:
-            stmt = apply_filters(select(*_COLUMNS), filters, user)
-            result = await paginate(session, stmt, keyset=BID_KEYSET, params=params, filters=filters.cursor_binding(),
-                                    signer=signer, count_timeout_ms=count_timeout_ms)
-        result.items = [row._asdict() for row in result.items]
-        return result
-    # PostgreSQL: one statement per shape compiled once, run on the driver (see Database.fetch).
     plan = plan_page(BID_KEYSET, params, filters.cursor_binding(), signer)
-    now = utcnow()
-    rows: builtins.list[dict[str, Any]] = []
-    for segment in plan.segments():
-        want = plan.limit + 1 - len(rows)
-        if want <= 0:
-            break
-        sql, args = page_query(db.engine.dialect, plan, filters, user, segment=segment, now=now, limit=want)
-        rows.extend(dict(row) for row in await db.fetch(sql, *args))
+    rows = await fetch_rows(db=db, filters=filters, plan=plan, limit=plan.limit + 1, user=user)
     result = finish_page(plan, rows, signer, _item)
     if params.count != "none":
         async with db.sessionmaker() as session:
             result.count = await count_rows(session, apply_filters(select(Bid.id), filters, user), params.count,
                                             count_timeout_ms)
     return result
+
+
+async def fetch_rows(
+    *, db: Database, filters: BidFilters, plan: PagePlan, limit: int, user: User | None,
+    columns: Sequence[ColumnElement[Any]] | None = None, now: dt.datetime | None = None, as_dicts: bool = True,
+) -> builtins.list[Any]:
+    """Up to `limit` rows (dicts of `columns`, by default the API's) of the bids selected by `filters` that
+    `user` may see (None: every bid, for the operator's CLI), in the order of `plan` from its seek position:
+    the one statement builder of lists, exports and feeds.
+
+    `as_dicts=False` leaves PostgreSQL's rows as the driver's records (read by column name like a dict, and
+    no copy per row: what a bulk export wants)."""
+    columns = _COLUMNS if columns is None else columns
+    now = now or utcnow()
+    rows: builtins.list[dict[str, Any]] = []
+    if db.engine.dialect.name != "postgresql":
+        async with db.sessionmaker() as session:
+            conn = await session.connection()
+            stmt = select(*columns).where(*filter_clauses(filters, now=now))
+            if user is not None and (visible := visible_to(user)) is not None:
+                stmt = stmt.where(visible)
+            for segment in plan.segments():
+                want = limit - len(rows)
+                if want <= 0:
+                    break
+                seek = None if segment.seek is None else [
+                    None if v is None else literal(v, c.type) for v, c in zip(segment.seek, plan.cols, strict=True)]
+                page = stmt.where(*plan.segment_clauses(segment, seek)).order_by(
+                    *plan.segment_order_by(segment)).limit(want)
+                rows.extend(row._asdict() for row in (await conn.execute(page)).all())
+        return rows
+    # PostgreSQL: one statement per shape compiled once, run on the driver (see Database.fetch).
+    for segment in plan.segments():
+        want = limit - len(rows)
+        if want <= 0:
+            break
+        sql, args = page_query(db.engine.dialect, plan, filters, user, segment=segment, now=now, limit=want,
+                               columns=columns)
+        found = await db.fetch(sql, *args)
+        rows.extend((dict(row) for row in found) if as_dicts else found)
+    return rows
 
 
 def _item(row: dict[str, Any], name: str) -> Any:

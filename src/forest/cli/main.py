@@ -13,6 +13,7 @@ from rich.console import Console
 
 from forest.cli import data, migrate
 from forest.cli.crawl import crawl_command
+from forest.cli.export import export_command
 from forest.cli.up import up
 from forest.demo_site import cli as demo_site_cli
 from forest.logs import install_log_redaction
@@ -26,6 +27,7 @@ app.add_typer(users_app, name="users")
 app.add_typer(data.seed_app, name="seed")
 app.command("explain")(data.explain)
 app.command("crawl")(crawl_command)
+app.command("export")(export_command)
 app.command("up")(up)
 app.add_typer(demo_site_cli.app, name="demo-site", help="Run the local demo bid board.")
 app.add_typer(replay_cli.app, name="replay", help="Record and replay traffic; compare runs.")

@@ -954,8 +954,69 @@ const alerts = {
     const remove = el("button", { type: "button", class: "btn btn-small btn-danger alert-delete", text: "Delete",
       "aria-label": `Delete alert ${alert.name}` });
     remove.addEventListener("click", () => alerts.remove(alert.id, remove));
+    const feed = el("button", { type: "button", class: "btn btn-small alert-feed", text: "Feed & calendar",
+      "aria-label": `Feed and calendar links of alert ${alert.name}` });
+    const links = el("div", { class: "alert-links", hidden: true });
+    feed.addEventListener("click", () => alerts.showLinks(alert, links, feed));
+    const csv = el("button", { type: "button", class: "btn btn-small alert-csv", text: "Download CSV",
+      "aria-label": `Download the notices of alert ${alert.name} as CSV` });
+    csv.addEventListener("click", () => alerts.download(alert, csv));
     return el("li", { class: "alert-item", "data-alert-id": alert.id },
-      el("span", { class: "alert-name", text: alert.name }), chips, remove);
+      el("span", { class: "alert-name", text: alert.name }), chips, feed, csv, remove, links);
+  },
+
+  /** The alert's secret feed links (created on first use): copy, subscribe in a calendar, regenerate. */
+  async showLinks(alert, box, button, rotate = false) {
+    button.disabled = true;
+    const url = `${API}/alerts/${encodeURIComponent(alert.id)}/feed`;
+    try {
+      // PUT: the existing links (created on first use); POST: new links, the old ones stop working.
+      const feed = await api(url, { method: rotate ? "POST" : "PUT" });
+      const copy = el("button", { type: "button", class: "btn btn-small alert-copy-feed", text: "Copy feed URL" });
+      copy.addEventListener("click", async () => {
+        await navigator.clipboard.writeText(feed.atom_url);
+        copy.textContent = "Copied";
+      });
+      const calendar = el("a", { class: "btn btn-small alert-calendar", href: feed.webcal_url, text: "Add to calendar" });
+      const regenerate = el("button", { type: "button", class: "btn btn-small alert-regenerate", text: "Regenerate link",
+        title: "New links; the current ones stop working at once" });
+      regenerate.addEventListener("click", () => alerts.showLinks(alert, box, regenerate, true));
+      box.replaceChildren(
+        el("input", { class: "alert-feed-url", readonly: true, value: feed.atom_url, "aria-label": "Feed URL" }),
+        copy, calendar, regenerate);
+      box.hidden = false;
+      showProblem($("alert-error"), null);
+    } catch (err) {
+      showProblem($("alert-error"), err);
+    } finally {
+      button.disabled = false;
+    }
+  },
+
+  /** The alert's search as a CSV file (the export needs the bearer token, so it is fetched, then saved). */
+  async download(alert, button) {
+    button.disabled = true;
+    try {
+      const params = new URLSearchParams({ format: "csv" });
+      for (const [key, value] of Object.entries(alert.filters || {})) {
+        if (value === null || value === undefined || value === "") continue;
+        for (const v of Array.isArray(value) ? value : [value]) params.append(key, String(v));
+      }
+      const response = await fetch(`${API}/bids/export?${params}`, { headers: { Authorization: `Bearer ${auth.token}` } });
+      if (!response.ok) {
+        const problem = await response.json().catch(() => ({ title: `HTTP ${response.status}` }));
+        throw new ApiError(response.status, problem);
+      }
+      const name = /filename="([^"]+)"/.exec(response.headers.get("Content-Disposition") || "")?.[1] || "bids.csv";
+      const link = el("a", { href: URL.createObjectURL(await response.blob()), download: name });
+      link.click();
+      setTimeout(() => URL.revokeObjectURL(link.href), 10_000);
+      showProblem($("alert-error"), null);
+    } catch (err) {
+      showProblem($("alert-error"), err);
+    } finally {
+      button.disabled = false;
+    }
   },
 
   async create(event) {

@@ -1,0 +1,460 @@
+"""Bulk exports of a bid search: CSV, JSON Lines and OCDS 1.1 release packages, streamed in constant memory.
+
+An export reads the bids exactly as `GET /bids` does (`service.fetch_rows`: the same filters, the same
+keyset, the same statement builder), a chunk at a time, each chunk its own short query from the position
+after the last row of the one before. Nothing holds more than one chunk, so a million rows cost what a
+thousand do. Formatting a chunk is CPU work: it runs in a worker thread (at most `FORMAT_THREADS` at
+once), so the event loop keeps serving other requests meanwhile.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import dataclasses
+import datetime as dt
+import hashlib
+import io
+import json
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
+from decimal import Decimal
+from operator import itemgetter
+from typing import Any, Literal
+
+import anyio
+from pydantic import Field
+from sqlalchemy import Text, cast, func, select
+from sqlalchemy.sql.elements import ColumnElement
+
+from forest.bids.filters import BidFilters
+from forest.bids.models import Bid, BidDetail
+from forest.bids.ocds import release
+from forest.bids.schemas import BidRead
+from forest.bids.service import BID_KEYSET, apply_filters, fetch_rows
+from forest.database import Database, utcnow
+from forest.errors import CursorError
+from forest.pagination import CursorSigner, PageParams, PagePlan, plan_page, sign_position
+from forest.users.models import User
+
+Format = Literal["csv", "jsonl", "ocds"]
+CHUNK_ROWS = 5000
+MAX_ROWS = 10_000_000
+FORMAT_THREADS = 2
+_format_limiter = anyio.CapacityLimiter(FORMAT_THREADS)
+
+MEDIA_TYPES: dict[str, str] = {
+    "csv": "text/csv; charset=utf-8",
+    "jsonl": "application/x-ndjson",
+    "ocds": "application/json",
+}
+EXTENSIONS: dict[str, str] = {"csv": "csv", "jsonl": "jsonl", "ocds": "json"}
+
+# The columns an export reads from `bid`: what the list shows plus the facts it does not, and the hash
+# that tells edits apart (the OCDS release id).
+EXPORT_COLUMNS: tuple[ColumnElement[Any], ...] = tuple(
+    Bid.__table__.c[name] for name in (*BidRead.model_fields, "opens_at", "contract_method", "content_hash"))
+# CSV reads the attachments as JSON text and decodes only the non-empty ones itself, skipping the driver's
+# JSON codec on every row.
+CSV_EXPORT_COLUMNS: tuple[ColumnElement[Any], ...] = tuple(
+    cast(c, Text).label("attachments_json") if c.key == "attachments" else c for c in EXPORT_COLUMNS)
+# Facts kept only in `bid_detail.facts` (the rest are columns of `bid`).
+DETAIL_FACTS = ("notice_no", "bid_method", "region_limit", "procuring_entity", "demand_entity", "vat_included")
+
+
+class ExportQuery(BidFilters):
+    """The query string of `GET /bids/export`: the bid filters plus the format, sort and resumption."""
+
+    format: Format = Field("csv", description="`csv` (UTF-8 with BOM, for Excel), `jsonl` or `ocds`.")
+    sort: str | None = Field(None, max_length=40, description="As for `GET /bids`; default `-post_date`.")
+    cursor: str | None = Field(None, max_length=2048,
+                               description="Resume after the last row of a previous export (its `Link: rel=next`).")
+    max_rows: int | None = Field(None, ge=1, le=MAX_ROWS,
+                                 description="Stop after about this many rows and hand out a cursor for the rest.")
+
+    def filters(self) -> BidFilters:
+        """The filter part (already validated)."""
+        return BidFilters.model_construct(**{name: getattr(self, name) for name in BidFilters.model_fields})
+
+
+@dataclasses.dataclass(frozen=True)
+class Fingerprint:
+    """A summary of the selected rows that changes when the export would: the conditional-GET validators."""
+
+    count: int
+    last_modified: dt.datetime | None
+    digest: str
+
+
+@dataclasses.dataclass
+class Export:
+    """One export, checked and planned before the first byte is sent."""
+
+    db: Database
+    user: User | None  # whose view of the bids (None: every bid, the operator's CLI)
+    format: Format
+    filters: BidFilters
+    plan: PagePlan
+    now: dt.datetime
+    fingerprint: Fingerprint
+    # With `max_rows`: the position of the last row this response sends, and the cursor after it.
+    boundary: tuple[Any, ...] | None = None
+    next_cursor: str | None = None
+    ocds_prefix: str = "ocds-local-forest"
+    ocds_publisher: str = "Forest"
+    uri: str = ""
+
+    @property
+    def etag(self) -> str:
+        """A weak ETag: the same selection of unchanged rows in the same format and range gives the same one."""
+        return f'W/"{self.fingerprint.digest}"'
+
+    def filename(self) -> str:
+        """The download's file name, e.g. `forest-bids-20261129T201500Z.csv`."""
+        return f"forest-bids-{self.now:%Y%m%dT%H%M%SZ}.{EXTENSIONS[self.format]}"
+
+
+async def fingerprint(*, db: Database, filters: BidFilters, salt: str, user: User | None) -> Fingerprint:
+    """How many rows are selected, their newest edit and a digest over ids, edits and views: one aggregate
+    over the same filtered statement as the list (`apply_filters`), far cheaper than the export itself."""
+    stmt = apply_filters(select(func.count(), func.max(Bid.updated_at), func.coalesce(func.sum(Bid.id), 0),
+                                func.coalesce(func.sum(Bid.views), 0)), filters, user)
+    async with db.sessionmaker() as session:
+        count, newest, id_sum, view_sum = (await session.execute(stmt)).one()
+    newest_text = newest.isoformat() if newest is not None else ""
+    digest = hashlib.sha256(f"{salt}|{count}|{newest_text}|{id_sum}|{view_sum}".encode()).hexdigest()[:32]
+    return Fingerprint(count=int(count), last_modified=newest, digest=digest)
+
+
+async def prepare(
+    *, db: Database, user: User | None, query: ExportQuery, signer: CursorSigner, salt: str,
+    ocds_prefix: str = "ocds-local-forest",
+    ocds_publisher: str = "Forest", uri: str = "",
+) -> Export:
+    """Check the sort and cursor, take the fingerprint and, with `max_rows`, find where this response ends.
+
+    Every refusal (bad sort, bad or mismatched cursor) happens here, before a byte is sent. `salt` is
+    mixed into the ETag: the format and the query string, so one ETag never stands for two bodies.
+    """
+    filters = query.filters()
+    params = PageParams(limit=CHUNK_ROWS, cursor=query.cursor, sort=query.sort, count="none")
+    plan = plan_page(BID_KEYSET, params, filters.cursor_binding(), signer)
+    if plan.backwards:
+        raise CursorError("An export reads forwards: resume it with a `next` cursor, not a `prev` one.")
+    export = Export(db=db, user=user, format=query.format, filters=filters, plan=plan, now=utcnow(),
+                    fingerprint=await fingerprint(db=db, filters=filters, salt=salt, user=user),
+                    ocds_prefix=ocds_prefix, ocds_publisher=ocds_publisher, uri=uri)
+    if query.max_rows is not None:
+        await _find_boundary(export, query.max_rows, signer)
+    return export
+
+
+def _key(plan: PagePlan, row: dict[str, Any]) -> tuple[Any, ...]:
+    return tuple(row[c.key] for c in plan.cols)
+
+
+def _after(plan: PagePlan, key: Sequence[Any], boundary: Sequence[Any]) -> bool:
+    """Whether position `key` comes after `boundary` in the export's order (nulls last, ties by id)."""
+    if len(key) == 1:
+        return bool(key[0] < boundary[0] if plan.desc else key[0] > boundary[0])
+    (value, id_), (b_value, b_id) = key, boundary
+    if (value is None) != (b_value is None):
+        return value is None
+    if value is not None and value != b_value:
+        return bool(value < b_value if plan.desc else value > b_value)
+    return bool(id_ < b_id if plan.desc else id_ > b_id)
+
+
+async def _find_boundary(export: Export, max_rows: int, signer: CursorSigner) -> None:
+    """Walk the keys (sort column and id only: an index-only read) to the `max_rows`-th row.
+
+    The body then stops at that position rather than after a count, so rows inserted before it while
+    the body streams make the response longer, never leave a gap before the next cursor.
+    """
+    plan, seen = export.plan, 0
+    while True:
+        keys = await fetch_rows(db=export.db, filters=export.filters, plan=plan, user=export.user,
+                                limit=min(CHUNK_ROWS, max_rows + 1 - seen), columns=plan.cols, now=export.now,
+                                as_dicts=False)
+        if seen + len(keys) > max_rows:
+            boundary = _key(plan, keys[max_rows - seen - 1])
+            export.boundary = boundary
+            export.next_cursor = sign_position(plan, boundary, signer)
+            return
+        seen += len(keys)
+        if len(keys) < CHUNK_ROWS:
+            return  # fewer rows than max_rows: the export is complete
+        plan = dataclasses.replace(plan, seek=_key(plan, keys[-1]))
+
+
+async def _chunks(export: Export) -> AsyncGenerator[list[Any], None]:
+    """The selected rows, a chunk (one query) at a time, up to the boundary."""
+    plan = export.plan
+    while True:
+        rows = await fetch_rows(db=export.db, filters=export.filters, plan=plan, limit=CHUNK_ROWS, user=export.user,
+                                columns=CSV_EXPORT_COLUMNS if export.format == "csv" else EXPORT_COLUMNS,
+                                now=export.now, as_dicts=False)
+        full = len(rows) == CHUNK_ROWS
+        if export.boundary is not None and rows and _after(plan, _key(plan, rows[-1]), export.boundary):
+            cut = next(i for i, row in enumerate(rows) if _after(plan, _key(plan, row), export.boundary))
+            rows, full = rows[:cut], False
+        if rows:
+            yield rows
+        if not full:
+            return
+        plan = dataclasses.replace(plan, seek=_key(plan, rows[-1]))
+
+
+async def _details(db: Database, ids: list[int], *, body: bool) -> dict[int, tuple[str | None, dict[str, Any]]]:
+    """Body (when asked for) and facts of the bids among `ids` that have a detail page."""
+    if not ids:
+        return {}
+    cols: list[Any] = [BidDetail.bid_id, BidDetail.facts]
+    if body:
+        cols.append(BidDetail.body)
+    if db.engine.dialect.name == "postgresql":
+        # One array parameter instead of an IN list of 5,000 parameters compiled anew for every chunk.
+        sql = _DETAIL_SQL[body]
+        rows = await db.fetch(sql, ids)
+        return {row[0]: (row[2] if body else None, _facts(row[1])) for row in rows}
+    async with db.sessionmaker() as session:
+        result = await session.execute(select(*cols).where(BidDetail.bid_id.in_(ids)))
+        return {row[0]: (row[2] if body else None, row[1] or {}) for row in result}
+
+
+_DETAIL_SQL = {False: "SELECT bid_id, facts FROM bid_detail WHERE bid_id = ANY($1::bigint[])",
+               True: "SELECT bid_id, facts, body FROM bid_detail WHERE bid_id = ANY($1::bigint[])"}
+
+
+def _facts(value: Any) -> dict[str, Any]:
+    # The driver hands JSONB over decoded when SQLAlchemy set up the connection's codecs; else as text.
+    if isinstance(value, str):
+        decoded = json.loads(value)
+        return decoded if isinstance(decoded, dict) else {}
+    return value if isinstance(value, dict) else {}
+
+
+async def stream(export: Export, on_rows: Callable[[int], None] | None = None) -> AsyncIterator[bytes]:
+    """The export's body, chunk by chunk; `on_rows(n)` is told of each chunk's rows (a progress bar)."""
+    encoder = ENCODERS[export.format](export)
+    yield encoder.head()
+    chunks = _chunks(export)
+    # One chunk ahead: the database reads the next chunk while this one is formatted and sent.
+    ahead: asyncio.Future[list[Any]] = asyncio.ensure_future(anext(chunks))
+    try:
+        while True:
+            try:
+                rows = await ahead
+            except StopAsyncIteration:
+                break
+            ahead = asyncio.ensure_future(anext(chunks))
+            details = await _details(export.db, [row["id"] for row in rows], body=encoder.wants_body)
+            yield await anyio.to_thread.run_sync(encoder.chunk, rows, details, limiter=_format_limiter)
+            if on_rows is not None:
+                on_rows(len(rows))
+    finally:
+        if not ahead.done():
+            ahead.cancel()  # the client went away: stop reading
+            await asyncio.wait([ahead])
+        await chunks.aclose()
+    yield encoder.tail()
+
+
+# ---- values as text ----------------------------------------------------------------------------------------
+
+def rfc3339(value: dt.datetime) -> str:
+    """A UTC timestamp as RFC 3339 with `Z`, e.g. `2026-11-20T09:30:00Z` (microseconds kept when present)."""
+    if value.utcoffset():
+        value = value.astimezone(dt.UTC)
+    return value.replace(tzinfo=None).isoformat() + "Z"
+
+
+def money(value: Decimal) -> str:
+    """Plain digits without exponent or trailing zeros, as the API shows amounts: `1474567273`, `120000.5`."""
+    return format(value.normalize(), "f")
+
+
+# Spreadsheets run a cell starting with one of these as a formula (CSV injection): such a cell gets a
+# leading apostrophe, which Excel, LibreOffice and Google Sheets show as text and do not print.
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+
+
+def neutralise(text: str) -> str:
+    """`text` safe to open in a spreadsheet: a leading formula character is escaped with `'`."""
+    return "'" + text if text.startswith(FORMULA_PREFIXES) else text
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return neutralise(value)
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, dt.datetime):
+        return rfc3339(value)
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return money(value)
+    return str(value)
+
+
+def _fact(facts: dict[str, Any], name: str) -> Any:
+    value = facts.get(name)
+    return value if isinstance(value, str | bool) else None
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, dt.datetime):
+        return rfc3339(value)
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return money(value)
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+class Encoder:
+    """Turns chunks of rows into bytes of one format."""
+
+    wants_body = False
+
+    def __init__(self, export: Export) -> None:
+        self.export = export
+
+    def head(self) -> bytes:
+        """What comes before the first row."""
+        return b""
+
+    def chunk(self, rows: list[dict[str, Any]], details: dict[int, tuple[str | None, dict[str, Any]]]) -> bytes:
+        """One chunk of rows as bytes."""
+        raise NotImplementedError
+
+    def tail(self) -> bytes:
+        """What comes after the last row."""
+        return b""
+
+
+CSV_COLUMNS = ("id", "source_id", "external_id", "title", "department", "views", "post_date", "url", "closes_at",
+               "opens_at", "amount", "amount_kind", "currency", "category", "contract_method", *DETAIL_FACTS,
+               "attachments", "first_seen_at", "updated_at")
+
+
+def _attachments_cell(attachments_json: str | None) -> str:
+    if not attachments_json or attachments_json == "[]":
+        return ""
+    attachments = json.loads(attachments_json)
+    return neutralise("\n".join(f"{a.get('name', '')} <{a.get('url', '')}>" for a in attachments))
+
+
+def _stamp(value: dt.datetime | None) -> str | None:
+    # rfc3339 for the common case (the driver's UTC datetimes) in one call; None stays None (an empty cell).
+    if value is None:
+        return None
+    text = value.isoformat()
+    return text[:-6] + "Z" if text.endswith("+00:00") else rfc3339(value)
+
+
+_FORMULA_START = frozenset(FORMULA_PREFIXES)
+_ROW_VALUES = itemgetter("id", "source_id", "external_id", "title", "department", "views", "post_date", "url",
+                         "closes_at", "opens_at", "amount", "amount_kind", "currency", "category", "contract_method",
+                         "attachments_json", "first_seen_at", "updated_at")
+_NO_FACTS = [None] * len(DETAIL_FACTS)
+
+
+class CsvEncoder(Encoder):
+    """RFC 4180 CSV (CRLF, quotes doubled) in UTF-8 with a BOM, so Excel reads Korean text right."""
+
+    def head(self) -> bytes:
+        """The BOM and the header row."""
+        out = io.StringIO()
+        out.write("\ufeff")
+        csv.writer(out, lineterminator="\r\n").writerow(CSV_COLUMNS)
+        return out.getvalue().encode()
+
+    def chunk(self, rows: list[Any], details: dict[int, tuple[str | None, dict[str, Any]]]) -> bytes:
+        """One line per notice; attachments as `name <url>` lines in one cell.
+
+        The hottest loop of an export (bench/RESULTS.md, "Export"): values are taken in one C call, text cells
+        neutralised inline, and None written by the csv module as an empty cell.
+        """
+        out = io.StringIO()
+        write = csv.writer(out, lineterminator="\r\n").writerow
+        formula = _FORMULA_START
+        for row in rows:
+            (id_, source_id, external_id, title, department, views, post_date, url, closes_at, opens_at, amount,
+             amount_kind, currency, category, contract_method, attachments, first_seen_at,
+             updated_at) = _ROW_VALUES(row)
+            detail = details.get(id_)
+            write([
+                id_, source_id,
+                "'" + external_id if external_id[:1] in formula else external_id,
+                "'" + title if title[:1] in formula else title,
+                "'" + department if department[:1] in formula else department,
+                views, post_date.isoformat(),
+                "'" + url if url[:1] in formula else url,
+                _stamp(closes_at), _stamp(opens_at), None if amount is None else money(amount),
+                amount_kind, currency, category,
+                None if contract_method is None else neutralise(contract_method),
+                *(_NO_FACTS if detail is None else [_cell(_fact(detail[1], name)) for name in DETAIL_FACTS]),
+                _attachments_cell(attachments), _stamp(first_seen_at), _stamp(updated_at)])
+        return out.getvalue().encode()
+
+
+def _json_row(row: dict[str, Any], body: str | None, facts: dict[str, Any]) -> dict[str, Any]:
+    item = {name: row[name] for name in (*BidRead.model_fields, "opens_at", "contract_method")}
+    item["body"] = body
+    item["facts"] = {name: value for name, value in facts.items() if name != "evidence"}
+    return item
+
+
+class JsonlEncoder(Encoder):
+    """One JSON object per line: the list's bid fields, `opens_at`, `contract_method`, `body` and `facts`."""
+
+    wants_body = True
+
+    def chunk(self, rows: list[dict[str, Any]], details: dict[int, tuple[str | None, dict[str, Any]]]) -> bytes:
+        """One line per notice."""
+        out = []
+        for row in rows:
+            body, facts = details.get(row["id"], (None, {}))
+            out.append(json.dumps(_json_row(row, body, facts), ensure_ascii=False, default=_json_default))
+        out.append("")
+        return "\n".join(out).encode()
+
+
+class OcdsEncoder(Encoder):
+    """An OCDS 1.1 release package: one `tender` release per notice (forest.bids.ocds)."""
+
+    wants_body = True
+
+    def __init__(self, export: Export) -> None:
+        super().__init__(export)
+        self.first = True
+
+    def head(self) -> bytes:
+        """The package metadata and the opening of `releases`."""
+        published = self.export.fingerprint.last_modified or self.export.now
+        meta = {"uri": self.export.uri, "version": "1.1", "publishedDate": rfc3339(published),
+                "publisher": {"name": self.export.ocds_publisher}}
+        return (json.dumps(meta, ensure_ascii=False)[:-1] + ', "releases": [').encode()
+
+    def chunk(self, rows: list[dict[str, Any]], details: dict[int, tuple[str | None, dict[str, Any]]]) -> bytes:
+        """Releases, comma-separated across chunks."""
+        parts = []
+        for row in rows:
+            body, facts = details.get(row["id"], (None, {}))
+            parts.append(json.dumps(release(row, body, facts, prefix=self.export.ocds_prefix), ensure_ascii=False,
+                                    default=_json_default))
+        text = ",".join(parts)
+        if parts and not self.first:
+            text = "," + text
+        self.first = self.first and not parts
+        return text.encode()
+
+    def tail(self) -> bytes:
+        """The end of `releases` and of the package."""
+        return b"]}"
+
+
+ENCODERS: dict[str, Callable[[Export], Encoder]] = {"csv": CsvEncoder, "jsonl": JsonlEncoder, "ocds": OcdsEncoder}
