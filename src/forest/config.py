@@ -7,6 +7,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
 
+from limits import parse_many
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
@@ -74,11 +75,34 @@ class Settings(BaseSettings):
     # Alert webhooks: attempts before a delivery fails, and the time limit of one attempt.
     webhook_max_attempts: int = Field(12, ge=1, le=50)
     webhook_timeout_seconds: float = Field(10.0, gt=0, le=60)
+    # argon2 hashes and verifications run on this many threads; a login flood queues for them instead of
+    # blocking the event loop (each hash takes ~64 MiB and tens of milliseconds of CPU).
+    password_hash_threads: int = Field(2, ge=1, le=32)
+    # Rate limits in `limits` notation ("10/minute", "100/hour;10/minute"); empty turns one off. Shared by
+    # every API process through Redis when FOREST_REDIS_URL is set, per process otherwise.
+    rate_limit_auth_per_ip: str = "30/minute"
+    rate_limit_auth_per_account: str = "10/minute"
+    rate_limit_crawls_per_user: str = "30/minute"
+    # Request bodies over this size are refused with 413 before they are read.
+    max_body_bytes: int = Field(1024 * 1024, ge=1024)
+    # Client messages on /ws/notifications (clients only send pings); larger ones close the socket with 1009.
+    ws_max_message_bytes: int = Field(4096, ge=128, le=1024 * 1024)
 
     @field_validator("crawl_allow_hosts", mode="before")
     @classmethod
     def _hosts(cls, value: object) -> object:
         return _split_csv(value)
+
+    @field_validator("rate_limit_auth_per_ip", "rate_limit_auth_per_account", "rate_limit_crawls_per_user")
+    @classmethod
+    def _rate_limit(cls, value: str) -> str:
+        value = value.strip()
+        if value:
+            try:
+                parse_many(value)
+            except ValueError as exc:
+                raise ValueError(f"not a rate limit such as '10/minute' or '10/minute;100/hour': {value!r}") from exc
+        return value
 
     @field_validator("previous_secret_keys", mode="before")
     @classmethod

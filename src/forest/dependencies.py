@@ -17,6 +17,7 @@ from forest.config import Settings
 from forest.database import Database
 from forest.errors import Forbidden, Unauthorized, UnknownParameter
 from forest.pagination import CursorSigner, PageParams, page_params
+from forest.ratelimit import RateLimits
 from forest.security import verify_access_token
 from forest.users.models import User
 
@@ -52,7 +53,14 @@ async def get_signer(conn: HTTPConnection) -> CursorSigner:
     return signer
 
 
+async def get_rate_limits(conn: HTTPConnection) -> RateLimits:
+    """The app's rate limiter."""
+    limits: RateLimits = conn.app.state.rate_limits
+    return limits
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings)]
+Limits = Annotated[RateLimits, Depends(get_rate_limits)]
 DbSession = Annotated[AsyncSession, Depends(get_session)]
 Signer = Annotated[CursorSigner, Depends(get_signer)]
 ListParams = Annotated[PageParams, Depends(page_params)]

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import hashlib
 import secrets
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import jwt
@@ -18,6 +21,44 @@ _hasher = PasswordHash((Argon2Hasher(),))
 # Verified against when the user does not exist, so both failures take the same time.
 _DUMMY_HASH = _hasher.hash("forest-timing-equaliser")
 _ALGORITHM = "HS256"
+
+
+_pool: ThreadPoolExecutor | None = None
+_pool_threads = 2
+_pool_lock = threading.Lock()
+
+
+def configure_password_hashing(*, threads: int) -> None:
+    """Size the process's argon2 thread pool (before its first use; later calls resize it for new work)."""
+    global _pool, _pool_threads
+    with _pool_lock:
+        if _pool is not None and threads != _pool_threads:
+            _pool.shutdown(wait=False)  # work already queued there still runs
+            _pool = None
+        _pool_threads = threads
+
+
+def _password_pool() -> ThreadPoolExecutor:
+    global _pool
+    with _pool_lock:
+        if _pool is None:
+            _pool = ThreadPoolExecutor(max_workers=_pool_threads, thread_name_prefix="forest-argon2")
+        return _pool
+
+
+async def hash_password_off_loop(password: str) -> str:
+    """`hash_password` on the bounded argon2 pool: the event loop keeps serving while it runs.
+
+    argon2-cffi releases the GIL, so the loop really runs meanwhile; a flood of logins waits in the
+    pool's queue (a few hashes at a time per process), not in front of every other request.
+    """
+    return await asyncio.get_running_loop().run_in_executor(_password_pool(), hash_password, password)
+
+
+async def verify_password_off_loop(password: str, password_hash: str | None) -> bool:
+    """`verify_password` on the bounded argon2 pool (see `hash_password_off_loop`)."""
+    return await asyncio.get_running_loop().run_in_executor(_password_pool(), verify_password, password,
+                                                            password_hash)
 
 
 def hash_password(password: str) -> str:

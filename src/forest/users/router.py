@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Request, Response
 from sqlalchemy import select
 
-from forest.dependencies import API_PREFIX, AdminUser, CurrentUser, DbSession, ListParams, SettingsDep, Signer
+from forest.dependencies import API_PREFIX, AdminUser, CurrentUser, DbSession, Limits, ListParams, SettingsDep, Signer
 from forest.pagination import Keyset, Page, SortKey, page_response, paginate
 from forest.security import create_access_token
 from forest.users import service
@@ -20,8 +20,11 @@ USER_KEYSET = Keyset(id_column=User.id, id_kind="int", sorts={"id": SortKey(User
 
 
 @router.post("/auth/register", status_code=201, response_model=UserRead, tags=["auth"])
-async def register(user_in: UserCreate, session: DbSession) -> User:
-    """Create an account. The password must be 8 to 128 characters."""
+async def register(user_in: UserCreate, session: DbSession, limits: Limits, request: Request) -> User:
+    """Create an account. The password must be 8 to 128 characters.
+
+    Registrations and sign-ins share one budget per client address and per email (429 `rate_limited`)."""
+    await limits.check_auth(request, user_in.email)
     return await service.create(session=session, email=user_in.email, password=user_in.password)
 
 
@@ -31,8 +34,13 @@ async def token(
     password: Annotated[str, Form(max_length=1024)],
     session: DbSession,
     settings: SettingsDep,
+    limits: Limits,
+    request: Request,
 ) -> Token:
-    """Exchange email (`username`) and password for a bearer access token (OAuth2 password flow)."""
+    """Exchange email (`username`) and password for a bearer access token (OAuth2 password flow).
+
+    Attempts are rate-limited per client address and per account (429 `rate_limited` with `Retry-After`)."""
+    await limits.check_auth(request, username)
     user = await service.authenticate(session=session, email=username, password=password)
     access, ttl = create_access_token(settings, user.id)
     return Token(access_token=access, expires_in=ttl)

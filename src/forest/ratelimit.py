@@ -1,0 +1,99 @@
+"""Rate limits on logins, registrations and crawl submissions, counted where every API process sees them.
+
+The counting is the `limits` library's sliding-window counter: in Redis when `FOREST_REDIS_URL` is set (one
+budget shared by all API processes), in process memory otherwise (the embedded default runs one process).
+A refusal is `RateLimited` (429 `rate_limited`) with `Retry-After`, raised before any costly work.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import math
+import time
+
+import redis.asyncio as aioredis
+from limits import RateLimitItem, parse_many
+from limits.aio.storage import MemoryStorage, RedisStorage
+from limits.aio.strategies import SlidingWindowCounterRateLimiter
+from limits.errors import StorageError
+from starlette.requests import HTTPConnection
+
+from forest.config import Settings
+from forest.errors import RateLimited
+
+log = logging.getLogger(__name__)
+KEY_PREFIX = "forest:ratelimit"
+# A rate limit check must never hold a request long: a Redis that does not answer fails open (see `_hit`).
+REDIS_TIMEOUT_SECONDS = 0.5
+
+
+def _items(spec: str) -> list[RateLimitItem]:
+    return parse_many(spec) if spec else []
+
+
+def client_address(conn: HTTPConnection) -> str:
+    """The client's IP address as the server reports it (behind a trusted proxy: the forwarded one)."""
+    return conn.client.host if conn.client else "unknown"
+
+
+def account_key(email: str) -> str:
+    """The counter key of an account: a digest of its normalised email (no address is stored in Redis)."""
+    return hashlib.sha256(email.strip().lower().encode()).hexdigest()[:32]
+
+
+class RateLimits:
+    """The API process's rate limiter, built once per app from its settings."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._pool: aioredis.ConnectionPool | None = None
+        if settings.redis_url:
+            self._pool = aioredis.ConnectionPool.from_url(
+                settings.redis_url, socket_timeout=REDIS_TIMEOUT_SECONDS,
+                socket_connect_timeout=REDIS_TIMEOUT_SECONDS)
+            storage: RedisStorage | MemoryStorage = RedisStorage(
+                f"async+{settings.redis_url}", implementation="redispy", key_prefix=KEY_PREFIX,
+                wrap_exceptions=True, connection_pool=self._pool)  # type: ignore[arg-type]
+        else:
+            storage = MemoryStorage(wrap_exceptions=True)
+        self.shared = self._pool is not None
+        self._limiter = SlidingWindowCounterRateLimiter(storage)
+        self.auth_per_ip = _items(settings.rate_limit_auth_per_ip)
+        self.auth_per_account = _items(settings.rate_limit_auth_per_account)
+        self.crawls_per_user = _items(settings.rate_limit_crawls_per_user)
+
+    async def close(self) -> None:
+        """Release the Redis connections (if any)."""
+        if self._pool is not None:
+            await self._pool.aclose()
+
+    async def check_auth(self, conn: HTTPConnection, email: str) -> None:
+        """Count a login or registration attempt for the client's address, then for the account."""
+        await self._hit(self.auth_per_ip, "auth-ip", client_address(conn),
+                        what="sign-in attempts from this address")
+        await self._hit(self.auth_per_account, "auth-account", account_key(email),
+                        what="sign-in attempts for this account")
+
+    async def check_crawl_submission(self, user_id: int) -> None:
+        """Count a crawl submission (a new crawl, a seed-compatible start or a retry) of this user."""
+        await self._hit(self.crawls_per_user, "crawls-user", str(user_id), what="crawl submissions")
+
+    async def _hit(self, items: list[RateLimitItem], scope: str, key: str, *, what: str) -> None:
+        for item in items:
+            try:
+                if await self._limiter.hit(item, scope, key):
+                    continue
+                stats = await self._limiter.get_window_stats(item, scope, key)
+            except StorageError as exc:
+                # Refusing every login while Redis is down would turn its outage into Forest's; the
+                # argon2 pool still bounds what a flood can cost meanwhile.
+                log.warning("rate limit storage unavailable, not counting %s: %s", scope, exc)
+                return
+            retry_after = max(1, math.ceil(stats.reset_time - time.time()))
+            raise RateLimited(f"Too many {what} (limit {item.amount} per {_period(item)}); "
+                              f"try again in {retry_after} s.", headers={"Retry-After": str(retry_after)})
+
+
+def _period(item: RateLimitItem) -> str:
+    unit = item.GRANULARITY.name
+    return unit if item.multiples == 1 else f"{item.multiples} {unit}s"
