@@ -15,10 +15,11 @@ from starlette.requests import Request
 
 from forest import security
 from forest.app import create_app
+from forest.cli.main import server_options
 from forest.config import Settings
 from forest.errors import RateLimited
 from forest.ratelimit import KEY_PREFIX, RateLimits
-from tests.conftest import REDIS_URL, make_settings
+from tests.conftest import REDIS_URL, make_settings, serving
 
 PER_IP, PER_ACCOUNT, PER_USER = 6, 3, 2
 
@@ -155,6 +156,21 @@ async def test_two_api_processes_share_one_budget_through_redis(settings: Settin
                 assert r.status_code == 401
             assert_rate_limited(await c1.post("/api/v1/auth/token", data={"username": user.email, "password": "no"}))
             assert_rate_limited(await c2.post("/api/v1/auth/token", data={"username": user.email, "password": "no"}))
+
+
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+def test_forest_api_counts_the_forwarded_address_only_from_a_trusted_proxy(settings: Settings) -> None:
+    def sign_in(base: str, forwarded_for: str) -> int:
+        r = httpx.post(f"{base}/api/v1/auth/token", data={"username": f"{uuid.uuid4().hex}@example.com", "password": "x"},
+                       headers={"X-Forwarded-For": forwarded_for}, timeout=10)
+        return r.status_code
+
+    with serving(settings, server_options(settings)) as base:  # the peer, 127.0.0.1, is a trusted proxy
+        assert [sign_in(base, "198.51.100.1") for _ in range(PER_IP + 1)] == [401] * PER_IP + [429]
+        assert sign_in(base, "198.51.100.2") == 401
+    untrusted = settings.model_copy(update={"forwarded_allow_ips": "10.9.9.9"})
+    with serving(untrusted, server_options(untrusted)) as base:  # a client cannot pick its address
+        assert [sign_in(base, f"203.0.113.{k}") for k in range(PER_IP + 1)] == [401] * PER_IP + [429]
 
 
 async def test_retry_after_tells_when_an_attempt_is_allowed_again(tmp_path: Path) -> None:

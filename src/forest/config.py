@@ -44,6 +44,10 @@ class Settings(BaseSettings):
     demo_site_notices: int = 500
     api_host: str = "127.0.0.1"
     api_port: int = 8000
+    # Addresses of the proxies whose X-Forwarded-For `forest api` believes (uvicorn's forwarded_allow_ips):
+    # per-address rate limits count the address this yields, so list the load balancers here, never "*"
+    # on a port clients reach directly (they could then claim any address).
+    forwarded_allow_ips: str = "127.0.0.1"
     access_log: Path | None = None
     # FastAPI's native OpenTelemetry spans/metrics/logs (needs configured providers); Prometheus
     # metrics on /metrics are always on. Off, FastAPI skips a provider lookup on every request.

@@ -3,52 +3,19 @@
 from __future__ import annotations
 
 import asyncio
-import socket
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
-from typing import Any
 
 import pytest
-import uvicorn
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
-from forest.app import create_app
 from forest.cli.main import server_options
 from forest.config import Settings
 from forest.database import Database
 from forest.security import create_access_token
 from forest.users import service as users
+from tests.conftest import serving
 
 MESSAGE_TOO_BIG = 1009
-
-
-class _Server(uvicorn.Server):
-    def __init__(self, config: uvicorn.Config) -> None:
-        super().__init__(config)
-        self.ready = threading.Event()
-
-    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
-        await super().startup(sockets=sockets)
-        self.ready.set()
-
-
-@contextmanager
-def serving(settings: Settings, options: dict[str, Any]) -> Iterator[str]:
-    """Forest's app on a real uvicorn server (these options) on a free port: its ws:// base URL."""
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    server = _Server(uvicorn.Config(create_app(settings), log_level="warning", access_log=False, **options))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    try:
-        assert server.ready.wait(20), "the server did not start"
-        yield f"ws://127.0.0.1:{sock.getsockname()[1]}"
-    finally:
-        server.should_exit = True
-        thread.join(20)
-        sock.close()
 
 
 def bearer(settings: Settings) -> dict[str, str]:
@@ -83,13 +50,15 @@ def close_code_after(url: str, headers: dict[str, str], size: int) -> int | None
 @pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
 def test_forest_api_server_refuses_oversized_client_messages(settings: Settings) -> None:
     headers = bearer(settings)
-    with serving(settings, server_options(settings)) as url:
+    with serving(settings, server_options(settings)) as base:
+        url = base.replace("http://", "ws://")
         assert close_code_after(url, headers, 16 * 1024) == MESSAGE_TOO_BIG
 
 
 @pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
 def test_the_route_refuses_oversized_messages_under_uvicorn_defaults(settings: Settings) -> None:
     headers = bearer(settings)
-    with serving(settings, {}) as url:  # uvicorn's own cap is 16 MiB: the route's check must hold
+    with serving(settings, {}) as base:  # uvicorn's own cap is 16 MiB: the route's check must hold
+        url = base.replace("http://", "ws://")
         assert close_code_after(url, headers, settings.ws_max_message_bytes + 1) == MESSAGE_TOO_BIG
         assert close_code_after(url, headers, settings.ws_max_message_bytes) is None

@@ -100,8 +100,8 @@ def server_options(settings: Settings) -> dict[str, Any]:
     """The uvicorn options of `forest api` that follow from the settings (tests start servers with them too)."""
     # ws_max_size: uvicorn refuses a larger client message (close 1009) before buffering it; its default
     # is 16 MiB. The WebSocket route checks again, for servers started without these options.
-    return {"proxy_headers": True, "ws_per_message_deflate": settings.ws_compression,
-            "ws_max_size": settings.ws_max_message_bytes}
+    return {"proxy_headers": True, "forwarded_allow_ips": settings.forwarded_allow_ips,
+            "ws_per_message_deflate": settings.ws_compression, "ws_max_size": settings.ws_max_message_bytes}
 
 
 @app.command()
