@@ -34,7 +34,8 @@ REDIS_URL = os.environ.get("FOREST_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 SECRET = "test-secret-key-that-is-long-enough-0123456789"
 # Rate limits off unless a test sets them: tests sign in and submit far faster than any person, and the
 # counters in a shared Redis outlive a test (tests/test_ratelimit.py checks the limits themselves).
-NO_RATE_LIMITS = {"rate_limit_auth_per_ip": "", "rate_limit_auth_per_account": "", "rate_limit_crawls_per_user": ""}
+NO_RATE_LIMITS = {"rate_limit_auth_per_ip": "", "rate_limit_auth_per_account": "", "rate_limit_crawls_per_user": "",
+                  "rate_limit_refusal_delay_seconds": "0"}
 NO_RATE_LIMITS_ENV = {f"FOREST_{name.upper()}": value for name, value in NO_RATE_LIMITS.items()}
 TABLES = ["job_event", "idempotency_key", "crawl_job", "alert", "bid", "source", "ws_ticket", '"user"']
 
@@ -69,6 +70,9 @@ def make_settings(database_url: str, var_dir: Path, **extra: object) -> Settings
         "redis_url": REDIS_URL if database_url.startswith("postgresql") else None,
         "crawl_allow_hosts": [],
         "environment": "local",
+        # argon2 at normal priority: the shared test machine is rarely idle, and at niceness 19 every
+        # make_user would wait for spare CPU.
+        "password_hash_nice": 0,
         **NO_RATE_LIMITS,
     }
     values.update(extra)

@@ -184,6 +184,17 @@ async def test_retry_after_tells_when_an_attempt_is_allowed_again(tmp_path: Path
     await limits.check_auth(request, "a@example.com")
 
 
+async def test_refusals_are_answered_after_the_delay(tmp_path: Path) -> None:
+    limits = RateLimits(make_settings("sqlite+aiosqlite:///unused.db", tmp_path, rate_limit_auth_per_account="1/minute",
+                                      rate_limit_refusal_delay_seconds=0.3))
+    await limits.check_auth(a_request(), "a@example.com")
+    for _ in range(2):  # counted in the store, then remembered in the process: both wait
+        started = time.monotonic()
+        with pytest.raises(RateLimited):
+            await limits.check_auth(a_request(), "a@example.com")
+        assert time.monotonic() - started >= 0.3
+
+
 async def test_an_unreachable_redis_does_not_lock_everyone_out(tmp_path: Path) -> None:
     settings = make_settings("sqlite+aiosqlite:///unused.db", tmp_path, redis_url="redis://127.0.0.1:1/0",
                              rate_limit_auth_per_ip="1/minute", rate_limit_auth_per_account="1/minute")

@@ -45,7 +45,7 @@ opaque signed cursors. Crawls run on workers; watch them on `/ws/notifications`.
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the API for these settings (the environment's by default)."""
     settings = settings or get_settings()
-    configure_password_hashing(threads=settings.password_hash_threads)
+    configure_password_hashing(threads=settings.password_hash_threads, nice=settings.password_hash_nice)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

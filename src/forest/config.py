@@ -82,11 +82,17 @@ class Settings(BaseSettings):
     # argon2 hashes and verifications run on this many threads; a login flood queues for them instead of
     # blocking the event loop (each hash takes ~64 MiB and tens of milliseconds of CPU).
     password_hash_threads: int = Field(2, ge=1, le=32)
+    # Their niceness (Linux): 19 gives them only spare CPU, so a flood of logins cannot slow other requests;
+    # 0 gives logins an equal share when the machine is saturated.
+    password_hash_nice: int = Field(19, ge=0, le=19)
     # Rate limits in `limits` notation ("10/minute", "100/hour;10/minute"); empty turns one off. Shared by
     # every API process through Redis when FOREST_REDIS_URL is set, per process otherwise.
     rate_limit_auth_per_ip: str = "30/minute"
     rate_limit_auth_per_account: str = "10/minute"
     rate_limit_crawls_per_user: str = "30/minute"
+    # A refused request is answered after this delay, so a client looping on refusals sends one request per
+    # delay and connection instead of thousands per second (see forest/ratelimit.py).
+    rate_limit_refusal_delay_seconds: float = Field(1.0, ge=0, le=30)
     # Request bodies over this size are refused with 413 before they are read.
     max_body_bytes: int = Field(1024 * 1024, ge=1024)
     # Client messages on /ws/notifications (clients only send pings); larger ones close the socket with 1009.

@@ -3,10 +3,17 @@
 The counting is the `limits` library's sliding-window counter: in Redis when `FOREST_REDIS_URL` is set (one
 budget shared by all API processes), in process memory otherwise (the embedded default runs one process).
 A refusal is `RateLimited` (429 `rate_limited`) with `Retry-After`, raised before any costly work.
+
+Two things keep a flood of refused requests cheap. A refusal is remembered in the process until its
+`Retry-After` has passed (counters only grow, so no other process can lift it sooner): a client that keeps
+knocking costs no Redis round trip. And each refusal is answered after `FOREST_RATE_LIMIT_REFUSAL_DELAY_SECONDS`:
+a client looping on one connection then sends one request per delay instead of thousands per second, so
+the flood stops costing CPU on both sides (the delay holds a connection, not a thread or a database session).
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 import math
@@ -26,6 +33,8 @@ log = logging.getLogger(__name__)
 KEY_PREFIX = "forest:ratelimit"
 # A rate limit check must never hold a request long: a Redis that does not answer fails open (see `_hit`).
 REDIS_TIMEOUT_SECONDS = 0.5
+# Refusals remembered per process; beyond this many the expired ones are dropped (then all, if none expired).
+MAX_REMEMBERED_REFUSALS = 100_000
 
 
 def _items(spec: str) -> list[RateLimitItem]:
@@ -61,6 +70,8 @@ class RateLimits:
         self.auth_per_ip = _items(settings.rate_limit_auth_per_ip)
         self.auth_per_account = _items(settings.rate_limit_auth_per_account)
         self.crawls_per_user = _items(settings.rate_limit_crawls_per_user)
+        self.refusal_delay = settings.rate_limit_refusal_delay_seconds
+        self._refused_until: dict[tuple[str, str, str], float] = {}
 
     async def close(self) -> None:
         """Release the Redis connections (if any)."""
@@ -80,18 +91,36 @@ class RateLimits:
 
     async def _hit(self, items: list[RateLimitItem], scope: str, key: str, *, what: str) -> None:
         for item in items:
-            try:
-                if await self._limiter.hit(item, scope, key):
-                    continue
-                stats = await self._limiter.get_window_stats(item, scope, key)
-            except StorageError as exc:
-                # Refusing every login while Redis is down would turn its outage into Forest's; the
-                # argon2 pool still bounds what a flood can cost meanwhile.
-                log.warning("rate limit storage unavailable, not counting %s: %s", scope, exc)
-                return
-            retry_after = max(1, math.ceil(stats.reset_time - time.time()))
-            raise RateLimited(f"Too many {what} (limit {item.amount} per {_period(item)}); "
-                              f"try again in {retry_after} s.", headers={"Retry-After": str(retry_after)})
+            remembered = (scope, key, str(item))
+            until = self._refused_until.get(remembered, 0.0)
+            if until <= time.time():
+                try:
+                    if await self._limiter.hit(item, scope, key):
+                        continue
+                    stats = await self._limiter.get_window_stats(item, scope, key)
+                except StorageError as exc:
+                    # Refusing every login while Redis is down would turn its outage into Forest's; the
+                    # argon2 pool still bounds what a flood can cost meanwhile.
+                    log.warning("rate limit storage unavailable, not counting %s: %s", scope, exc)
+                    return
+                until = max(stats.reset_time, time.time() + 1)
+                self._remember(remembered, until)
+            await self._refuse(item, until, what)
+
+    def _remember(self, remembered: tuple[str, str, str], until: float) -> None:
+        if len(self._refused_until) >= MAX_REMEMBERED_REFUSALS:
+            now = time.time()
+            self._refused_until = {k: v for k, v in self._refused_until.items() if v > now}
+            if len(self._refused_until) >= MAX_REMEMBERED_REFUSALS:
+                self._refused_until.clear()
+        self._refused_until[remembered] = until
+
+    async def _refuse(self, item: RateLimitItem, until: float, what: str) -> None:
+        if self.refusal_delay:
+            await asyncio.sleep(self.refusal_delay)
+        retry_after = max(1, math.ceil(until - time.time()))
+        raise RateLimited(f"Too many {what} (limit {item.amount} per {_period(item)}); "
+                          f"try again in {retry_after} s.", headers={"Retry-After": str(retry_after)})
 
 
 def _period(item: RateLimitItem) -> str:

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import hashlib
+import os
 import secrets
+import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -25,24 +28,35 @@ _ALGORITHM = "HS256"
 
 _pool: ThreadPoolExecutor | None = None
 _pool_threads = 2
+# Niceness of the argon2 threads (argon2's own lane threads inherit it). At 19 they get only the CPU that
+# the event loop, the database and everything else leave over: a login flood then costs the other requests
+# almost nothing, and sign-ins are what slows down when the machine is saturated (see docs/security.md).
+_pool_nice = 19
 _pool_lock = threading.Lock()
 
 
-def configure_password_hashing(*, threads: int) -> None:
-    """Size the process's argon2 thread pool (before its first use; later calls resize it for new work)."""
-    global _pool, _pool_threads
+def configure_password_hashing(*, threads: int, nice: int) -> None:
+    """Size the process's argon2 thread pool and set its niceness (later calls replace it for new work)."""
+    global _pool, _pool_threads, _pool_nice
     with _pool_lock:
-        if _pool is not None and threads != _pool_threads:
+        if _pool is not None and (threads, nice) != (_pool_threads, _pool_nice):
             _pool.shutdown(wait=False)  # work already queued there still runs
             _pool = None
-        _pool_threads = threads
+        _pool_threads, _pool_nice = threads, nice
+
+
+def _lower_priority(nice: int) -> None:
+    if nice and sys.platform == "linux":  # a Linux thread has its own niceness; elsewhere this would renice the process
+        with contextlib.suppress(OSError):
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), nice)
 
 
 def _password_pool() -> ThreadPoolExecutor:
     global _pool
     with _pool_lock:
         if _pool is None:
-            _pool = ThreadPoolExecutor(max_workers=_pool_threads, thread_name_prefix="forest-argon2")
+            _pool = ThreadPoolExecutor(max_workers=_pool_threads, thread_name_prefix="forest-argon2",
+                                       initializer=_lower_priority, initargs=(_pool_nice,))
         return _pool
 
 
