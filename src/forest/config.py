@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import secrets
 from functools import lru_cache
 from pathlib import Path
@@ -79,9 +80,10 @@ class Settings(BaseSettings):
     # Alert webhooks: attempts before a delivery fails, and the time limit of one attempt.
     webhook_max_attempts: int = Field(12, ge=1, le=50)
     webhook_timeout_seconds: float = Field(10.0, gt=0, le=60)
-    # argon2 hashes and verifications run on this many threads; a login flood queues for them instead of
-    # blocking the event loop (each hash takes ~64 MiB and tens of milliseconds of CPU).
-    password_hash_threads: int = Field(2, ge=1, le=32)
+    # argon2 hashes and verifications run on this many threads (one core each); a login flood queues for them
+    # instead of blocking the event loop (each takes 64 MiB and ~0.2 s of CPU). A quarter of the CPUs: on
+    # 2 cores, 2 threads let the verifications a flood is allowed take both cores (bench/RESULTS.md "Abuse").
+    password_hash_threads: int = Field(default_factory=lambda: max(1, (os.cpu_count() or 1) // 4), ge=1, le=32)
     # Their niceness (Linux): 19 gives them only spare CPU, so a flood of logins cannot slow other requests;
     # 0 gives logins an equal share when the machine is saturated.
     password_hash_nice: int = Field(19, ge=0, le=19)

@@ -1,6 +1,7 @@
 """Rate limits on logins, registrations and crawl submissions, counted where every API process sees them.
 
-The counting is the `limits` library's sliding-window counter: in Redis when `FOREST_REDIS_URL` is set (one
+The counting is the `limits` library's moving window (exact: the last N attempts' times, N being the limit;
+a sliding-window counter lets a burst through across a window boundary): in Redis when `FOREST_REDIS_URL` is set (one
 budget shared by all API processes), in process memory otherwise (the embedded default runs one process).
 A refusal is `RateLimited` (429 `rate_limited`) with `Retry-After`, raised before any costly work.
 
@@ -22,7 +23,7 @@ import time
 import redis.asyncio as aioredis
 from limits import RateLimitItem, parse_many
 from limits.aio.storage import MemoryStorage, RedisStorage
-from limits.aio.strategies import SlidingWindowCounterRateLimiter
+from limits.aio.strategies import MovingWindowRateLimiter
 from limits.errors import StorageError
 from starlette.requests import HTTPConnection
 
@@ -66,7 +67,7 @@ class RateLimits:
         else:
             storage = MemoryStorage(wrap_exceptions=True)
         self.shared = self._pool is not None
-        self._limiter = SlidingWindowCounterRateLimiter(storage)
+        self._limiter = MovingWindowRateLimiter(storage)
         self.auth_per_ip = _items(settings.rate_limit_auth_per_ip)
         self.auth_per_account = _items(settings.rate_limit_auth_per_account)
         self.crawls_per_user = _items(settings.rate_limit_crawls_per_user)

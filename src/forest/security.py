@@ -20,14 +20,18 @@ from pwdlib.hashers.argon2 import Argon2Hasher
 from forest.config import Settings
 from forest.errors import Unauthorized
 
-_hasher = PasswordHash((Argon2Hasher(),))
+# argon2id with RFC 9106's memory and time (64 MiB, 3 passes) on one lane: with pwdlib's default 4 lanes
+# every hash starts 4 threads, so a pool of N threads could still take 4N cores. One lane costs the same CPU
+# (measured: 0.18 s either way on 2 cores) and makes FOREST_PASSWORD_HASH_THREADS the real bound. Hashes
+# made with other parameters still verify (their parameters are in the hash).
+_hasher = PasswordHash((Argon2Hasher(parallelism=1),))
 # Verified against when the user does not exist, so both failures take the same time.
 _DUMMY_HASH = _hasher.hash("forest-timing-equaliser")
 _ALGORITHM = "HS256"
 
 
 _pool: ThreadPoolExecutor | None = None
-_pool_threads = 2
+_pool_threads = 1
 # Niceness of the argon2 threads (argon2's own lane threads inherit it). At 19 they get only the CPU that
 # the event loop, the database and everything else leave over: a login flood then costs the other requests
 # almost nothing, and sign-ins are what slows down when the machine is saturated (see docs/security.md).
