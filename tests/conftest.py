@@ -5,14 +5,19 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
+import socket
+import threading
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import httpx
 import pytest
+import uvicorn
 from fastapi import FastAPI
 from sqlalchemy import text
 
@@ -27,6 +32,11 @@ PG_ADMIN_DSN = os.environ.get("FOREST_TEST_PG_ADMIN_DSN", "postgresql://postgres
 PG_TEST_DB = os.environ.get("FOREST_TEST_PG_DB", "forest_test")
 REDIS_URL = os.environ.get("FOREST_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 SECRET = "test-secret-key-that-is-long-enough-0123456789"
+# Rate limits off unless a test sets them: tests sign in and submit far faster than any person, and the
+# counters in a shared Redis outlive a test (tests/test_ratelimit.py checks the limits themselves).
+NO_RATE_LIMITS = {"rate_limit_auth_per_ip": "", "rate_limit_auth_per_account": "", "rate_limit_crawls_per_user": "",
+                  "rate_limit_refusal_delay_seconds": "0"}
+NO_RATE_LIMITS_ENV = {f"FOREST_{name.upper()}": value for name, value in NO_RATE_LIMITS.items()}
 TABLES = ["job_event", "idempotency_key", "crawl_job", "alert", "bid", "source", "ws_ticket", '"user"']
 
 
@@ -60,6 +70,10 @@ def make_settings(database_url: str, var_dir: Path, **extra: object) -> Settings
         "redis_url": REDIS_URL if database_url.startswith("postgresql") else None,
         "crawl_allow_hosts": [],
         "environment": "local",
+        # argon2 at normal priority: the shared test machine is rarely idle, and at niceness 19 every
+        # make_user would wait for spare CPU.
+        "password_hash_nice": 0,
+        **NO_RATE_LIMITS,
     }
     values.update(extra)
     return Settings(**values)  # type: ignore[arg-type]
@@ -167,3 +181,30 @@ def artifacts_dir() -> Iterator[Path]:
     path = Path(os.environ.get("FOREST_TEST_ARTIFACTS", "test-artifacts"))
     path.mkdir(parents=True, exist_ok=True)
     yield path
+
+
+class _Server(uvicorn.Server):
+    def __init__(self, config: uvicorn.Config) -> None:
+        super().__init__(config)
+        self.ready = threading.Event()
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets=sockets)
+        self.ready.set()
+
+
+@contextmanager
+def serving(settings: Settings, options: dict[str, Any]) -> Iterator[str]:
+    """Forest's app on a real uvicorn server (these options) on a free port: its base URL."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    server = _Server(uvicorn.Config(create_app(settings), log_level="warning", access_log=False, **options))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    try:
+        assert server.ready.wait(20), "the server did not start"
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+    finally:
+        server.should_exit = True
+        thread.join(20)
+        sock.close()

@@ -14,6 +14,7 @@ from forest.alerts.router import router as alerts_router
 from forest.analytics.router import router as analytics_router
 from forest.bids.export_router import router as export_router
 from forest.bids.router import router as bids_router
+from forest.body_limit import BodySizeLimit
 from forest.config import Settings, get_settings
 from forest.crawls.router import aliases as crawl_aliases
 from forest.crawls.router import router as crawls_router
@@ -28,9 +29,11 @@ from forest.ops.metrics import MetricsMiddleware
 from forest.ops.router import router as ops_router
 from forest.pagination import CursorSigner
 from forest.quotas import SocketLeases
+from forest.ratelimit import RateLimits
 from forest.realtime.events import Publisher
 from forest.realtime.hub import Hub
 from forest.realtime.ws import router as ws_router
+from forest.security import configure_password_hashing
 from forest.sources.router import router as sources_router
 from forest.users.router import router as users_router
 from forest.worker.dispatch import Dispatcher
@@ -47,10 +50,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the API for these settings (the environment's by default)."""
     settings = settings or get_settings()
     install_log_redaction()  # uvicorn's access log prints `?ticket=` and `?token=` otherwise
+    configure_password_hashing(threads=settings.password_hash_threads, nice=settings.password_hash_nice)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.db = Database.from_settings(settings)
+        app.state.rate_limits = RateLimits(settings)
         app.state.publisher = Publisher(settings.redis_url)
         app.state.dispatcher = Dispatcher(settings)
         app.state.ws_leases = SocketLeases(settings.redis_url)
@@ -63,6 +68,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await app.state.hub.stop()
             await app.state.ws_leases.close()
             await app.state.publisher.close()
+            await app.state.rate_limits.close()
             await app.state.db.dispose()
 
     telemetry: TelemetryConfig | None = (
@@ -83,7 +89,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(dashboard_router)
     mount_static(app)
 
-    app.add_middleware(MetricsMiddleware)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(MetricsMiddleware)  # outside the body cap, so that its 413s are counted
     if settings.access_log is not None:
         from forest.replay.recording import AccessLogMiddleware
 

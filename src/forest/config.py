@@ -8,6 +8,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
 
+from limits import parse_many
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
@@ -58,6 +59,10 @@ class Settings(BaseSettings):
     demo_site_notices: int = 500
     api_host: str = "127.0.0.1"
     api_port: int = 8000
+    # Addresses of the proxies whose X-Forwarded-For `forest api` believes (uvicorn's forwarded_allow_ips):
+    # per-address rate limits count the address this yields, so list the load balancers here, never "*"
+    # on a port clients reach directly (they could then claim any address).
+    forwarded_allow_ips: str = "127.0.0.1"
     access_log: Path | None = None
     # FastAPI's native OpenTelemetry spans/metrics/logs (needs configured providers); Prometheus
     # metrics on /metrics are always on. Off, FastAPI skips a provider lookup on every request.
@@ -107,11 +112,41 @@ class Settings(BaseSettings):
     ocds_publisher: str = Field("Forest", min_length=1, max_length=200)
     # Notices per alert feed (Atom: the newest; iCalendar: the soonest closing).
     feed_max_items: int = Field(100, ge=1, le=1000)
+    # argon2 hashes and verifications run on this many threads (one core each); a login flood queues for them
+    # instead of blocking the event loop (each takes 64 MiB and ~0.2 s of CPU). A quarter of the CPUs: on
+    # 2 cores, 2 threads let the verifications a flood is allowed take both cores (bench/RESULTS.md "Abuse").
+    password_hash_threads: int = Field(default_factory=lambda: max(1, (os.cpu_count() or 1) // 4), ge=1, le=32)
+    # Their niceness (Linux): 19 gives them only spare CPU, so a flood of logins cannot slow other requests;
+    # 0 gives logins an equal share when the machine is saturated.
+    password_hash_nice: int = Field(19, ge=0, le=19)
+    # Rate limits in `limits` notation ("10/minute", "100/hour;10/minute"); empty turns one off. Shared by
+    # every API process through Redis when FOREST_REDIS_URL is set, per process otherwise.
+    rate_limit_auth_per_ip: str = "30/minute"
+    rate_limit_auth_per_account: str = "10/minute"
+    rate_limit_crawls_per_user: str = "30/minute"
+    # A refused request is answered after this delay, so a client looping on refusals sends one request per
+    # delay and connection instead of thousands per second (see forest/ratelimit.py).
+    rate_limit_refusal_delay_seconds: float = Field(1.0, ge=0, le=30)
+    # Request bodies over this size are refused with 413 before they are read.
+    max_body_bytes: int = Field(1024 * 1024, ge=1024)
+    # Client messages on /ws/notifications (clients only send pings); larger ones close the socket with 1009.
+    ws_max_message_bytes: int = Field(4096, ge=128, le=1024 * 1024)
 
     @field_validator("crawl_allow_hosts", "webhook_allow_hosts", mode="before")
     @classmethod
     def _hosts(cls, value: object) -> object:
         return _split_csv(value)
+
+    @field_validator("rate_limit_auth_per_ip", "rate_limit_auth_per_account", "rate_limit_crawls_per_user")
+    @classmethod
+    def _rate_limit(cls, value: str) -> str:
+        value = value.strip()
+        if value:
+            try:
+                parse_many(value)
+            except ValueError as exc:
+                raise ValueError(f"not a rate limit such as '10/minute' or '10/minute;100/hour': {value!r}") from exc
+        return value
 
     @field_validator("previous_secret_keys", mode="before")
     @classmethod

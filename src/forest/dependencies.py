@@ -18,6 +18,7 @@ from forest.config import Settings
 from forest.database import Database
 from forest.errors import Forbidden, Unauthorized, UnknownParameter, ValidationFailed
 from forest.pagination import CursorSigner, PageParams, page_params
+from forest.ratelimit import RateLimits
 from forest.security import AccessClaims, verify_access_token
 from forest.users.models import User
 from forest.validation import field_errors, nul_locations, pairs_nul_locations
@@ -54,7 +55,14 @@ async def get_signer(conn: HTTPConnection) -> CursorSigner:
     return signer
 
 
+async def get_rate_limits(conn: HTTPConnection) -> RateLimits:
+    """The app's rate limiter."""
+    limits: RateLimits = conn.app.state.rate_limits
+    return limits
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings)]
+Limits = Annotated[RateLimits, Depends(get_rate_limits)]
 DbSession = Annotated[AsyncSession, Depends(get_session)]
 Signer = Annotated[CursorSigner, Depends(get_signer)]
 ListParams = Annotated[PageParams, Depends(page_params)]

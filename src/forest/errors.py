@@ -129,6 +129,7 @@ COMMON_RESPONSES: dict[int | str, dict[str, Any]] = {
     403: _problem_response("forbidden"),
     404: _problem_response("not_found"),
     409: _problem_response("conflict"),
+    413: _problem_response("payload_too_large: the request body is over the size limit"),
     422: _problem_response("validation_error or idempotency_key_reused"),
     429: _problem_response("rate_limited"),
     503: _problem_response("service_unavailable"),

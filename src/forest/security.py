@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import datetime as dt
 import hashlib
+import os
 import secrets
+import sys
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, NamedTuple
 
 import jwt
@@ -14,10 +20,63 @@ from pwdlib.hashers.argon2 import Argon2Hasher
 from forest.config import Settings
 from forest.errors import Unauthorized
 
-_hasher = PasswordHash((Argon2Hasher(),))
+# argon2id with RFC 9106's memory and time (64 MiB, 3 passes) on one lane: with pwdlib's default 4 lanes
+# every hash starts 4 threads, so a pool of N threads could still take 4N cores. One lane costs the same CPU
+# (measured: 0.18 s either way on 2 cores) and makes FOREST_PASSWORD_HASH_THREADS the real bound. Hashes
+# made with other parameters still verify (their parameters are in the hash).
+_hasher = PasswordHash((Argon2Hasher(parallelism=1),))
 # Verified against when the user does not exist, so both failures take the same time.
 _DUMMY_HASH = _hasher.hash("forest-timing-equaliser")
 _ALGORITHM = "HS256"
+
+
+_pool: ThreadPoolExecutor | None = None
+_pool_threads = 1
+# Niceness of the argon2 threads (argon2's own lane threads inherit it). At 19 they get only the CPU that
+# the event loop, the database and everything else leave over: a login flood then costs the other requests
+# almost nothing, and sign-ins are what slows down when the machine is saturated (see docs/security.md).
+_pool_nice = 19
+_pool_lock = threading.Lock()
+
+
+def configure_password_hashing(*, threads: int, nice: int) -> None:
+    """Size the process's argon2 thread pool and set its niceness (later calls replace it for new work)."""
+    global _pool, _pool_threads, _pool_nice
+    with _pool_lock:
+        if _pool is not None and (threads, nice) != (_pool_threads, _pool_nice):
+            _pool.shutdown(wait=False)  # work already queued there still runs
+            _pool = None
+        _pool_threads, _pool_nice = threads, nice
+
+
+def _lower_priority(nice: int) -> None:
+    if nice and sys.platform == "linux":  # a Linux thread has its own niceness; elsewhere this would renice the process
+        with contextlib.suppress(OSError):
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), nice)
+
+
+def _password_pool() -> ThreadPoolExecutor:
+    global _pool
+    with _pool_lock:
+        if _pool is None:
+            _pool = ThreadPoolExecutor(max_workers=_pool_threads, thread_name_prefix="forest-argon2",
+                                       initializer=_lower_priority, initargs=(_pool_nice,))
+        return _pool
+
+
+async def hash_password_off_loop(password: str) -> str:
+    """`hash_password` on the bounded argon2 pool: the event loop keeps serving while it runs.
+
+    argon2-cffi releases the GIL, so the loop really runs meanwhile; a flood of logins waits in the
+    pool's queue (a few hashes at a time per process), not in front of every other request.
+    """
+    return await asyncio.get_running_loop().run_in_executor(_password_pool(), hash_password, password)
+
+
+async def verify_password_off_loop(password: str, password_hash: str | None) -> bool:
+    """`verify_password` on the bounded argon2 pool (see `hash_password_off_loop`)."""
+    return await asyncio.get_running_loop().run_in_executor(_password_pool(), verify_password, password,
+                                                            password_hash)
 
 
 def hash_password(password: str) -> str:

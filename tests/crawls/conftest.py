@@ -27,7 +27,7 @@ from forest.security import new_ticket
 from forest.sources.models import Source
 from forest.users.models import WsTicket
 from forest.worker.broker import declare_queue
-from tests.conftest import REDIS_URL, SECRET, _recreate_pg, make_settings, pg_url
+from tests.conftest import NO_RATE_LIMITS_ENV, REDIS_URL, SECRET, _recreate_pg, make_settings, pg_url
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -221,7 +221,8 @@ def stack_env(settings: Settings, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("FOREST_")}
     env.update({"FOREST_DATABASE_URL": settings.database_url, "FOREST_BROKER_URL": settings.broker_url,
                 "FOREST_SECRET_KEY": SECRET, "FOREST_VAR_DIR": str(settings.var_dir),
-                "FOREST_CRAWL_ALLOW_HOSTS": ",".join(settings.crawl_allow_hosts), "PYTHONUNBUFFERED": "1", **extra})
+                "FOREST_CRAWL_ALLOW_HOSTS": ",".join(settings.crawl_allow_hosts), "PYTHONUNBUFFERED": "1",
+                **NO_RATE_LIMITS_ENV, **extra})
     if settings.redis_url:
         env["FOREST_REDIS_URL"] = settings.redis_url
     return env

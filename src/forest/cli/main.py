@@ -6,7 +6,7 @@ import asyncio
 import getpass
 import os
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -15,6 +15,7 @@ from forest.cli import data, migrate
 from forest.cli.crawl import crawl_command
 from forest.cli.export import export_command
 from forest.cli.up import up
+from forest.config import Settings
 from forest.demo_site import cli as demo_site_cli
 from forest.logs import install_log_redaction
 from forest.replay import cli as replay_cli
@@ -136,7 +137,15 @@ def api(
 
     settings = get_settings()
     uvicorn.run("forest.app:create_app", factory=True, host=host or settings.api_host, port=port or settings.api_port,
-                workers=workers, proxy_headers=True, log_level="info", ws_per_message_deflate=settings.ws_compression)
+                workers=workers, log_level="info", **server_options(settings))
+
+
+def server_options(settings: Settings) -> dict[str, Any]:
+    """The uvicorn options of `forest api` that follow from the settings (tests start servers with them too)."""
+    # ws_max_size: uvicorn refuses a larger client message (close 1009) before buffering it; its default
+    # is 16 MiB. The WebSocket route checks again, for servers started without these options.
+    return {"proxy_headers": True, "forwarded_allow_ips": settings.forwarded_allow_ips,
+            "ws_per_message_deflate": settings.ws_compression, "ws_max_size": settings.ws_max_message_bytes}
 
 
 @app.command()

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Header, Path, Query, Request, Response
 from forest.crawls import service
 from forest.crawls.models import CrawlJob, JobEvent
 from forest.crawls.schemas import CrawlCreate, CrawlJobRead, JobEventRead, TaskAccepted, TaskStatus, progress_of
-from forest.dependencies import API_PREFIX, CurrentUser, DbSession, ListParams, SettingsDep, Signer
+from forest.dependencies import API_PREFIX, CurrentUser, DbSession, Limits, ListParams, SettingsDep, Signer
 from forest.errors import NotFound
 from forest.pagination import Keyset, Page, SortKey, page_response, paginate
 from forest.realtime.events import Publisher
@@ -48,13 +48,15 @@ def _accepted(response: Response, job: CrawlJob) -> CrawlJobRead:
                         422: {"description": "validation_error or idempotency_key_reused"},
                         503: {"description": "the job queue is unreachable; nothing was created"}})
 async def create_crawl(
-    job_in: CrawlCreate, user: CurrentUser, session: DbSession, settings: SettingsDep, request: Request,
-    response: Response, idempotency_key: IdempotencyKeyHeader = None,
+    job_in: CrawlCreate, user: CurrentUser, session: DbSession, settings: SettingsDep, limits: Limits,
+    request: Request, response: Response, idempotency_key: IdempotencyKeyHeader = None,
 ) -> CrawlJobRead:
     """Accept a crawl of a source (`source_id`) or of a board URL (`url`); workers run it.
 
     If the source already has a queued or running job, that job is returned instead of crawling the
-    board twice. With an `Idempotency-Key`, repeating the same request returns the same job for 24 h."""
+    board twice. With an `Idempotency-Key`, repeating the same request returns the same job for 24 h.
+    Submissions (with `/retry` and `/start-crawl`) are rate-limited per user: 429 `rate_limited`."""
+    await limits.check_crawl_submission(user.id)
     job = await service.submit(session=session, settings=settings, user=user, job_in=job_in,
                                idempotency_key=idempotency_key, enqueue=_dispatcher(request).enqueue,
                                publish=_publisher(request).publish)
@@ -93,8 +95,9 @@ async def cancel_crawl(job_id: JobId, user: CurrentUser, session: DbSession, req
 
 @router.post("/crawls/{job_id}/retry", status_code=202, response_model=CrawlJobRead)
 async def retry_crawl(job_id: JobId, user: CurrentUser, session: DbSession, settings: SettingsDep,
-                      request: Request, response: Response) -> CrawlJobRead:
+                      limits: Limits, request: Request, response: Response) -> CrawlJobRead:
     """Start a new job doing what a finished job did; the new job's `retry_of` names the old one."""
+    await limits.check_crawl_submission(user.id)
     job = await service.retry(session=session, settings=settings, user=user, job_id=job_id,
                               enqueue=_dispatcher(request).enqueue, publish=_publisher(request).publish)
     return _accepted(response, job)
@@ -119,9 +122,10 @@ _CELERY_STATES = {"queued": "PENDING", "succeeded": "SUCCESS", "failed": "FAILUR
 @aliases.post("/start-crawl", status_code=202, response_model=TaskAccepted)
 async def start_crawl(
     url: Annotated[str, Query(min_length=8, max_length=2048)], user: CurrentUser, session: DbSession,
-    settings: SettingsDep, request: Request, response: Response,
+    settings: SettingsDep, limits: Limits, request: Request, response: Response,
 ) -> TaskAccepted:
     """Seed-compatible: start a crawl of a URL; the task id is the job id."""
+    await limits.check_crawl_submission(user.id)
     job = await service.submit(session=session, settings=settings, user=user, job_in=CrawlCreate(url=url),
                                idempotency_key=None, enqueue=_dispatcher(request).enqueue,
                                publish=_publisher(request).publish)

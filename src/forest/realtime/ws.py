@@ -25,6 +25,7 @@ log = logging.getLogger(__name__)
 router = APIRouter()
 SEND_TIMEOUT_SECONDS = 10.0
 POLICY_VIOLATION = 1008
+MESSAGE_TOO_BIG = 1009
 TRY_AGAIN_LATER = 1013
 READ_RETRY_SECONDS = 1.0
 # What a failed database call looks like from here: unreachable, pool exhausted, timed out.
@@ -107,9 +108,10 @@ async def authenticate(websocket: WebSocket, db: Database, settings: Settings, *
 async def notifications(websocket: WebSocket) -> None:
     """Push the user's events: `?after=<id>` replays what came after that id, then continues live.
 
-    Close codes: 1008 without valid credentials; 1013 (try again later) when the server cannot reach
-    the database in time for the handshake, the client stopped reading, or the user already has as many
-    sockets open as the quota allows (`FOREST_QUOTA_WEBSOCKETS`)."""
+    Close codes: 1008 without valid credentials; 1009 when the client sends a message over
+    `FOREST_WS_MAX_MESSAGE_BYTES`; 1013 (try again later) when the server cannot reach the database in time
+    for the handshake, the client stopped reading, or the user already has as many sockets open as the quota
+    allows (`FOREST_QUOTA_WEBSOCKETS`)."""
     app = websocket.app
     db: Database = app.state.db
     settings: Settings = app.state.settings
@@ -153,7 +155,7 @@ async def _serve(websocket: WebSocket, hub: Hub, settings: Settings, user_id: in
     try:
         sender = asyncio.create_task(_send_loop(websocket, gates_of(websocket).reader, sub,
                                                 settings.ws_heartbeat_seconds))
-        receiver = asyncio.create_task(_drain(websocket))
+        receiver = asyncio.create_task(_drain(websocket, settings.ws_max_message_bytes))
         done, pending = await asyncio.wait({sender, receiver}, return_when=asyncio.FIRST_COMPLETED)
         for task in pending:
             task.cancel()
@@ -196,12 +198,19 @@ async def _send_loop(websocket: WebSocket, reader: EventReader, sub: Subscriptio
                 await websocket.send_json(events.heartbeat())
 
 
-async def _drain(websocket: WebSocket) -> None:
-    # Clients may send anything (pings); reading is how a disconnect is noticed.
+async def _drain(websocket: WebSocket, max_bytes: int) -> None:
+    # Clients may send small messages (pings); reading is how a disconnect is noticed. A message over
+    # `max_bytes` closes the socket with 1009: nothing a client sends here needs to be large.
     with contextlib.suppress(WebSocketDisconnect):
         while True:
             message = await websocket.receive()
             if message["type"] == "websocket.disconnect":
+                return
+            text, data = message.get("text"), message.get("bytes")
+            size = len(data) if data is not None else len(text.encode()) if text is not None else 0
+            if size > max_bytes:
+                log.info("closing a WebSocket that sent a %d-byte message (limit %d)", size, max_bytes)
+                await _close(websocket, MESSAGE_TOO_BIG, "message too big")
                 return
 
 

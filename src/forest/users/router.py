@@ -11,6 +11,7 @@ from forest.dependencies import (
     AdminUser,
     CurrentUser,
     DbSession,
+    Limits,
     ListParams,
     SettingsDep,
     Signer,
@@ -30,9 +31,13 @@ USER_KEYSET = Keyset(endpoint=f"{API_PREFIX}/users", id_column=User.id, id_kind=
 
 
 @router.post("/auth/register", status_code=201, response_model=UserRead, tags=["auth"])
-async def register(user_in: UserCreate, session: DbSession, settings: SettingsDep) -> User:
+async def register(user_in: UserCreate, session: DbSession, settings: SettingsDep, limits: Limits,
+                   request: Request) -> User:
     """Create an account. The password must be 8 to 128 characters, not one character repeated, and not easy
-    to guess (common passwords, words, keyboard patterns, dates, the email itself): 422 says why."""
+    to guess (common passwords, words, keyboard patterns, dates, the email itself): 422 says why.
+
+    Registrations and sign-ins share one budget per client address and per email (429 `rate_limited`)."""
+    await limits.check_auth(request, user_in.email)
     await passwords.check_strength(user_in.password, email=user_in.email, min_score=settings.password_min_score)
     return await service.create(session=session, email=user_in.email, password=user_in.password)
 
@@ -43,8 +48,13 @@ async def token(
     password: Annotated[str, Form(max_length=1024)],
     session: DbSession,
     settings: SettingsDep,
+    limits: Limits,
+    request: Request,
 ) -> Token:
-    """Exchange email (`username`) and password for a bearer access token (OAuth2 password flow)."""
+    """Exchange email (`username`) and password for a bearer access token (OAuth2 password flow).
+
+    Attempts are rate-limited per client address and per account (429 `rate_limited` with `Retry-After`)."""
+    await limits.check_auth(request, username)
     user = await service.authenticate(session=session, email=username, password=password)
     access, ttl = create_access_token(settings, user.id, user.token_version)
     return Token(access_token=access, expires_in=ttl)

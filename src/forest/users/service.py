@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from forest.database import utcnow
 from forest.errors import Conflict, Forbidden, NotFound, Unauthorized
-from forest.security import hash_password, new_ticket, ticket_hash, verify_password
+from forest.security import hash_password_off_loop, new_ticket, ticket_hash, verify_password_off_loop
 from forest.users.models import User, WsTicket
 
 
@@ -37,8 +37,8 @@ async def get_by_email(*, session: AsyncSession, email: str) -> User | None:
 
 async def create(*, session: AsyncSession, email: str, password: str, is_admin: bool = False) -> User:
     """Create a user; Conflict if the email is taken."""
-    user = User(email=normalise_email(email), password_hash=hash_password(password), is_admin=is_admin,
-                created_at=utcnow())
+    user = User(email=normalise_email(email), password_hash=await hash_password_off_loop(password),
+                is_admin=is_admin, created_at=utcnow())
     session.add(user)
     try:
         await session.commit()
@@ -54,7 +54,7 @@ async def ensure_admin(*, session: AsyncSession, email: str, password: str) -> U
     if user is None:
         return await create(session=session, email=email, password=password, is_admin=True)
     user.is_admin = True
-    user.password_hash = hash_password(password)
+    user.password_hash = await hash_password_off_loop(password)
     user.token_version += 1  # a reset password also ends the sessions opened with the old one
     await session.execute(delete(WsTicket).where(WsTicket.user_id == user.id))
     await session.commit()
@@ -64,7 +64,10 @@ async def ensure_admin(*, session: AsyncSession, email: str, password: str) -> U
 async def authenticate(*, session: AsyncSession, email: str, password: str) -> User:
     """The user with these credentials; the same error and work for a wrong password or unknown user."""
     user = await get_by_email(session=session, email=email)
-    if not verify_password(password, user.password_hash if user else None) or user is None:
+    # End the read before verifying: under a flood the argon2 pool queues, and a connection held through
+    # that wait would be taken from every other request (the pool has a few per process).
+    await session.commit()
+    if not await verify_password_off_loop(password, user.password_hash if user else None) or user is None:
         raise Unauthorized("Incorrect email or password.")
     return user
 
@@ -85,9 +88,9 @@ async def change_password(*, session: AsyncSession, user_id: int, current_passwo
     user = await session.get(User, user_id)
     if user is None:
         raise Unauthorized("The access token's user no longer exists.")
-    if not verify_password(current_password, user.password_hash):
+    if not await verify_password_off_loop(current_password, user.password_hash):
         raise Forbidden("The current password is wrong.")
-    user.password_hash = hash_password(new_password)
+    user.password_hash = await hash_password_off_loop(new_password)
     await _bump_token_version(session, user_id)
     await session.commit()
     await session.refresh(user)
