@@ -7,6 +7,7 @@ import json
 import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from decimal import Decimal
 from typing import Any
 
 import asyncpg
@@ -17,7 +18,7 @@ from starlette.routing import Route
 
 # The statement SQLAlchemy emits for GET /api/v1/bids?limit=20&department=X (one page + 1 to see more).
 SQL = """SELECT id, source_id, external_id, title, department, views, post_date, url, attachments,
-       first_seen_at, updated_at
+       first_seen_at, updated_at, closes_at, amount, amount_kind, currency, category
 FROM bid WHERE department IN ($1) ORDER BY post_date DESC, id DESC LIMIT $2"""
 
 
@@ -26,6 +27,8 @@ def _iso(value: Any) -> Any:
         return value.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
     if isinstance(value, dt.date):
         return value.isoformat()
+    if isinstance(value, Decimal):
+        return format(value.normalize(), "f")  # a decimal string, as the API sends amounts
     raise TypeError(type(value))
 
 
