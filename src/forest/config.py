@@ -39,6 +39,9 @@ class Settings(BaseSettings):
     ws_ticket_ttl_seconds: int = Field(30, ge=5, le=60)
     # host:port pairs the crawler may reach even though they resolve to private addresses.
     crawl_allow_hosts: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # host:port pairs alert webhooks may POST to although they are private. A policy of its own, empty even in
+    # local mode: any user can point a webhook anywhere, so a host the crawler reads is no place for their POSTs.
+    webhook_allow_hosts: Annotated[list[str], NoDecode] = Field(default_factory=list)
     demo_site_port: int = 8001
     demo_site_notices: int = 500
     api_host: str = "127.0.0.1"
@@ -80,7 +83,7 @@ class Settings(BaseSettings):
     webhook_max_attempts: int = Field(12, ge=1, le=50)
     webhook_timeout_seconds: float = Field(10.0, gt=0, le=60)
 
-    @field_validator("crawl_allow_hosts", mode="before")
+    @field_validator("crawl_allow_hosts", "webhook_allow_hosts", mode="before")
     @classmethod
     def _hosts(cls, value: object) -> object:
         return _split_csv(value)

@@ -36,10 +36,10 @@ FAST = webhooks.RetryPolicy(max_attempts=3, backoff_base=0.05, backoff_max=0.2, 
 
 @pytest.fixture
 def settings(database_url: str, tmp_path: Path, receiver: Receiver, demo_board: DemoSite) -> Settings:
-    """The test database, with the receiver and the demo board allow-listed (both on 127.0.0.1)."""
+    """The test database, the demo board allow-listed for crawls and the receiver for webhooks (both on 127.0.0.1)."""
     demo_board.board.reset()
-    return make_settings(database_url, tmp_path,
-                         crawl_allow_hosts=[receiver.host_port, demo_board.base_url.removeprefix("http://")])
+    return make_settings(database_url, tmp_path, crawl_allow_hosts=[demo_board.base_url.removeprefix("http://")],
+                         webhook_allow_hosts=[receiver.host_port])
 
 
 @pytest.fixture
@@ -237,7 +237,7 @@ async def test_crawl_succeeds_while_the_webhook_is_down(
 ) -> None:
     port = _closed_port()
     down = make_settings(settings.database_url, tmp_path,
-                         crawl_allow_hosts=[*settings.crawl_allow_hosts, f"127.0.0.1:{port}"])
+                         crawl_allow_hosts=settings.crawl_allow_hosts, webhook_allow_hosts=[f"127.0.0.1:{port}"])
     user = await _user(database)
     await _alert(database, down, user, webhook_url=f"http://127.0.0.1:{port}/hook")
     queued: list[uuid.UUID] = []
@@ -320,7 +320,7 @@ async def test_webhook_attempts_follow_the_settings(
 ) -> None:
     port = _closed_port()
     two = make_settings(settings.database_url, tmp_path, webhook_max_attempts=2, webhook_timeout_seconds=2,
-                        crawl_allow_hosts=[*settings.crawl_allow_hosts, f"127.0.0.1:{port}"])
+                        crawl_allow_hosts=settings.crawl_allow_hosts, webhook_allow_hosts=[f"127.0.0.1:{port}"])
     user = await _user(database)
     await _alert(database, two, user, webhook_url=f"http://127.0.0.1:{port}/hook")
     queued: list[uuid.UUID] = []
@@ -336,3 +336,49 @@ async def test_webhook_attempts_follow_the_settings(
     assert second.state == "failed"
     delivery = await _delivery(database, queued[0])
     assert (delivery.state, delivery.attempts) == ("failed", 2)
+
+
+async def test_webhook_to_the_crawled_boards_host_is_refused_while_its_crawls_work(
+    client: httpx.AsyncClient, make_user, database: Database, settings: Settings,  # type: ignore[no-untyped-def]
+    receiver: Receiver, demo_board: DemoSite,
+) -> None:
+    # The board is allow-listed for crawls only: a user's webhook must not POST to its control API.
+    control = demo_board.url("/_demo/notices?count=5")
+    owner = await make_user()
+    refused = await client.post("/api/v1/alerts", json={"name": "poke", "webhook_url": control}, headers=owner.headers)
+    assert (refused.status_code, refused.json()["code"]) == (400, "url_not_allowed")
+    assert "allow-listed for webhooks" in refused.json()["detail"]
+    async with database.sessionmaker() as session:
+        user = await session.get(User, owner.id)
+        assert user is not None
+        # As saved under a deployment that still shared the crawl allow-list (written directly: the API refuses it).
+        session.add(Alert(user_id=user.id, name="poke", filters={}, webhook_url=control,
+                          webhook_secret=webhooks.new_secret(), created_at=utcnow()))
+        await session.commit()
+    await _alert(database, settings, user, webhook_url=receiver.url("/moved"))
+    total = demo_board.board.total
+    queued: list[uuid.UUID] = []
+
+    assert (await _crawl(database, settings, user, await _source(database, demo_board), queued.extend)).state \
+        == "succeeded"
+    receiver.answer(*[(307, {"Location": control})] * len(queued))  # a receiver bouncing each POST to the board
+    outcomes = [await webhooks.deliver(settings, delivery_id, policy=FAST) for delivery_id in queued]
+
+    assert [o.state for o in outcomes] == ["failed"] * len(queued)
+    async with database.sessionmaker() as session:
+        deliveries = (await session.scalars(select(WebhookDelivery))).all()
+    assert {(d.url, d.attempts, d.last_error_code) for d in deliveries} == {
+        (control, 1, "url_not_allowed"), (receiver.url("/moved"), 1, "url_not_allowed")}
+    assert all("allow-listed for webhooks" in (d.last_error or "") for d in deliveries)
+    assert {r.path for r in receiver.requests} == {"/moved"}  # reached only through the receiver's redirect
+    assert demo_board.board.total == total  # the board's control API was never reached
+
+
+def test_webhook_allow_list_is_empty_by_default_even_in_local_mode(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("FOREST_CRAWL_ALLOW_HOSTS", "FOREST_WEBHOOK_ALLOW_HOSTS"):
+        monkeypatch.delenv(name, raising=False)
+    local = Settings(environment="local", _env_file=None)  # type: ignore[call-arg]
+    assert (local.crawl_allow_hosts, local.webhook_allow_hosts) == ([f"127.0.0.1:{local.demo_site_port}"], [])
+
+    monkeypatch.setenv("FOREST_WEBHOOK_ALLOW_HOSTS", "hooks.internal:8443, [::1]:9000")
+    assert Settings(_env_file=None).webhook_allow_hosts == ["hooks.internal:8443", "[::1]:9000"]  # type: ignore[call-arg]

@@ -32,11 +32,11 @@ def stack_with_receiver(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tu
     url = pg_url(DB_NAME)
     redis.Redis.from_url(LIVE_REDIS_URL).flushdb()
     with running_demo_site(notices=60, seed=5) as demo, running_receiver() as receiver:
-        allow = f"{demo.base_url.removeprefix('http://')},{receiver.host_port}"
         migrate.upgrade("head", make_settings(url, var_dir))
         env = {**os.environ, "FOREST_DATABASE_URL": url, "FOREST_BROKER_URL": LIVE_REDIS_URL,
                "FOREST_REDIS_URL": LIVE_REDIS_URL, "FOREST_SECRET_KEY": SECRET, "FOREST_VAR_DIR": str(var_dir),
-               "FOREST_CRAWL_ALLOW_HOSTS": allow, "PYTHONUNBUFFERED": "1"}
+               "FOREST_CRAWL_ALLOW_HOSTS": demo.base_url.removeprefix("http://"),
+               "FOREST_WEBHOOK_ALLOW_HOSTS": receiver.host_port, "PYTHONUNBUFFERED": "1"}
         stack = Stack(env=env, database_url=url, demo=demo, var_dir=var_dir)
         try:
             # The production split: crawls on one worker, webhook deliveries on a dedicated one.

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import codecs
 
-from forest.crawler.decode import charset_from_content_type, decode_html, normalise_encoding
+import pytest
+
+from forest.crawler.decode import NotTextEncoding, charset_from_content_type, decode_html, normalise_encoding
 
 KOREAN = "산림청 입찰공고: 똠방각하 펲 (cp949 전용 음절 포함)"
 
@@ -66,3 +68,20 @@ def test_helpers() -> None:
     assert charset_from_content_type("text/html") is None
     assert normalise_encoding("KS_C_5601-1987") == "cp949"
     assert normalise_encoding("no-such-charset") is None
+
+
+@pytest.mark.parametrize("label", ["base64", "rot13", "rot_13", "zlib", "hex", "bz2", "uu", "quopri", "undefined"])
+def test_non_text_codecs_are_refused_wherever_they_are_named(label: str) -> None:
+    page = f"<p>{KOREAN}</p>".encode()
+    with pytest.raises(NotTextEncoding, match=f"the Content-Type charset {label!r} is not a text encoding"):
+        decode_html(page, content_type=f"text/html; charset={label}")
+    with pytest.raises(NotTextEncoding, match="the <meta> charset"):
+        decode_html(f'<meta charset="{label}">'.encode() + page)
+    with pytest.raises(NotTextEncoding, match=f"the configured encoding {label!r}"):
+        decode_html(page, override=label)
+
+
+def test_a_text_override_wins_over_a_non_text_declaration() -> None:
+    text, encoding = decode_html(f"<p>{KOREAN}</p>".encode("cp949"), content_type="text/html; charset=base64",
+                                 override="euc-kr")
+    assert (text, encoding) == (f"<p>{KOREAN}</p>", "cp949")

@@ -174,6 +174,28 @@ async def test_oversized_page_fails_with_a_clear_error(demo: DemoSite, gzip: boo
     assert result.failed and result.error is not None and "10485760 byte limit" in result.error
 
 
+@pytest.mark.parametrize("charset", ["base64", "rot13", "zlib", "hex"])
+async def test_board_declaring_a_non_text_codec_fails_the_crawl_with_a_clear_error(demo: DemoSite, charset: str) -> None:
+    demo.board.set_fault("bad_charset", charset=charset)
+    result = await crawl(demo_config(demo), MemoryStore())
+    assert result.failed and result.error is not None
+    assert f"the Content-Type charset {charset!r} is not a text encoding" in result.error
+
+
+async def test_source_encoding_overrides_a_non_text_charset_declaration(demo: DemoSite) -> None:
+    demo.board.set_fault("bad_charset", charset="base64")
+    store = MemoryStore()
+    result = await crawl(demo_config(demo, max_pages=1, encoding="utf-8"), store)
+    assert not result.failed and result.errors == []
+    assert len(store.notices) == PER_PAGE + len(demo.board.pinned)
+
+
+async def test_configured_non_text_encoding_fails_the_crawl_with_a_clear_error(demo: DemoSite) -> None:
+    result = await crawl(demo_config(demo, encoding="rot13"), MemoryStore())
+    assert result.failed and result.error is not None
+    assert "the configured encoding 'rot13' is not a text encoding" in result.error
+
+
 async def test_bad_detail_page_is_reported_and_the_crawl_goes_on(demo: DemoSite) -> None:
     demo.board.set_fault("oversized", remaining=1, path_prefix="/kfs/bid/view.do")
     store = MemoryStore()

@@ -25,7 +25,9 @@ def _closed_port() -> int:
 
 @pytest.mark.parametrize("url", ["http://127.0.0.1:8001/", "http://localhost/", "http://[::1]/",
                                  "http://169.254.169.254/latest/", "http://10.0.0.1/", "ftp://example.com/x",
-                                 "http://user:pw@example.com/"])
+                                 "http://user:pw@example.com/", "http://[::127.0.0.1]/", "http://[2002:7f00:1::]/",
+                                 "http://[64:ff9b:1::7f00:1]/", "http://[fec0::1]/",
+                                 "http://[2001:0:4136:e378:8000:63bf:80ff:fffe]/"])
 async def test_crawl_of_private_or_bad_url_is_refused(client: httpx.AsyncClient, make_user, url: str) -> None:  # type: ignore[no-untyped-def]
     user = await make_user()
     r = await client.post("/api/v1/crawls", json={"url": url}, headers=user.headers)

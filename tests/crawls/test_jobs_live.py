@@ -296,3 +296,21 @@ def test_job_whose_enqueue_was_lost_is_sent_again_and_runs_once(pg_stack: Stack)
     board_total = pg_stack.demo.board.total + len(pg_stack.demo.board.pinned)
     r = httpx.get(f"{a}/api/v1/bids", params={"source_id": source_id, "count": "exact", "limit": 5}, headers=headers)
     assert r.json()["count"]["value"] == board_total
+
+
+def test_board_answering_a_non_text_charset_fails_its_job_once_on_the_worker(pg_stack: Stack) -> None:
+    a, _ = pg_stack.apis
+    headers = register(a)
+    source_id = pg_stack.add_source()
+    assert pg_stack.demo is not None
+    pg_stack.demo.board.set_fault("bad_charset", charset="base64", path_prefix="/kfs/bid/list.do")
+    try:
+        job = httpx.post(f"{a}/api/v1/crawls", json={"source_id": source_id}, headers=headers).json()
+        done = wait_for_job(a, headers, job["id"], {"succeeded", "failed", "cancelled"}, timeout=60)
+    finally:
+        pg_stack.demo.board.clear_fault("bad_charset")
+    assert (done["state"], done["attempt"]) == ("failed", 1), done
+    assert "the Content-Type charset 'base64' is not a text encoding" in done["error"]
+    events = httpx.get(f"{a}/api/v1/crawls/{job['id']}/events", headers=headers).json()["items"]
+    assert [e["type"] for e in events].count("job.started") == 1
+    assert events[-1]["type"] == "job.failed" and events[-1]["data"]["error"] == done["error"]

@@ -483,9 +483,22 @@ def test_control_api_sets_and_clears_faults(site: DemoSite, client: httpx.Client
     assert site.board.faults == {}
 
 
+def test_bad_charset_fault_declares_a_charset_over_the_usual_page(site: DemoSite, client: httpx.Client) -> None:
+    plain = client.get(LIST)
+    faults = client.post("/_demo/faults", json={"bad_charset": {"charset": "base64", "remaining": 1}}).json()["faults"]
+    assert faults["bad_charset"] == {"remaining": 1, "path_prefix": None, "charset": "base64"}
+
+    bad = client.get(LIST)
+
+    assert bad.headers["content-type"] == "text/html; charset=base64"
+    assert bad.status_code == 200 and b'class="board_list"' in bad.content  # the page itself, utf-8 as always
+    assert client.get(LIST).headers["content-type"] == plain.headers["content-type"]  # used up
+
+
 @pytest.mark.parametrize(
     "body",
-    [{"meltdown": {}}, {"slow": {"delay": -1}}, {"slow": {"bogus": 1}}, {"unavailable": {"remaining": 0}}],
+    [{"meltdown": {}}, {"slow": {"delay": -1}}, {"slow": {"bogus": 1}}, {"unavailable": {"remaining": 0}},
+     {"bad_charset": {"charset": "utf-8\r\nSet-Cookie: a=b"}}, {"bad_charset": {"charset": ""}}],
 )
 def test_control_api_rejects_bad_faults(site: DemoSite, client: httpx.Client, body: dict[str, Any]) -> None:
     assert client.post("/_demo/faults", json=body).status_code == 422

@@ -105,6 +105,8 @@ BAD_FIELDS: list[tuple[dict[str, Any], str]] = [
     ({"selectors": {"row": "li", "title": "a", "post_date": "span", "colour": "b"}}, "selectors"),
     ({"timezone": "Mars/Olympus_Mons"}, "timezone"),
     ({"encoding": "klingon"}, "encoding"),
+    ({"encoding": "rot13"}, "encoding"),
+    ({"encoding": "base64"}, "encoding"),
     ({"max_pages": 0}, "max_pages"),
     ({"surprise": 1}, "surprise"),
 ]

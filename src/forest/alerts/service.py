@@ -9,7 +9,6 @@ from forest.alerts import webhooks
 from forest.alerts.models import Alert
 from forest.alerts.schemas import AlertCreate
 from forest.config import Settings
-from forest.crawler.egress import EgressPolicy
 from forest.crawler.egress import UrlNotAllowed as EgressRefused
 from forest.database import utcnow
 from forest.errors import NotFound, UrlNotAllowed
@@ -25,7 +24,7 @@ async def create(*, session: AsyncSession, settings: Settings, user: User, alert
     """Save an alert; its webhook must pass the egress policy."""
     if alert_in.webhook_url is not None:
         try:
-            await EgressPolicy(settings.crawl_allow_hosts).check_url(alert_in.webhook_url)
+            await webhooks.egress_policy(settings).check_url(alert_in.webhook_url)
         except EgressRefused as exc:
             raise UrlNotAllowed(f"This webhook URL may not be called: {exc.reason}.") from exc
     alert = Alert(user_id=user.id, name=alert_in.name,

@@ -2,9 +2,10 @@
 
 A delivery row is written in the transaction that stages the `bid.new` events, then handed to a
 worker after commit. Each attempt claims the row (`attempts = attempts + 1` guarded by the count it
-read, and a lease in `next_attempt_at`), POSTs through the crawler's egress policy and pinned
-transport, and records the outcome guarded by the same count. A hand-off the broker never took, or
-an attempt whose worker died, is found again by `sweep`. Delivery is at least once: receivers
+read, and a lease in `next_attempt_at`), POSTs through the crawler's pinned transport under the
+webhooks' own egress policy (`FOREST_WEBHOOK_ALLOW_HOSTS`, every hop checked), and records the
+outcome guarded by the same count. A hand-off the broker never took, or an attempt whose worker
+died, is found again by `sweep`. Delivery is at least once: receivers
 deduplicate on the delivery id (`Forest-Delivery`, also the body's `id`). See docs/jobs.md.
 """
 
@@ -73,6 +74,16 @@ class RetryPolicy:
     def lease(self) -> dt.timedelta:
         """How long a claimed attempt owns the delivery before another may take it over."""
         return dt.timedelta(seconds=self.timeout * (self.max_redirects + 1) + 30)
+
+
+def egress_policy(settings: Settings) -> EgressPolicy:
+    """Where webhooks may POST: public addresses, and only the `FOREST_WEBHOOK_ALLOW_HOSTS` pairs besides.
+
+    Not the crawler's allow-list: a crawl only reads the pages of a board an admin allowed, while any user
+    chooses a webhook's URL, path and body, so the crawl allow-list would let them POST to that board's
+    (or any allowed internal host's) control endpoints.
+    """
+    return EgressPolicy(settings.webhook_allow_hosts, purpose="webhooks")
 
 
 def policy_for(settings: Settings) -> RetryPolicy:
@@ -207,7 +218,7 @@ async def _post(settings: Settings, delivery: WebhookDelivery, secret: str, poli
         EVENT_HEADER: EVENT_TYPE,
         SIGNATURE_HEADER: sign(secret, int(time.time()), body),
     }
-    transport = PinnedTransport(EgressPolicy(settings.crawl_allow_hosts))
+    transport = PinnedTransport(egress_policy(settings))
     async with httpx.AsyncClient(transport=transport, follow_redirects=False,
                                  timeout=httpx.Timeout(policy.timeout)) as client:
         try:

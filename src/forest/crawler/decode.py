@@ -34,17 +34,44 @@ _META_CHARSET = re.compile(rb"<meta[^>]+charset\s*=\s*[\"']?\s*([A-Za-z0-9_.:-]+
 _HEADER_CHARSET = re.compile(r"charset\s*=\s*[\"']?([A-Za-z0-9_.:-]+)", re.IGNORECASE)
 
 
-def normalise_encoding(label: str | None) -> str | None:
-    """A Python codec name for a charset label, or None when the label is unknown."""
+class NotTextEncoding(ValueError):
+    """A label naming a codec that does not turn bytes into text (base64, rot13, zlib…); `where` it was found."""
+
+    def __init__(self, label: str, where: str) -> None:
+        super().__init__(f"{where} {label!r} is not a text encoding")
+        self.label = label
+        self.where = where
+
+
+def normalise_encoding(label: str | None, *, where: str = "the charset label") -> str | None:
+    """A Python codec name for a charset label, or None when the label is unknown.
+
+    Raises NotTextEncoding for a codec Python knows that is not a text encoding: `bytes.decode` would
+    raise LookupError on it, and a page must never decide which of Python's codecs runs on its bytes.
+    """
     if not label:
         return None
     name = label.strip().strip("\"'").lower()
     if name in _CP949_ALIASES:
         return "cp949"
     try:
-        return codecs.lookup(name).name
+        codec = codecs.lookup(name).name
     except LookupError:
         return None
+    if not _is_text_encoding(codec):
+        raise NotTextEncoding(label.strip(), where)
+    return codec
+
+
+def _is_text_encoding(codec: str) -> bool:
+    # `bytes.decode` itself refuses bytes-to-bytes and str-to-str codecs (base64, zlib, rot13) with a
+    # LookupError, the one public test of "text encoding" (not on b"", which short-cuts to ""); with
+    # "ignore" a text codec decodes any byte, while "undefined" fails on every input.
+    try:
+        b"a".decode(codec, "ignore")
+    except (LookupError, UnicodeError):
+        return False
+    return True
 
 
 def charset_from_content_type(content_type: str | None) -> str | None:
@@ -66,9 +93,10 @@ def decode_html(content: bytes, *, content_type: str | None = None, override: st
 
     Order: a configured override, the BOM, the HTTP charset, the `<meta>` charset, detection,
     then UTF-8 with replacement. A declared charset that does not decode cleanly is skipped,
-    because Korean sites often declare UTF-8 on EUC-KR pages and vice versa.
+    because Korean sites often declare UTF-8 on EUC-KR pages and vice versa. Raises NotTextEncoding
+    when the override or a declaration names a codec that is not a text encoding (`charset=base64`).
     """
-    forced = normalise_encoding(override)
+    forced = normalise_encoding(override, where="the configured encoding")
     if forced:
         return content.decode(forced, "replace"), forced
     for bom, name in _BOMS:
@@ -77,8 +105,8 @@ def decode_html(content: bytes, *, content_type: str | None = None, override: st
     declared = [
         name
         for name in (
-            normalise_encoding(charset_from_content_type(content_type)),
-            normalise_encoding(meta_charset(content)),
+            normalise_encoding(charset_from_content_type(content_type), where="the Content-Type charset"),
+            normalise_encoding(meta_charset(content), where="the <meta> charset"),
         )
         if name
     ]

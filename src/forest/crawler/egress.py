@@ -19,7 +19,10 @@ import httpx
 
 from forest.crawler.netio import ConnectionCache
 
-# Explicit lists instead of `ipaddress.is_private`, whose meaning has changed between Python releases.
+# Every address must be globally routable. `ipaddress.is_global` alone is not enough on the Python this
+# runs on (3.11.7 calls `fec0::1`, `::127.0.0.1` and `64:ff9b:1::1` global, and its meaning has changed
+# between releases), so named ranges come first (their names make the refusals readable), then
+# `is_global`, and IPv6 must also lie in global unicast 2000::/3.
 _BLOCKED_V4 = tuple(
     ipaddress.IPv4Network(net)
     for net in (
@@ -41,20 +44,28 @@ _BLOCKED_V4 = tuple(
         "255.255.255.255/32",
     )
 )
-_BLOCKED_V6 = tuple(
-    ipaddress.IPv6Network(net)
-    for net in (
+# Local-use NAT64 (RFC 8215) translates into the operator's own network, and where the IPv4 address sits
+# depends on the prefix length the operator chose: refused whatever it carries.
+_NAT64_LOCAL = ipaddress.IPv6Network("64:ff9b:1::/48")
+_BLOCKED_V6 = (
+    *(ipaddress.IPv6Network(net) for net in (
         "::/128",
         "::1/128",
         "100::/64",
         "2001:db8::/32",
+        "3fff::/20",
         "fc00::/7",
         "fe80::/10",
+        "fec0::/10",
         "ff00::/8",
-    )
+    )),
+    _NAT64_LOCAL,
 )
-# IPv6 ranges that carry an IPv4 address in their low 32 bits: judged by that IPv4 address.
-_V4_MAPPED = ipaddress.IPv6Network("::ffff:0:0/96")
+_GLOBAL_UNICAST_V6 = ipaddress.IPv6Network("2000::/3")
+# Forms the stdlib does not decode (it has `ipv4_mapped`, `sixtofour` and `teredo` only), whose low 32 bits
+# are an IPv4 address: IPv4-compatible ::/96 (RFC 4291, deprecated but still routed to the IPv4 address by
+# some stacks) and the well-known NAT64 prefix 64:ff9b::/96 (RFC 6052).
+_V4_COMPATIBLE = ipaddress.IPv6Network("::/96")
 _NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 
@@ -82,21 +93,54 @@ class ResolvedTarget:
 
 
 def blocked_reason(address: str) -> str | None:
-    """Why an IP address may not be reached, or None when it is a public address."""
+    """Why an IP address may not be reached, or None when it is a globally routable address.
+
+    An IPv6 address that carries an IPv4 address (IPv4-mapped, IPv4-compatible, NAT64, 6to4, Teredo)
+    is judged by the IPv4 address it carries: that is where the packets end up.
+    """
     ip = ipaddress.ip_address(address.split("%", 1)[0])
-    if isinstance(ip, ipaddress.IPv6Address):
-        if ip in _V4_MAPPED or ip in _NAT64:
-            embedded = ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
-            inner = blocked_reason(str(embedded))
-            return f"address {address} embeds {embedded}: {inner}" if inner else None
-        for net in _BLOCKED_V6:
-            if ip in net:
-                return f"address {address} is {_describe(net)}"
+    if isinstance(ip, ipaddress.IPv4Address):
+        what = _v4_verdict(ip)
+        return f"address {address} is {what}" if what else None
+    if ip.is_unspecified or ip.is_loopback:  # inside ::/96, but IPv6's own, not IPv4-compatible forms
+        return f"address {address} is {_describe(next(net for net in _BLOCKED_V6 if ip in net))}"
+    embedded = _embedded_v4(ip)
+    for inner in embedded:
+        what = _v4_verdict(inner)
+        if what:
+            return f"address {address} embeds {inner}, which is {what}"
+    if embedded:
         return None
-    for net4 in _BLOCKED_V4:
-        if ip in net4:
-            return f"address {address} is {_describe(net4)}"
+    for net in _BLOCKED_V6:
+        if ip in net:
+            return f"address {address} is {_describe(net)}"
+    if ip not in _GLOBAL_UNICAST_V6 or not ip.is_global:
+        return f"address {address} is not globally routable"
     return None
+
+
+def _v4_verdict(ip: ipaddress.IPv4Address) -> str | None:
+    """What makes an IPv4 address unreachable, or None."""
+    for net in _BLOCKED_V4:
+        if ip in net:
+            return _describe(net)
+    if not ip.is_global:
+        return "not globally routable"
+    return None
+
+
+def _embedded_v4(ip: ipaddress.IPv6Address) -> tuple[ipaddress.IPv4Address, ...]:
+    """The IPv4 addresses an IPv6 address carries (none for a plain IPv6 address)."""
+    if ip.ipv4_mapped is not None:
+        return (ip.ipv4_mapped,)
+    if ip.sixtofour is not None:
+        return (ip.sixtofour,)
+    if ip.teredo is not None:
+        server, client = ip.teredo
+        return (client, server)  # packets go to the client; a private server is refused all the same
+    if ip in _V4_COMPATIBLE or ip in _NAT64:
+        return (ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF),)
+    return ()
 
 
 def _describe(net: ipaddress.IPv4Network | ipaddress.IPv6Network) -> str:
@@ -106,11 +150,20 @@ def _describe(net: ipaddress.IPv4Network | ipaddress.IPv6Network) -> str:
         return f"link-local ({net})"
     if net.is_multicast:
         return f"multicast ({net})"
+    if isinstance(net, ipaddress.IPv6Network) and net.is_site_local:
+        return f"site-local ({net})"
+    if net == _NAT64_LOCAL:
+        return f"local-use NAT64 ({net})"
     return f"private or reserved ({net})"
 
 
 def _normalise_host(host: str) -> str:
     return host.strip("[]").rstrip(".").lower()
+
+
+def bracketed(host: str) -> str:
+    """A host as written in a URL or Host header: an IPv6 address goes in brackets (RFC 3986)."""
+    return f"[{host}]" if ":" in host and not host.startswith("[") else host
 
 
 async def system_resolver(host: str, port: int) -> list[str]:
@@ -124,12 +177,19 @@ class EgressPolicy:
     """Decides whether a URL may be fetched; `allow_hosts` holds `host:port` pairs exempt from the address check.
 
     `remember=True` (a crawl's policy) resolves each host:port once and reuses the checked address;
-    scheme, user info and port are still checked on every URL.
+    scheme, user info and port are still checked on every URL. `purpose` names what the allow-list is
+    for in refusals ("crawls", "webhooks"): each has its own.
     """
 
     def __init__(
-        self, allow_hosts: Collection[str] = (), *, resolver: Resolver | None = None, remember: bool = False
+        self,
+        allow_hosts: Collection[str] = (),
+        *,
+        resolver: Resolver | None = None,
+        remember: bool = False,
+        purpose: str = "crawls",
     ) -> None:
+        self._purpose = purpose
         self._allowed: set[tuple[str, int]] = set()
         for entry in allow_hosts:
             host, sep, port = entry.strip().rpartition(":")
@@ -162,7 +222,8 @@ class EgressPolicy:
         port = parsed.port or _DEFAULT_PORTS[scheme]
         allow_listed = self.is_allow_listed(host, port)
         if not allow_listed and port not in _DEFAULT_PORTS.values():
-            raise UrlNotAllowed(f"port {port} is not allowed; only 80 and 443 unless {host}:{port} is allow-listed")
+            raise UrlNotAllowed(f"port {port} is not allowed; only 80 and 443 unless {bracketed(host)}:{port} "
+                                f"is allow-listed for {self._purpose}")
         if self._remembered is not None and (address := self._remembered.get((host, port))) is not None:
             return ResolvedTarget(
                 url=parsed, scheme=scheme, host=host, port=port, address=address, allow_listed=allow_listed

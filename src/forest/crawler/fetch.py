@@ -13,8 +13,8 @@ from types import TracebackType
 
 import httpx
 
-from forest.crawler.decode import decode_html
-from forest.crawler.egress import EgressPolicy, PinnedTransport, UrlNotAllowed
+from forest.crawler.decode import NotTextEncoding, decode_html
+from forest.crawler.egress import EgressPolicy, PinnedTransport, UrlNotAllowed, bracketed
 
 USER_AGENT = "Forest/0.1 (+https://github.com/forest-bids/forest)"
 MiB = 1024 * 1024
@@ -117,9 +117,9 @@ def parse_retry_after(value: str | None, *, now: float | None = None) -> float |
 
 
 def origin_of(url: httpx.URL) -> str:
-    """`scheme://host:port`, the key for politeness and robots.txt."""
+    """`scheme://host:port`, the key for politeness and robots.txt (an IPv6 host in brackets)."""
     port = url.port or (443 if url.scheme == "https" else 80)
-    return f"{url.scheme}://{url.host}:{port}"
+    return f"{url.scheme}://{bracketed(url.host)}:{port}"
 
 
 class Fetcher:
@@ -198,9 +198,12 @@ class Fetcher:
         """GET a page following up to `max_redirects` redirects; non-2xx final statuses are returned, not raised.
 
         `before_hop` runs before each hop (the crawl's robots.txt check). Raises UrlNotAllowed,
-        PageTooLarge, TooManyRedirects or FetchError.
+        PageTooLarge, TooManyRedirects or FetchError (a malformed URL or an undecodable page included).
         """
-        current = httpx.URL(url)
+        try:
+            current = httpx.URL(url)
+        except httpx.InvalidURL as exc:
+            raise FetchError(f"invalid URL {url!r}: {exc}", url=url) from exc
         for _ in range(self.options.max_redirects + 1):
             if before_hop is not None:
                 await before_hop(str(current))
@@ -213,7 +216,10 @@ class Fetcher:
                 if current.scheme not in ("http", "https"):
                     raise UrlNotAllowed(f"redirect to scheme {current.scheme!r} is not allowed")
                 continue
-            text, used = decode_html(content, content_type=headers.get("content-type"), override=encoding)
+            try:
+                text, used = decode_html(content, content_type=headers.get("content-type"), override=encoding)
+            except NotTextEncoding as exc:
+                raise FetchError(f"cannot decode the page: {exc}", url=str(response_url)) from exc
             return FetchedPage(
                 url=str(response_url), status=status, headers=headers, content=content, text=text, encoding=used
             )

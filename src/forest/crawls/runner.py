@@ -16,7 +16,9 @@ import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 
+from redis.exceptions import RedisError
 from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from forest.alerts import matching, webhooks
@@ -241,6 +243,17 @@ async def _watch(run: JobRun, crawling: asyncio.Task[object]) -> None:
             return
 
 
+def is_infrastructure(exc: BaseException) -> bool:
+    """Whether a failed attempt is the service's fault (database, broker or network down), worth another delivery.
+
+    A statement the database refused for its data (a NUL byte, a constraint) would fail again, so it is not.
+    """
+    if isinstance(exc, sa_exc.DBAPIError):
+        return exc.connection_invalidated or not isinstance(
+            exc, (sa_exc.DataError, sa_exc.IntegrityError, sa_exc.ProgrammingError))
+    return isinstance(exc, (sa_exc.DisconnectionError, sa_exc.TimeoutError, OSError, TimeoutError, RedisError))
+
+
 def crawl_config(settings: Settings, job: CrawlJob, source: Source | None) -> CrawlConfig:
     """The crawler's configuration for a job."""
     polite = source.polite if source else True
@@ -290,9 +303,15 @@ async def run_job(settings: Settings, job_id: uuid.UUID,
                 return Outcome(state=None)
             await run.finish("cancelled", run.last_progress, None)
             return Outcome(state="cancelled")
-        except Exception as exc:  # infrastructure failure (database gone…): try again later
-            log.exception("crawl %s attempt %s failed", job_id, run.attempt)
-            return Outcome(state="queued", requeue=await run.requeue(f"{type(exc).__name__}: {exc}"))
+        except Exception as exc:
+            if is_infrastructure(exc):  # the database or network under the worker: another delivery may work
+                log.exception("crawl %s attempt %s failed", job_id, run.attempt)
+                return Outcome(state="queued", requeue=await run.requeue(f"{type(exc).__name__}: {exc}"))
+            # Anything else (what a board answered that the crawler could not handle) fails the same way
+            # on every delivery: the job fails once, with the reason, instead of being retried.
+            log.exception("crawl %s attempt %s failed on the board's answer", job_id, run.attempt)
+            await run.finish("failed", run.last_progress, f"crawl error: {type(exc).__name__}: {exc}")
+            return Outcome(state="failed")
         finally:
             watcher.cancel()
         if run.superseded:

@@ -23,7 +23,7 @@ from starlette.responses import (
     StreamingResponse,
 )
 from starlette.routing import Route
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from forest.demo_site import templates
 from forest.demo_site.board import Board, Fault, FaultKind, download_bytes
@@ -239,6 +239,7 @@ class _FaultIn(BaseModel):
     hops: int = 3
     location: str | None = None
     gzip: bool = False
+    charset: str = "base64"
 
 
 _FAULTS_IN: TypeAdapter[dict[FaultKind, _FaultIn | None]] = TypeAdapter(dict[FaultKind, _FaultIn | None])
@@ -329,6 +330,19 @@ async def _drop_connection(send: Send) -> None:
     _dropping_connection.set(True)
 
 
+def _declaring_charset(send: Send, charset: str) -> Send:
+    """A `send` that makes the response declare `charset` in its Content-Type, whatever its bytes are."""
+
+    async def declaring(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            headers = [(k, v) for k, v in message.get("headers", []) if k.lower() != b"content-type"]
+            headers.append((b"content-type", f"text/html; charset={charset}".encode("ascii")))
+            message = {**message, "headers": headers}
+        await send(message)
+
+    return declaring
+
+
 class FaultMiddleware:
     """Counts requests per path and applies the board's active faults before the routes see them."""
 
@@ -360,6 +374,9 @@ class FaultMiddleware:
             return
         if fault.kind == "reset":
             await _drop_connection(send)
+            return
+        if fault.kind == "bad_charset":
+            await self.app(scope, receive, _declaring_charset(send, fault.charset))
             return
         response = _fault_response(self.board, fault, target)
         if response is None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import re
 import threading
 from collections import Counter
 from dataclasses import dataclass, field, replace
@@ -22,10 +23,16 @@ PINNED_FIRST_ID = 900_001
 # Edits touch only recent notices, which is where real agencies post corrections.
 EDIT_WINDOW = 30
 
-FaultKind = Literal["slow", "unavailable", "rate_limited", "reset", "redirect_chain", "oversized", "repeat_last_page"]
+FaultKind = Literal[
+    "slow", "unavailable", "rate_limited", "reset", "redirect_chain", "oversized", "repeat_last_page", "bad_charset"
+]
 FAULT_KINDS: tuple[FaultKind, ...] = get_args(FaultKind)
 # Faults that replace the response; at most one of them fires per request, in this order.
-ACTION_FAULTS: tuple[FaultKind, ...] = ("redirect_chain", "unavailable", "rate_limited", "reset", "oversized")
+ACTION_FAULTS: tuple[FaultKind, ...] = (
+    "redirect_chain", "unavailable", "rate_limited", "reset", "oversized", "bad_charset"
+)
+# A charset label the bad_charset fault may declare: one header token, never a header injection.
+_CHARSET_LABEL = re.compile(r"[A-Za-z0-9_.:-]{1,40}")
 
 DEPARTMENTS: tuple[str, ...] = (
     "산림경영과",
@@ -191,6 +198,7 @@ class Fault:
     hops: int = 3
     location: str | None = None
     gzip: bool = False
+    charset: str = "base64"
 
     def matches(self, path: str) -> bool:
         """Whether this fault applies to a request for `path`."""
@@ -209,6 +217,8 @@ class Fault:
             data["location"] = self.location
         elif self.kind == "oversized":
             data["gzip"] = self.gzip
+        elif self.kind == "bad_charset":
+            data["charset"] = self.charset
         return data
 
 
@@ -563,6 +573,7 @@ class Board:
         hops: int = 3,
         location: str | None = None,
         gzip: bool = False,
+        charset: str = "base64",
     ) -> Fault:
         """Turn on a fault for the next `remaining` matching requests (all, if None)."""
         if kind not in FAULT_KINDS:
@@ -575,6 +586,8 @@ class Board:
             raise ValueError("hops must be between 1 and 50")
         if path_prefix is not None and not path_prefix.startswith("/"):
             raise ValueError("path_prefix must start with '/'")
+        if not _CHARSET_LABEL.fullmatch(charset):
+            raise ValueError("charset must be 1 to 40 letters, digits or _.:-")
         fault = Fault(
             kind=kind,
             remaining=remaining,
@@ -583,6 +596,7 @@ class Board:
             hops=hops,
             location=location,
             gzip=gzip,
+            charset=charset,
         )
         with self._lock:
             self._faults[kind] = fault

@@ -43,13 +43,16 @@ class _ThreadedServer(uvicorn.Server):
 
 
 @contextmanager
-def running_demo_site(*, notices: int = 500, seed: int = 1, robots_txt: str | None = None) -> Iterator[DemoSite]:
-    """Serve a fresh demo board on 127.0.0.1 (free port) until the block exits."""
+def running_demo_site(
+    *, notices: int = 500, seed: int = 1, robots_txt: str | None = None, host: str = "127.0.0.1"
+) -> Iterator[DemoSite]:
+    """Serve a fresh demo board on `host` (127.0.0.1, or IPv6 such as ::1) at a free port until the block exits."""
     app = create_demo_app(notices=notices, seed=seed, robots_txt=robots_txt)
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    ipv6 = ":" in host
+    sock = socket.socket(socket.AF_INET6 if ipv6 else socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     # Binding here, not in uvicorn, hands us the port before the server starts: no race for a free port.
-    sock.bind(("127.0.0.1", 0))
+    sock.bind((host, 0))
     port: int = sock.getsockname()[1]
     config = uvicorn.Config(
         app,
@@ -64,7 +67,7 @@ def running_demo_site(*, notices: int = 500, seed: int = 1, robots_txt: str | No
     try:
         if not server.ready.wait(_STARTUP_TIMEOUT):
             raise RuntimeError("demo site did not start")
-        yield DemoSite(base_url=f"http://127.0.0.1:{port}", board=get_board(app), app=app)
+        yield DemoSite(base_url=f"http://{f'[{host}]' if ipv6 else host}:{port}", board=get_board(app), app=app)
     finally:
         server.should_exit = True
         thread.join(_STARTUP_TIMEOUT)

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import codecs
 import datetime as dt
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from forest.crawler.decode import normalise_encoding
 from forest.crawler.presets import PRESETS
 from forest.crawler.selectors import validate_selectors
 from forest.sources import schedules
@@ -32,10 +32,8 @@ def _check_selectors(value: dict[str, str] | None) -> dict[str, str] | None:
 def _check_encoding(value: str | None) -> str | None:
     if value is None:
         return None
-    try:
-        codecs.lookup(value)
-    except LookupError as exc:
-        raise ValueError(f"unknown encoding {value!r}") from exc
+    if normalise_encoding(value, where="encoding") is None:  # NotTextEncoding is a ValueError: a field error
+        raise ValueError(f"unknown encoding {value!r}")
     return value
 
 
