@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import json
 import re
-import string
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -231,6 +230,53 @@ class FieldExpr:
         return clean_text(value)
 
 
+@dataclass(frozen=True, slots=True)
+class FieldRule:
+    """A field value with alternatives: `<expr> || <expr>`, the first one that yields a value wins."""
+
+    alternatives: tuple[FieldExpr, ...]
+
+    @classmethod
+    def parse(cls, spec: str, *, json: bool) -> FieldRule:
+        """Parse `a || b || ...`; raises ValueError for the first bad alternative."""
+        parts = [part.strip() for part in spec.split(" || ")]
+        if len(parts) > 5:
+            raise ValueError("at most 5 alternatives joined by ' || '")
+        return cls(tuple(FieldExpr.parse(part, json=json) for part in parts))
+
+    def extract(self, context: LexborNode) -> str | None:
+        """The first alternative's value inside an HTML row or document."""
+        for expr in self.alternatives:
+            value = expr.extract(context)
+            if value:
+                return value
+        return None
+
+    def extract_json(self, data: Any) -> str | None:
+        """The first alternative's value inside a JSON row."""
+        for expr in self.alternatives:
+            value = expr.extract_json(data)
+            if value:
+                return value
+        return None
+
+    def search(self, data: Any) -> Any:
+        """The first alternative's raw JSON result that is not null."""
+        for expr in self.alternatives:
+            value = expr.search(data)
+            if value is not None:
+                return value
+        return None
+
+    def nodes(self, context: LexborNode) -> list[LexborNode]:
+        """The elements of the first alternative that matches any."""
+        for expr in self.alternatives:
+            found = expr.nodes(context)
+            if found:
+                return found
+        return []
+
+
 def check_css(selector: str) -> None:
     """Raise ValueError unless `selector` is CSS the parser accepts."""
     try:
@@ -239,27 +285,27 @@ def check_css(selector: str) -> None:
         raise ValueError(f"bad CSS selector {selector!r}: {exc}") from exc
 
 
+_PLACEHOLDER = re.compile(r"\{([A-Za-z0-9_]{1,40})\}")
+
+
 def template_names(template: str) -> set[str]:
     """The `{name}` placeholders of a template; raises ValueError for a malformed one."""
-    try:
-        return {name for _, name, _, _ in string.Formatter().parse(template) if name is not None}
-    except ValueError as exc:
-        raise ValueError(f"bad template {template!r}: {exc}") from exc
-
-
-class _Values(dict[str, str]):
-    def __missing__(self, key: str) -> str:
-        raise KeyError(key)
+    rest = _PLACEHOLDER.sub("", template)
+    if "{" in rest or "}" in rest:
+        raise ValueError(f"bad template {template!r}: placeholders are {{name}} with letters, digits or _")
+    return set(_PLACEHOLDER.findall(template))
 
 
 def render(template: str, values: Mapping[str, str]) -> str:
     """A template with its placeholders filled; raises ValueError naming a missing value."""
-    try:
-        return template.format_map(_Values(values))
-    except KeyError as exc:
-        raise ValueError(f"no value for {{{exc.args[0]}}} in {template!r}") from exc
-    except (IndexError, ValueError) as exc:
-        raise ValueError(f"cannot fill {template!r}: {exc}") from exc
+
+    def fill(match: re.Match[str]) -> str:
+        value = values.get(match.group(1))
+        if value is None:
+            raise ValueError(f"no value for {{{match.group(1)}}} in {template!r}")
+        return value
+
+    return _PLACEHOLDER.sub(fill, template)
 
 
 # ---- the definition language ---------------------------------------------------------------------
@@ -342,14 +388,14 @@ class ListSpec(_Spec):
             if not _NAME.fullmatch(name):
                 raise ValueError(f"fields: {name!r} is not a field name (lowercase letters, digits, _)")
             try:
-                FieldExpr.parse(spec, json=json)
+                FieldRule.parse(spec, json=json)
             except ValueError as exc:
                 raise ValueError(f"fields.{name}: {exc}") from exc
         for key in ("pinned", "last_page"):
             spec = getattr(self, key)
             if spec:
                 try:
-                    FieldExpr.parse(spec, json=json)
+                    FieldRule.parse(spec, json=json) if key == "last_page" or json else check_css(spec)
                 except ValueError as exc:
                     raise ValueError(f"{key}: {exc}") from exc
         if self.next:
@@ -387,7 +433,7 @@ class DetailSpec(_Spec):
             raise ValueError(f"fields: unknown detail fields {unknown}; known: {', '.join(DETAIL_FIELDS)}")
         for name, spec in self.fields.items():
             try:
-                FieldExpr.parse(spec, json=False)
+                FieldRule.parse(spec, json=False)
             except ValueError as exc:
                 raise ValueError(f"fields.{name}: {exc}") from exc
         if self.attachment_url is not None:
@@ -514,11 +560,11 @@ class DefinitionParser:
         self.definition = definition
         spec = definition.list
         self.json = spec.format == "json"
-        self._fields = {name: FieldExpr.parse(value, json=self.json) for name, value in spec.fields.items()}
-        self._pinned = FieldExpr.parse(spec.pinned, json=True) if spec.pinned and self.json else None
-        self._last = FieldExpr.parse(spec.last_page, json=self.json) if spec.last_page else None
+        self._fields = {name: FieldRule.parse(value, json=self.json) for name, value in spec.fields.items()}
+        self._pinned = FieldRule.parse(spec.pinned, json=True) if spec.pinned and self.json else None
+        self._last = FieldRule.parse(spec.last_page, json=self.json) if spec.last_page else None
         self._next = FieldExpr.parse(spec.next, json=False) if spec.next else None
-        self._detail = {name: FieldExpr.parse(value, json=False) for name, value in definition.detail.fields.items()}
+        self._detail = {name: FieldRule.parse(value, json=False) for name, value in definition.detail.fields.items()}
         self._detail_requests: dict[str, PageRequest] = {}
 
     # -- requests --
@@ -574,8 +620,8 @@ class DefinitionParser:
                 page.next_url, pager_last = self._html_next(tree, url)
                 page.last_page = last_page or pager_last
                 return page
-            if self._next is not None and self._html_next(tree, url) == (None, None):
-                last_page = request.page
+            if self._next is not None and tree.root is not None and self._next.node(tree.root) is None:
+                last_page = request.page  # no next link: this is the last page
         page.last_page = last_page
         end = self.definition.list.end_text
         if request.page is not None and not (end and end in text) and page.notices and (
