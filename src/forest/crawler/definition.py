@@ -35,8 +35,8 @@ from urllib.parse import urljoin, urlsplit
 import jmespath
 import jmespath.exceptions
 from jmespath.parser import ParsedResult
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
-from selectolax.lexbor import LexborHTMLParser, LexborNode
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from selectolax.lexbor import LexborHTMLParser, LexborNode, SelectolaxError
 
 from forest.crawler.parse import (
     Attachment,
@@ -45,6 +45,7 @@ from forest.crawler.parse import (
     Notice,
     RowError,
     clean_text,
+    id_from_link,
     is_js_link,
     is_pinned_row,
     node_text,
@@ -281,7 +282,7 @@ def check_css(selector: str) -> None:
     """Raise ValueError unless `selector` is CSS the parser accepts."""
     try:
         LexborHTMLParser("<p></p>").css_first(selector)
-    except (ValueError, RuntimeError) as exc:
+    except (ValueError, RuntimeError, SelectolaxError) as exc:
         raise ValueError(f"bad CSS selector {selector!r}: {exc}") from exc
 
 
@@ -686,7 +687,7 @@ class DefinitionParser:
             raise ValueError("row has no title")
         link = values.get("detail_link")
         link = urljoin(url, link) if link and not is_js_link(link) else None
-        external_id = values.get("external_id") or (path_segment(link, -1) if link else None)
+        external_id = values.get("external_id") or (id_from_link(link, None) if link else None)
         if not external_id:
             raise ValueError(f"row {title!r} has no notice id")
         date_text = values.get("post_date")
@@ -768,13 +769,22 @@ def _load_json(text: str) -> Any:
         raise ValueError(f"the list answer is not JSON: {exc}") from exc
 
 
-def definition_field_errors(exc: Exception) -> list[dict[str, Any]]:
-    """Pydantic errors of a definition as API field errors (`loc`, `field`, `message`, `type`)."""
-    if not isinstance(exc, ValidationError):
-        return [{"loc": ["body", "definition"], "field": "definition", "message": str(exc), "type": "value_error"}]
-    errors = []
-    for error in exc.errors(include_url=False, include_context=False):
-        loc = ["body", "definition", *error["loc"]]
-        errors.append({"loc": loc, "field": ".".join(str(p) for p in loc[1:]), "message": error["msg"],
-                       "type": error["type"]})
-    return errors
+def definition_from_selectors(selectors: Mapping[str, str]) -> dict[str, Any]:
+    """The definition that reads a board as a selectors mapping (or a detected layout) does, to copy and edit."""
+    fields = {key: selectors[key] for key in LIST_FIELDS if selectors.get(key)}
+    listing: dict[str, Any] = {"rows": selectors["row"], "fields": fields}
+    if selectors.get("pinned"):
+        listing["pinned"] = selectors["pinned"]
+    if selectors.get("next_page") and not selectors.get("next_page_url"):
+        listing["next"] = selectors["next_page"]
+    definition: dict[str, Any] = {"list": listing}
+    link = fields.get("detail_link", "")
+    if "{external_id}" in link:
+        del fields["detail_link"]
+        definition["detail"] = {"request": {"url": link.replace("{external_id}", "{id}")}}
+    detail = {key.removeprefix("detail_"): selectors[key] for key in
+              ("detail_title", "detail_department", "detail_post_date", "detail_views", "attachments")
+              if selectors.get(key)}
+    if detail:
+        definition.setdefault("detail", {})["fields"] = detail
+    return definition

@@ -6,10 +6,11 @@ import asyncio
 import datetime as dt
 from collections.abc import Awaitable, Callable, Collection, Mapping
 from dataclasses import asdict, dataclass, field
+from typing import Any
 
 import httpx
 
-from forest.crawler.definition import DefinitionParser, SourceDefinition
+from forest.crawler.definition import DefinitionParser, SourceDefinition, definition_from_selectors
 from forest.crawler.egress import EgressPolicy, UrlNotAllowed
 from forest.crawler.fetch import USER_AGENT, FetchedPage, Fetcher, FetchError, FetchOptions, MiB
 from forest.crawler.parse import (
@@ -17,11 +18,13 @@ from forest.crawler.parse import (
     LayoutNotDetected,
     ListPage,
     Notice,
+    RowError,
     apply_detail,
     detect_table,
     frame_source,
 )
 from forest.crawler.presets import get_parser
+from forest.crawler.presets.definitions import PRESET_DEFINITIONS
 from forest.crawler.request import PageRequest
 from forest.crawler.robots import RobotsCache
 from forest.crawler.selectors import SelectorParser
@@ -109,6 +112,12 @@ class CrawlResult:
     errors: list[str] = field(default_factory=list)
     new_ids: list[int] = field(default_factory=list)
     updated_ids: list[int] = field(default_factory=list)
+    # What the last list page said, for previews: its unreadable rows, the request for the page after it,
+    # and the layout used (a definition; for a bare URL the one detected on the first page).
+    row_errors: list[RowError] = field(default_factory=list)
+    next_request: PageRequest | None = None
+    last_page: int | None = None
+    definition: dict[str, Any] | None = None
 
     @property
     def failed(self) -> bool:
@@ -124,6 +133,17 @@ def make_parser(config: CrawlConfig) -> BoardParser | None:
         return SelectorParser(config.selectors)
     if config.preset:
         return get_parser(config.preset)
+    return None
+
+
+def layout_definition(parser: BoardParser | None, config: CrawlConfig) -> dict[str, Any] | None:
+    """The definition a parser reads the board with, when it has one to show (presets written as definitions)."""
+    if isinstance(parser, DefinitionParser):
+        return parser.definition.model_dump(mode="json", exclude_defaults=True)
+    if isinstance(parser, SelectorParser):
+        return definition_from_selectors(parser.selectors)
+    if config.preset is not None:
+        return PRESET_DEFINITIONS.get("egov_board" if config.preset == "demo_board" else config.preset)
     return None
 
 
@@ -256,6 +276,7 @@ class _Crawl:
             request = listing.next_request
             if request is None and listing.next_url is not None:
                 request = PageRequest("GET", listing.next_url)
+            self.result.next_request = request
             if request is not None and request.key in visited:
                 return self._finish(REPEATED_PAGE)
         return self._finish(LAST_PAGE)
@@ -332,6 +353,9 @@ class _Crawl:
             listing = self.parser.parse_page(text, url, request)
         else:
             listing = self.parser.parse_list(text, url)
+        self.result.row_errors = list(listing.errors)
+        self.result.last_page = listing.last_page
+        self.result.definition = layout_definition(self.parser, self.config)
         self.rows_failed += len(listing.errors)
         for row_error in listing.errors:
             message = f"{url}: {row_error.reason}: {row_error.snippet}"

@@ -87,6 +87,12 @@ EGOV_JSON_LIST: dict[str, Any] = {
     },
 }
 
+PRESET_DESCRIPTIONS: dict[str, str] = {
+    "egov_board": "eGovFrame notice board paged by links (table.board_list, 번호·제목·담당부서·작성일·첨부·조회수)",
+    "egov_form_post": "eGovFrame board paged by form POST (fn_egov_link_page / fn_egov_inqire_notice / "
+                      "fn_egov_downFile) behind a JSESSIONID session; set bbsId to the board's",
+    "egov_json_list": "eGovFrame board listing by XHR (selectList.json → resultList, paginationInfo)",
+}
 PRESET_DEFINITIONS: dict[str, dict[str, Any]] = {
     "egov_board": EGOV_BOARD,
     "egov_form_post": EGOV_FORM_POST,
