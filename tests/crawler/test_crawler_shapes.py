@@ -175,3 +175,15 @@ async def test_crawl_whose_every_row_failed_is_not_a_success(demo: DemoSite) -> 
     assert result.error is not None
     assert result.error.startswith("no notice could be read: ")
     assert "has no post date" in result.error
+
+
+async def test_form_posts_and_json_requests_obey_robots_txt(demo: DemoSite) -> None:
+    demo.board.robots_txt = "User-agent: *\nDisallow: /egovpost/bid/view.do\nDisallow: /jsonbbs/selectList.json\n"
+    result = await crawl(demo_config(demo, "/egovpost/bid/list.do", preset=None, definition=EGOV_FORM_POST,
+                                     max_pages=1), MemoryStore())
+    assert result.failed and result.error is not None and "robots.txt" in result.error
+    assert demo.board.request_count("/egovpost/bid/view.do") == 0
+    result = await crawl(demo_config(demo, "/jsonbbs/list.do", preset=None, definition=EGOV_JSON_LIST),
+                         MemoryStore())
+    assert result.failed and result.error is not None and "robots.txt" in result.error
+    assert demo.board.request_count("/jsonbbs/selectList.json") == 0
