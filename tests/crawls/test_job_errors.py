@@ -10,6 +10,8 @@ from urllib.parse import urlsplit
 
 import asyncpg
 import pytest
+from redis.exceptions import ConnectionError as RedisConnectionError
+from sqlalchemy import exc as sa_exc
 from sqlalchemy import select
 
 from forest.config import Settings
@@ -145,3 +147,19 @@ async def test_database_timing_out_is_retried_not_failed(pg_migrated: str, tmp_p
     finally:
         await locker.close()
         await db.dispose()
+
+
+@pytest.mark.parametrize(("exc", "retried"), [
+    (sa_exc.OperationalError("SELECT 1", {}, ConnectionRefusedError("connection refused")), True),
+    (sa_exc.InterfaceError("SELECT 1", {}, Exception("connection is closed")), True),
+    (sa_exc.TimeoutError("QueuePool limit reached"), True),
+    (ConnectionResetError("reset by peer"), True),
+    (asyncpg.PostgresConnectionError("server closed the connection"), True),
+    (RedisConnectionError("Redis down"), True),
+    (sa_exc.DataError("INSERT", {}, Exception("invalid byte sequence for encoding UTF8: 0x00")), False),
+    (sa_exc.IntegrityError("INSERT", {}, Exception("duplicate key")), False),
+    (LookupError("'base64' is not a text encoding"), False),
+    (ValueError("a board's odd answer"), False),
+])
+def test_only_the_services_own_failures_are_retried(exc: Exception, retried: bool) -> None:
+    assert runner.is_infrastructure(exc) is retried

@@ -5,8 +5,8 @@ worker after commit. Each attempt claims the row (`attempts = attempts + 1` guar
 read, and a lease in `next_attempt_at`), POSTs through the crawler's pinned transport under the
 webhooks' own egress policy (`FOREST_WEBHOOK_ALLOW_HOSTS`, every hop checked), and records the
 outcome guarded by the same count. A hand-off the broker never took, or an attempt whose worker
-died, is found again by `sweep`. Delivery is at least once: receivers
-deduplicate on the delivery id (`Forest-Delivery`, also the body's `id`). See docs/jobs.md.
+died, is found again by `sweep`. Delivery is at least once: receivers deduplicate on the delivery
+id (`Forest-Delivery`, also the body's `id`). See docs/jobs.md.
 """
 
 from __future__ import annotations

@@ -16,6 +16,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 
+import asyncpg
 from redis.exceptions import RedisError
 from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy import exc as sa_exc
@@ -251,7 +252,8 @@ def is_infrastructure(exc: BaseException) -> bool:
     if isinstance(exc, sa_exc.DBAPIError):
         return exc.connection_invalidated or not isinstance(
             exc, (sa_exc.DataError, sa_exc.IntegrityError, sa_exc.ProgrammingError))
-    return isinstance(exc, (sa_exc.DisconnectionError, sa_exc.TimeoutError, OSError, TimeoutError, RedisError))
+    return isinstance(exc, (sa_exc.DisconnectionError, sa_exc.TimeoutError, OSError, TimeoutError, RedisError,
+                            asyncpg.PostgresConnectionError, asyncpg.InterfaceError, asyncpg.InternalClientError))
 
 
 def crawl_config(settings: Settings, job: CrawlJob, source: Source | None) -> CrawlConfig:
@@ -308,9 +310,9 @@ async def run_job(settings: Settings, job_id: uuid.UUID,
             if is_infrastructure(exc):  # the database or network under the worker: another delivery may work
                 log.exception("crawl %s attempt %s failed", job_id, run.attempt)
                 return Outcome(state="queued", requeue=await run.requeue(f"{type(exc).__name__}: {exc}"))
-            # Anything else (what a board answered that the crawler could not handle) fails the same way
-            # on every delivery: the job fails once, with the reason, instead of being retried.
-            log.exception("crawl %s attempt %s failed on the board's answer", job_id, run.attempt)
+            # Anything else (a board's answer the crawler did not turn into a crawl error, a bug) fails
+            # the same way on every delivery: the job fails once, with the reason, instead of being retried.
+            log.exception("crawl %s attempt %s failed and will not be retried", job_id, run.attempt)
             await run.finish("failed", run.last_progress, f"crawl error: {type(exc).__name__}: {exc}")
             return Outcome(state="failed")
         finally:
