@@ -187,3 +187,29 @@ async def test_form_posts_and_json_requests_obey_robots_txt(demo: DemoSite) -> N
                          MemoryStore())
     assert result.failed and result.error is not None and "robots.txt" in result.error
     assert demo.board.request_count("/jsonbbs/selectList.json") == 0
+
+
+async def test_bare_url_detection_of_form_post_json_and_framed_boards(demo: DemoSite) -> None:
+    files = {"/egovpost/bid/list.do": lambda a: f"/cmm/fms/FileDown.do?atchFileId={file_key(a.file_id)}&fileSn=0",
+             "/jsonbbs/list.do": lambda a: f"/jsonbbs/file/{a.file_id}",
+             "/framed/": lambda a: f"/framed/board/download.do?fileId={a.file_id}"}
+    for path, file_url in files.items():
+        demo.board.reset()
+        store = MemoryStore()
+        start = views_now(demo)
+        result = await crawl(demo_config(demo, path, preset=None), store)
+        # The detected form-POST board has no known next link: its list ends on the first empty page.
+        ending = EMPTY_PAGE if path.startswith("/egovpost") else LAST_PAGE
+        assert (result.stopped_reason, result.errors) == (ending, []), path
+        assert_field_exact(store, demo, start, file_url=file_url)
+    # The form-POST board was paged by POSTs of its list form, the JSON board through its XHR list.
+    assert result.definition is not None
+    demo.board.reset()
+    result = await crawl(demo_config(demo, "/egovpost/bid/list.do", preset=None, max_pages=1), MemoryStore())
+    assert result.definition is not None
+    assert result.definition["list"]["request"] == {
+        "method": "POST", "url": demo.url("/egovpost/bid/list.do"), "form": {"bbsId": "BBSMSTR_000000000123"},
+        "page_field": "pageIndex"}
+    assert result.definition["detail"]["request"]["form"] == {"bbsId": "BBSMSTR_000000000123", "nttId": "{id}"}
+    result = await crawl(demo_config(demo, "/jsonbbs/list.do", preset=None, max_pages=1), MemoryStore())
+    assert result.definition is not None and result.definition["list"]["format"] == "json"

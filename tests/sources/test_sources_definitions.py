@@ -47,6 +47,10 @@ SHAPES: dict[str, tuple[str, dict[str, Any] | None, Any, Any, bool]] = {
     "iframe": ("/framed/", {**EGOV_BOARD, "frame": "iframe#boardFrame"}, lambda n: str(n.ntt_id),
                lambda a: f"/framed/board/download.do?fileId={a.file_id}", True),
     "english_bare_url": ("/en/tenders", None, english_id, lambda a: f"/shapes/file/{a.file_id}", False),
+    "json_bare_url": ("/jsonbbs/list.do", None, lambda n: str(n.ntt_id), lambda a: f"/jsonbbs/file/{a.file_id}",
+                      True),
+    "form_post_bare_url": ("/egovpost/bid/list.do", None, lambda n: str(n.ntt_id),
+                           lambda a: f"/cmm/fms/FileDown.do?atchFileId={file_key(a.file_id)}&fileSn=0", True),
 }
 
 

@@ -55,6 +55,7 @@ from forest.crawler.parse import (
     snippet,
     with_query,
 )
+from forest.crawler.presets.egov import parse_egov_detail
 from forest.crawler.request import PageRequest
 
 LIST_FIELDS = ("external_id", "title", "department", "post_date", "views", "detail_link")
@@ -713,6 +714,8 @@ class DefinitionParser:
 
     def parse_detail(self, html: str, url: str) -> DetailPage:
         """The detail fields the definition names; the rest stay as the list row had them."""
+        if not self._detail:
+            return parse_egov_detail(html, url)  # the common labels and classes, as for a bare URL
         tree = LexborHTMLParser(html)
         root = tree.root
         if root is None:

@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 
 from forest.crawler.definition import DefinitionParser, SourceDefinition, definition_from_selectors
+from forest.crawler.detect import detect_html, detect_json, json_list_url
 from forest.crawler.egress import EgressPolicy, UrlNotAllowed
 from forest.crawler.fetch import USER_AGENT, FetchedPage, Fetcher, FetchError, FetchOptions, MiB
 from forest.crawler.parse import (
@@ -20,7 +21,6 @@ from forest.crawler.parse import (
     Notice,
     RowError,
     apply_detail,
-    detect_table,
     frame_source,
 )
 from forest.crawler.presets import get_parser
@@ -333,26 +333,44 @@ class _Crawl:
             self.session_generation += 1
             self.session_reopened += 1
 
+    async def _detect(self, text: str, url: str, request: PageRequest, *, framed: bool = False
+                      ) -> tuple[BoardParser, str, str, PageRequest]:
+        """Choose the parser of a bare URL from its first page: a notice table (paged by links or by a posted
+        form), the board inside the page's frame, or the JSON list its scripts fetch. Returns the page 1 to read."""
+        try:
+            selectors, definition = detect_html(text, url)
+        except LayoutNotDetected:
+            frame = None if framed else frame_source(text, url)
+            if frame is not None:
+                page = await self._send(PageRequest("GET", frame))
+                page.raise_for_status()
+                return await self._detect(page.text, page.url, PageRequest("GET", page.url), framed=True)
+            probe = json_list_url(text, url)
+            if probe is None:
+                raise
+            first = PageRequest("GET", probe[0].replace("{page}", "1"), page=1)
+            page = await self._send(first)
+            page.raise_for_status()
+            definition = detect_json(page.text, probe[0], probe[1])
+            return DefinitionParser(SourceDefinition.model_validate(definition)), page.text, page.url, first
+        if selectors is not None:
+            return SelectorParser(selectors), text, url, request
+        assert definition is not None
+        parser = DefinitionParser(SourceDefinition.model_validate(definition))
+        return parser, text, url, PageRequest(request.method, request.url, request.form, page=1)
+
     async def _list_page(self, request: PageRequest) -> ListPage:
         page = await self._fetch(request)
         page.raise_for_status()
         text, url = page.text, page.url
-        if self.parser is None:
-            try:
-                self.parser = SelectorParser(detect_table(text))
-            except LayoutNotDetected:
-                # A board wrapped in a frame: read the framed page instead.
-                framed = frame_source(text, url)
-                if framed is None:
-                    raise
-                page = await self._send(PageRequest("GET", framed))
-                page.raise_for_status()
-                text, url = page.text, page.url
-                self.parser = SelectorParser(detect_table(text))
-        if isinstance(self.parser, DefinitionParser):
-            listing = self.parser.parse_page(text, url, request)
+        parser = self.parser
+        if parser is None:
+            parser, text, url, request = await self._detect(text, url, request)
+            self.parser = parser
+        if isinstance(parser, DefinitionParser):
+            listing = parser.parse_page(text, url, request)
         else:
-            listing = self.parser.parse_list(text, url)
+            listing = parser.parse_list(text, url)
         self.result.row_errors = list(listing.errors)
         self.result.last_page = listing.last_page
         self.result.definition = layout_definition(self.parser, self.config)

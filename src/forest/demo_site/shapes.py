@@ -220,7 +220,8 @@ async def jsonbbs_page(request: Request) -> Response:
         '<table class="bbs"><thead><tr><th>번호</th><th>제목</th><th>부서</th><th>등록일</th><th>조회</th></tr></thead>'
         '<tbody id="list"></tbody></table><div id="paging"></div>\n'
         "<script>function load(page){fetch('/jsonbbs/selectList.json?page=' + page)"
-        ".then(function(r){return r.json();}).then(render);}load(1);</script>\n</body></html>\n")
+        ".then(function(r){return r.json();}).then(render);}load(1);"
+        "function goView(id){location.href='/jsonbbs/view/' + id;}</script>\n</body></html>\n")
 
 
 async def jsonbbs_list(request: Request) -> Response:
