@@ -189,10 +189,11 @@ async def test_form_posts_and_json_requests_obey_robots_txt(demo: DemoSite) -> N
     assert demo.board.request_count("/jsonbbs/selectList.json") == 0
 
 
-async def test_bare_url_detection_of_form_post_json_and_framed_boards(demo: DemoSite) -> None:
+async def test_bare_url_detection_of_form_post_json_card_and_framed_boards(demo: DemoSite) -> None:
     files = {"/egovpost/bid/list.do": lambda a: f"/cmm/fms/FileDown.do?atchFileId={file_key(a.file_id)}&fileSn=0",
              "/jsonbbs/list.do": lambda a: f"/jsonbbs/file/{a.file_id}",
-             "/framed/": lambda a: f"/framed/board/download.do?fileId={a.file_id}"}
+             "/framed/": lambda a: f"/framed/board/download.do?fileId={a.file_id}",
+             "/cards/list": lambda a: f"/shapes/file/{a.file_id}"}
     for path, file_url in files.items():
         demo.board.reset()
         store = MemoryStore()

@@ -49,6 +49,7 @@ SHAPES: dict[str, tuple[str, dict[str, Any] | None, Any, Any, bool]] = {
     "english_bare_url": ("/en/tenders", None, english_id, lambda a: f"/shapes/file/{a.file_id}", False),
     "json_bare_url": ("/jsonbbs/list.do", None, lambda n: str(n.ntt_id), lambda a: f"/jsonbbs/file/{a.file_id}",
                       True),
+    "cards_bare_url": ("/cards/list", None, lambda n: str(n.ntt_id), lambda a: f"/shapes/file/{a.file_id}", True),
     "form_post_bare_url": ("/egovpost/bid/list.do", None, lambda n: str(n.ntt_id),
                            lambda a: f"/cmm/fms/FileDown.do?atchFileId={file_key(a.file_id)}&fileSn=0", True),
 }

@@ -18,9 +18,11 @@ from forest.crawler.parse import (
     ID_PARAMS,
     PAGE_PARAMS,
     LayoutNotDetected,
+    clean_text,
     detect_table,
     find_notice_table,
     is_js_link,
+    parse_date,
 )
 
 # `fn_egov_link_page(3)`, `linkPage(3)`, `fn_link_page(3)`, `goPage(3)`: a pager that posts a form.
@@ -93,7 +95,13 @@ def detect_html(html: str, page_url: str) -> tuple[dict[str, str] | None, dict[s
 
     Raises LayoutNotDetected when the page has no notice table.
     """
-    selectors = detect_table(html)
+    try:
+        selectors = detect_table(html)
+    except LayoutNotDetected as exc:
+        try:
+            return detect_cards(html), None
+        except LayoutNotDetected:
+            raise exc from None
     tree = LexborHTMLParser(html)
     paging = _paging_form(tree, page_url)
     table, columns = find_notice_table(tree)
@@ -114,6 +122,94 @@ def detect_html(html: str, page_url: str) -> tuple[dict[str, str] | None, dict[s
         listing["fields"].pop("detail_link", None)
         definition["detail"] = {"request": detail}
     return None, definition
+
+
+_CLASS = re.compile(r"[A-Za-z][\w-]*")
+_DEPARTMENT = re.compile(r"(?i)org|dept|agency|buyer|writer|depart")
+_VIEWS = re.compile(r"(?i)view|hit|count|read")
+_TITLE = re.compile(r"(?i)title|subject|tit\b|headline")
+_PIN = re.compile(r"(?i)pin|top|notice|fixed|important")
+
+
+def _css_of(node: LexborNode) -> str:
+    classes = [c for c in (node.attributes.get("class") or "").split() if _CLASS.fullmatch(c)]
+    return node.tag + "".join(f".{c}" for c in classes[:2]) if node.tag else ""
+
+
+def _date_css(item: LexborNode) -> str | None:
+    stamp = item.css_first("time[datetime]")
+    if stamp is not None:
+        return "time::attr(datetime)"
+    for node in item.css("*"):
+        own = clean_text(node.text(deep=False))
+        if own and _looks_like_date(own) and node.tag not in ("a",):
+            return _css_of(node)
+    return None
+
+
+def _looks_like_date(text: str) -> bool:
+    try:
+        parse_date(text)
+    except ValueError:
+        return False
+    return len(text) <= 30
+
+
+def detect_cards(html: str) -> dict[str, str]:
+    """Selectors for notices listed as `<li>` or `<div>` cards: the biggest run of siblings alike in tag and
+    class, each holding a link and a date. Raises LayoutNotDetected."""
+    tree = LexborHTMLParser(html)
+    best: list[LexborNode] = []
+    for parent in tree.css("ul, ol, div, section, main"):
+        groups: dict[str, list[LexborNode]] = {}
+        for child in parent.iter():
+            if child.tag in ("li", "div", "article") and child.attributes.get("class"):
+                groups.setdefault(_css_of(child), []).append(child)
+        for items in groups.values():
+            usable = [i for i in items if i.css_first("a[href]") is not None and _date_css(i) is not None]
+            if len(usable) >= 3 and len(usable) > len(best):
+                best = usable
+    if not best:
+        raise LayoutNotDetected("no notice table and no list of cards (3 or more alike items, each with a link "
+                                "and a date); configure a definition for this board")
+    sample = best[-1]
+    row = _css_of(sample)
+    container = sample.parent
+    if container is not None and "." in _css_of(container):
+        row = f"{_css_of(container)} > {row}"
+    link = sample.css_first("a[href]")
+    assert link is not None
+    heading = next((n for n in sample.css("h1, h2, h3, h4, h5, strong, span, p, a")
+                    if _TITLE.search(n.attributes.get("class") or "") or (n.tag or "").startswith("h")), None)
+    selectors = {"row": row, "title": _css_of(heading) if heading is not None else _css_of(link),
+                 "detail_link": f"{_css_of(link)}::attr(href)"}
+    date_css = _date_css(sample)
+    assert date_css is not None
+    selectors["post_date"] = date_css
+    for key, pattern in (("department", _DEPARTMENT), ("views", _VIEWS)):
+        node = next((n for n in sample.css("*") if pattern.search(n.attributes.get("class") or "")), None)
+        if node is not None:
+            selectors[key] = _css_of(node)
+    marks = {_css_of(n) for item in best for n in item.css("img, span, i, em")
+             if _PIN.search(f"{n.attributes.get('class') or ''} {n.attributes.get('alt') or ''}")}
+    if marks:
+        selectors["pinned"] = ", ".join(sorted(marks))
+    return selectors
+
+
+_ELLIPSES = ("…", "...", "..")
+
+
+def full_title(html: str, listed: str) -> str | None:
+    """The whole title on a detail page for a list title cut with `…`: the shortest heading, cell or <title>
+    that starts with what the list showed."""
+    stem = next((listed[: -len(e)].rstrip() for e in _ELLIPSES if listed.endswith(e)), None)
+    if not stem:
+        return None
+    tree = LexborHTMLParser(html)
+    found = [clean_text(n.text()) for n in tree.css("h1, h2, h3, h4, strong, td, dd, p, title")]
+    matches = [text for text in found if text.startswith(stem) and len(text) > len(stem) and len(text) <= 500]
+    return min(matches, key=len) if matches else None
 
 
 def json_list_url(html: str, page_url: str) -> tuple[str, str | None] | None:

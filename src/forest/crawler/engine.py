@@ -5,13 +5,13 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 from collections.abc import Awaitable, Callable, Collection, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import httpx
 
 from forest.crawler.definition import DefinitionParser, SourceDefinition, definition_from_selectors
-from forest.crawler.detect import detect_html, detect_json, json_list_url
+from forest.crawler.detect import detect_html, detect_json, full_title, json_list_url
 from forest.crawler.egress import EgressPolicy, UrlNotAllowed
 from forest.crawler.fetch import USER_AGENT, FetchedPage, Fetcher, FetchError, FetchOptions, MiB
 from forest.crawler.parse import (
@@ -430,4 +430,6 @@ class _Crawl:
         parser = self.parser
         if parser is None:  # set by the first list page, before any detail is fetched
             return notice
-        return apply_detail(notice, parser.parse_detail(page.text, page.url))
+        complete = apply_detail(notice, parser.parse_detail(page.text, page.url))
+        whole = full_title(page.text, complete.title)  # a list title cut with "…" that the detail did not replace
+        return replace(complete, title=whole) if whole else complete
