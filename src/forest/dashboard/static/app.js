@@ -925,7 +925,7 @@ const wizard = {
     $("wizard-saved").hidden = true;
     const rows = result.rows.map((row) => el("tr", { "data-external-id": row.external_id, "data-pinned": String(row.pinned) },
       el("td", { text: row.external_id }), el("td", { text: row.title }), el("td", { text: row.department }),
-      el("td", { text: row.post_date }), el("td", { text: fmtNum(row.views) }), el("td", { text: row.pinned ? "📌" : "" })));
+      el("td", { text: row.post_date }), el("td", { text: fmtNum(row.views) }), el("td", { text: row.pinned ? "고정 pinned" : "" })));
     $("wizard-row-list").replaceChildren(...rows);
     $("wizard-row-errors").replaceChildren(...result.row_errors.map((e) =>
       el("li", { class: "row-error", text: `${e.reason} — ${e.snippet}` })));
