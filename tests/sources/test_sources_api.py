@@ -26,8 +26,9 @@ async def test_sources_admin_crud_round_trip(client: httpx.AsyncClient, make_use
     assert r.status_code == 201, r.text
     created = r.json()
     assert r.headers["location"] == f"{API}/{created['id']}"
-    assert set(created) == {"id", "name", "start_url", "preset", "selectors", "encoding", "max_pages", "schedule",
-                            "timezone", "enabled", "polite", "delay_seconds", "last_crawled_at", "next_run_at", "owner_id"}
+    assert set(created) == {"id", "name", "start_url", "preset", "selectors", "definition", "encoding", "max_pages",
+                            "schedule", "timezone", "enabled", "polite", "delay_seconds", "last_crawled_at", "next_run_at",
+                            "owner_id"}
     assert created["preset"] == "demo_board" and created["max_pages"] == 5 and created["timezone"] == "Asia/Seoul"
     assert created["enabled"] is True and created["schedule"] is None and created["next_run_at"] is None
     assert created["owner_id"] is None  # an admin's source is shared

@@ -8,21 +8,27 @@ import logging
 from collections.abc import Awaitable, Callable, Collection, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, replace
+from typing import Any
 
 import httpx
 
 from forest.crawler import facts
+from forest.crawler.definition import DefinitionParser, SourceDefinition, definition_from_selectors
+from forest.crawler.detect import detect_html, detect_json, full_title, json_list_url
 from forest.crawler.egress import EgressPolicy, UrlNotAllowed
-from forest.crawler.fetch import USER_AGENT, Fetcher, FetchError, FetchOptions, MiB
+from forest.crawler.fetch import USER_AGENT, FetchedPage, Fetcher, FetchError, FetchOptions, MiB
 from forest.crawler.parse import (
     BoardParser,
     LayoutNotDetected,
     ListPage,
     Notice,
+    RowError,
     apply_detail,
-    detect_table,
+    frame_source,
 )
 from forest.crawler.presets import get_parser
+from forest.crawler.presets.definitions import PRESET_DEFINITIONS
+from forest.crawler.request import PageRequest
 from forest.crawler.robots import RobotsCache
 from forest.crawler.selectors import SelectorParser
 from forest.crawler.store import KnownNotice, NoticeStore
@@ -51,6 +57,8 @@ class CrawlConfig:
     start_url: str
     preset: str | None = None
     selectors: Mapping[str, str] | None = None
+    # A source definition (forest.crawler.definition); wins over selectors and preset.
+    definition: Mapping[str, object] | None = None
     encoding: str | None = None
     max_pages: int = 50
     polite: bool = True
@@ -115,6 +123,12 @@ class CrawlResult:
     errors: list[str] = field(default_factory=list)
     new_ids: list[int] = field(default_factory=list)
     updated_ids: list[int] = field(default_factory=list)
+    # What the last list page said, for previews: its unreadable rows, the request for the page after it,
+    # and the layout used (a definition; for a bare URL the one detected on the first page).
+    row_errors: list[RowError] = field(default_factory=list)
+    next_request: PageRequest | None = None
+    last_page: int | None = None
+    definition: dict[str, Any] | None = None
 
     @property
     def failed(self) -> bool:
@@ -123,11 +137,24 @@ class CrawlResult:
 
 
 def make_parser(config: CrawlConfig) -> BoardParser | None:
-    """The parser for a config: its selectors, else its preset, else None (detect on the first page)."""
+    """The parser for a config: its definition, else selectors, else preset, else None (detect on the first page)."""
+    if config.definition:
+        return DefinitionParser(SourceDefinition.model_validate(config.definition))
     if config.selectors:
         return SelectorParser(config.selectors)
     if config.preset:
         return get_parser(config.preset)
+    return None
+
+
+def layout_definition(parser: BoardParser | None, config: CrawlConfig) -> dict[str, Any] | None:
+    """The definition a parser reads the board with, when it has one to show (presets written as definitions)."""
+    if isinstance(parser, DefinitionParser):
+        return parser.definition.model_dump(mode="json", exclude_defaults=True)
+    if isinstance(parser, SelectorParser):
+        return definition_from_selectors(parser.selectors)
+    if config.preset is not None:
+        return PRESET_DEFINITIONS.get("egov_board" if config.preset == "demo_board" else config.preset)
     return None
 
 
@@ -193,12 +220,24 @@ class _Crawl:
         self.should_stop = should_stop
         self.result = CrawlResult(progress=progress, stopped_reason=LAST_PAGE)
         self.seen: set[str] = set()
+        self.rows_failed = 0
+        self.details_failed = 0
+        self.first_row_errors: list[str] = []
+        self.session_generation = 0
+        self.session_lock = asyncio.Lock()
+        self.session_reopened = 0
+        self.opened: FetchedPage | None = None
 
     def _error(self, message: str) -> None:
         self.result.errors.append(message)
         self.progress.errors = len(self.result.errors)
 
     def _finish(self, reason: StopReason, error: str | None = None) -> CrawlResult:
+        if error is None and reason != CANCELLED and self._nothing_read():
+            # Rows were there but none could be read: not a success, whatever ended the walk.
+            reason = ERROR
+            error = (f"no notice could be read: {self.rows_failed} row(s) failed to parse, "
+                     f"{self.details_failed} detail page(s) failed; first errors: " + " | ".join(self.first_row_errors))
         self.result.stopped_reason = reason
         self.result.cancelled = reason == CANCELLED
         if error is not None:
@@ -207,20 +246,28 @@ class _Crawl:
         self.progress.pages_total = self.progress.pages_done
         return self.result
 
+    def _nothing_read(self) -> bool:
+        failed = self.rows_failed + self.details_failed
+        return failed > 0 and self.progress.items_seen - self.details_failed <= 0
+
     async def run(self) -> CrawlResult:
         newest = await self.store.newest_post_date()
-        url: str | None = self.config.start_url
+        try:
+            request: PageRequest | None = await self._first_request()
+        except (UrlNotAllowed, FetchError) as exc:
+            return self._finish(ERROR, f"start page {self.config.start_url}: {exc}")
         visited: set[str] = set()
         previous_ids: list[str] | None = None
-        while url is not None:
+        while request is not None:
             if self.should_stop is not None and await self.should_stop():
                 return self._finish(CANCELLED)
             if self.progress.pages_done >= self.config.max_pages:
                 return self._finish(MAX_PAGES)
-            visited.add(url)
+            visited.add(request.key)
+            url = request.link
             try:
-                listing = await self._list_page(url)
-            except (UrlNotAllowed, FetchError, LayoutNotDetected) as exc:
+                listing = await self._list_page(request)
+            except (UrlNotAllowed, FetchError, LayoutNotDetected, ValueError) as exc:
                 return self._finish(ERROR, f"list page {url}: {exc}")
             regular = [n for n in listing.notices if not n.pinned]
             ids = [n.external_id for n in regular]
@@ -237,19 +284,113 @@ class _Crawl:
             if caught_up and self.config.incremental and self.progress.pages_done >= self.config.min_pages:
                 return self._finish(CAUGHT_UP)
             previous_ids = ids
-            url = listing.next_url
-            if url is not None and url in visited:
+            request = listing.next_request
+            if request is None and listing.next_url is not None:
+                request = PageRequest("GET", listing.next_url)
+            self.result.next_request = request
+            if request is not None and request.key in visited:
                 return self._finish(REPEATED_PAGE)
         return self._finish(LAST_PAGE)
 
-    async def _list_page(self, url: str) -> ListPage:
-        page = await self.fetcher.get(url, encoding=self.config.encoding, before_hop=self.robots.check)
+    async def _first_request(self) -> PageRequest:
+        """Page 1: the start URL, or for a definition the request it describes after opening the board
+        (which starts its session and, with `frame`, leads to the framed board)."""
+        start = PageRequest("GET", self.config.start_url)
+        if not isinstance(self.parser, DefinitionParser):
+            return start
+        opened = self.opened = await self._open_board()
+        board_url = self.parser.frame_url(opened.text, opened.url) or opened.url
+        return self.parser.list_request(board_url, 1) or PageRequest("GET", board_url)
+
+    async def _open_board(self) -> FetchedPage:
+        page = await self.fetcher.get(self.config.start_url, encoding=self.config.encoding,
+                                      before_hop=self.robots.check)
         page.raise_for_status()
-        if self.parser is None:
-            self.parser = SelectorParser(detect_table(page.text))
-        listing = self.parser.parse_list(page.text, page.url)
+        return page
+
+    async def _fetch(self, request: PageRequest) -> FetchedPage:
+        """One request of the crawl; a definition's board that lost its session is re-opened once."""
+        parser = self.parser
+        definition = parser.definition if isinstance(parser, DefinitionParser) else None
+        if definition is not None and not definition.session.enabled:
+            self.fetcher.clear_cookies()
+        generation = self.session_generation
+        page = await self._send(request)
+        if definition is None or not definition.session.enabled or not isinstance(parser, DefinitionParser):
+            return page
+        if not parser.session_lost(request, page.url, page.text):
+            return page
+        await self._reopen(generation)
+        page = await self._send(request)
+        if parser.session_lost(request, page.url, page.text):
+            raise FetchError(f"the board answered {page.url} without a session, also after re-opening "
+                             f"{self.config.start_url}", url=request.url)
+        return page
+
+    async def _send(self, request: PageRequest) -> FetchedPage:
+        opened, self.opened = self.opened, None
+        if opened is not None and request.method == "GET" and request.url == opened.url:
+            return opened  # page 1 is the page that opened the board: no second request
+        return await self.fetcher.request(request.method, request.url, form=request.form or None,
+                                          encoding=self.config.encoding, before_hop=self.robots.check)
+
+    async def _reopen(self, generation: int) -> None:
+        # Concurrent detail fetches that saw the same loss re-open the board once between them.
+        async with self.session_lock:
+            if generation != self.session_generation:
+                return
+            self.fetcher.clear_cookies()
+            await self._open_board()
+            self.session_generation += 1
+            self.session_reopened += 1
+
+    async def _detect(self, text: str, url: str, request: PageRequest, *, framed: bool = False
+                      ) -> tuple[BoardParser, str, str, PageRequest]:
+        """Choose the parser of a bare URL from its first page: a notice table (paged by links or by a posted
+        form), the board inside the page's frame, or the JSON list its scripts fetch. Returns the page 1 to read."""
+        try:
+            selectors, definition = detect_html(text, url)
+        except LayoutNotDetected:
+            frame = None if framed else frame_source(text, url)
+            if frame is not None:
+                page = await self._send(PageRequest("GET", frame))
+                page.raise_for_status()
+                return await self._detect(page.text, page.url, PageRequest("GET", page.url), framed=True)
+            probe = json_list_url(text, url)
+            if probe is None:
+                raise
+            first = PageRequest("GET", probe[0].replace("{page}", "1"), page=1)
+            page = await self._send(first)
+            page.raise_for_status()
+            definition = detect_json(page.text, probe[0], probe[1])
+            return DefinitionParser(SourceDefinition.model_validate(definition)), page.text, page.url, first
+        if selectors is not None:
+            return SelectorParser(selectors), text, url, request
+        assert definition is not None
+        parser = DefinitionParser(SourceDefinition.model_validate(definition))
+        return parser, text, url, PageRequest(request.method, request.url, request.form, page=1)
+
+    async def _list_page(self, request: PageRequest) -> ListPage:
+        page = await self._fetch(request)
+        page.raise_for_status()
+        text, url = page.text, page.url
+        parser = self.parser
+        if parser is None:
+            parser, text, url, request = await self._detect(text, url, request)
+            self.parser = parser
+        if isinstance(parser, DefinitionParser):
+            listing = parser.parse_page(text, url, request)
+        else:
+            listing = parser.parse_list(text, url)
+        self.result.row_errors = list(listing.errors)
+        self.result.last_page = listing.last_page
+        self.result.definition = layout_definition(self.parser, self.config)
+        self.rows_failed += len(listing.errors)
         for row_error in listing.errors:
-            self._error(f"{page.url}: {row_error.reason}: {row_error.snippet}")
+            message = f"{url}: {row_error.reason}: {row_error.snippet}"
+            if len(self.first_row_errors) < 3:
+                self.first_row_errors.append(message)
+            self._error(message)
         return listing
 
     async def _store_page(self, listing: ListPage, regular: list[Notice], newest: dt.date | None) -> bool:
@@ -284,12 +425,18 @@ class _Crawl:
         return [n for n in results if n is not None]
 
     async def _detail(self, notice: Notice) -> Notice | None:
+        parser = self.parser
+        request = parser.detail_request(notice) if isinstance(parser, DefinitionParser) else None
         try:
-            page = await self.fetcher.get(notice.url, encoding=self.config.encoding, before_hop=self.robots.check)
+            page = await self._fetch(request or PageRequest("GET", notice.url))
             page.raise_for_status()
         except (UrlNotAllowed, FetchError) as exc:
             # Left out of the batch, so the next crawl sees it as new and tries again.
-            self._error(f"detail {notice.url}: {exc}")
+            self.details_failed += 1
+            message = f"detail {notice.url}: {exc}"
+            if len(self.first_row_errors) < 3:
+                self.first_row_errors.append(message)
+            self._error(message)
             return None
         parser = self.parser
         if parser is None:  # set by the first list page, before any detail is fetched
@@ -302,6 +449,9 @@ class _Crawl:
 def read_detail(parser: BoardParser, notice: Notice, html: str, url: str, timezone: str) -> Notice:
     """The notice completed by its detail page: the page's fields, its body and the facts in the body."""
     merged = apply_detail(notice, parser.parse_detail(html, url))
+    whole = full_title(html, merged.title)  # a list title cut with "…" that the detail did not replace
+    if whole:
+        merged = replace(merged, title=whole)
     if not merged.body:
         return merged
     try:

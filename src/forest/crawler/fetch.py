@@ -7,9 +7,10 @@ import email.utils
 import random
 import time
 import zlib
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
+from urllib.parse import urlencode
 
 import httpx
 
@@ -200,15 +201,35 @@ class Fetcher:
         `before_hop` runs before each hop (the crawl's robots.txt check). Raises UrlNotAllowed,
         PageTooLarge, TooManyRedirects or FetchError (a malformed URL or an undecodable page included).
         """
+        return await self.request("GET", url, encoding=encoding, before_hop=before_hop)
+
+    def clear_cookies(self) -> None:
+        """Forget this crawl's cookies (a board session that must be opened again)."""
+        self._client.cookies.clear()
+
+    async def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        form: Sequence[tuple[str, str]] | None = None,
+        encoding: str | None = None,
+        before_hop: BeforeHop | None = None,
+    ) -> FetchedPage:
+        """Like `get`, for a GET or a form POST (`form` is sent url-encoded); a 301/302/303 turns a POST into a GET,
+        as browsers do. The crawl's cookies go with every request: one client per crawl, so one session per crawl."""
         try:
             current = httpx.URL(url)
         except httpx.InvalidURL as exc:
             raise FetchError(f"invalid URL {url!r}: {exc}", url=url) from exc
+        body = urlencode(list(form)).encode() if form is not None and method == "POST" else None
         for _ in range(self.options.max_redirects + 1):
             if before_hop is not None:
                 await before_hop(str(current))
-            response_url, status, headers, content = await self._get_with_retries(current)
+            response_url, status, headers, content = await self._get_with_retries(current, method, body)
             if status in REDIRECT_STATUSES and headers.get("location"):
+                if status in (301, 302, 303):
+                    method, body = "GET", None
                 try:
                     current = response_url.join(headers["location"])
                 except httpx.InvalidURL as exc:
@@ -225,13 +246,15 @@ class Fetcher:
             )
         raise TooManyRedirects(f"more than {self.options.max_redirects} redirects starting at {url}", url=url)
 
-    async def _get_with_retries(self, url: httpx.URL) -> tuple[httpx.URL, int, httpx.Headers, bytes]:
+    async def _get_with_retries(
+        self, url: httpx.URL, method: str = "GET", body: bytes | None = None
+    ) -> tuple[httpx.URL, int, httpx.Headers, bytes]:
         opts = self.options
         origin = origin_of(url)
         attempt = 0
         while True:
             try:
-                result = await self._get_once(url, origin)
+                result = await self._get_once(url, origin, method, body)
             except (httpx.TransportError, TimeoutError) as exc:
                 if attempt >= opts.max_retries:
                     reason = str(exc) or type(exc).__name__
@@ -256,13 +279,16 @@ class Fetcher:
         opts = self.options
         return random.uniform(0, min(opts.backoff_max, opts.backoff_base * 2**attempt))
 
-    async def _get_once(self, url: httpx.URL, origin: str) -> tuple[httpx.URL, int, httpx.Headers, bytes]:
+    async def _get_once(
+        self, url: httpx.URL, origin: str, method: str = "GET", body: bytes | None = None
+    ) -> tuple[httpx.URL, int, httpx.Headers, bytes]:
         host = self._host(origin)
         async with self._global, host.semaphore:
             await self._wait_turn(host)
             self.requests_made += 1
             async with asyncio.timeout(self.options.request_timeout):
-                request = self._client.build_request("GET", url)
+                headers = {"Content-Type": "application/x-www-form-urlencoded"} if body is not None else None
+                request = self._client.build_request(method, url, content=body, headers=headers)
                 response = await self._client.send(request, stream=True)
                 try:
                     content = await self._read_capped(response)

@@ -15,6 +15,8 @@ from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
+from forest.crawler.request import PageRequest
+
 if TYPE_CHECKING:
     from forest.crawler.facts import TenderFacts
 
@@ -78,6 +80,8 @@ class ListPage:
     errors: list[RowError] = field(default_factory=list)
     next_url: str | None = None
     last_page: int | None = None
+    # Set instead of next_url when the next page is a POST or a numbered request (source definitions).
+    next_request: PageRequest | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -364,7 +368,8 @@ def with_query(url: str, **params: str) -> str:
 
 
 def id_from_link(href: str | None, onclick: str | None) -> str | None:
-    """The notice id in a link: a known query parameter, or the first argument of a JavaScript call."""
+    """The notice id in a link: a known query parameter, the first argument of a JavaScript call, or
+    the last path segment when it looks like an id (`/tenders/view/T-2026-0457`, `/bbs/view/2026-0137`)."""
     if href and not is_js_link(href):
         found = query_param(href, ID_PARAMS)
         if found:
@@ -375,7 +380,30 @@ def id_from_link(href: str | None, onclick: str | None) -> str | None:
             match = _JS_ARG.search(script)
             if match:
                 return match.group(1)
+    if href and not is_js_link(href):
+        return _path_id(href)
     return None
+
+
+_PATH_ID = re.compile(r"[A-Za-z0-9][\w.-]{0,63}")
+_PAGE_SUFFIX = re.compile(r"(?i)\.(do|jsp|php|aspx?|html?|cgi)$")
+
+
+def _path_id(href: str) -> str | None:
+    segments = [s for s in urlsplit(href.strip()).path.split("/") if s]
+    last = segments[-1] if segments else ""
+    if _PATH_ID.fullmatch(last) and any(c.isdigit() for c in last) and not _PAGE_SUFFIX.search(last):
+        return last
+    return None
+
+
+def frame_source(html: str, base_url: str) -> str | None:
+    """The `src` of the one frame or iframe that wraps a board page, or None."""
+    tree = LexborHTMLParser(html)
+    frames = [f for f in tree.css("iframe[src], frame[src]") if not is_js_link(f.attributes.get("src"))]
+    if len(frames) != 1:
+        return None
+    return urljoin(base_url, (frames[0].attributes.get("src") or "").strip())
 
 
 def js_page_number(script: str | None) -> int | None:
@@ -418,6 +446,10 @@ def paging_next(tree: LexborHTMLParser, page_url: str) -> tuple[str | None, int 
     Prefers the link to exactly the current page + 1, because eGovFrame's `a.next` often jumps a
     whole block of ten pages; falls back to `a.next` when the pager shows no page numbers.
     """
+    rel_next = tree.css_first("a[rel~=next][href], link[rel~=next][href]")
+    if rel_next is not None and not is_js_link(rel_next.attributes.get("href")):
+        # An explicit rel="next" says where the next page is, whatever the pager looks like.
+        return urljoin(page_url, (rel_next.attributes.get("href") or "").strip()), None
     pager = tree.css_first("div.paging, div.pagination, nav.pagination, ul.pagination, div.page, .board_paging")
     scope = pager if pager is not None else tree.body
     if scope is None:
@@ -452,13 +484,24 @@ def paging_next(tree: LexborHTMLParser, page_url: str) -> tuple[str | None, int 
     for number, url, link in targets:
         if _is_next_link(link) and number > here:
             return url, last_page
+    for link in scope.css("a[href]"):
+        href = link.attributes.get("href") or ""
+        if _is_next_link(link) and not is_js_link(href):
+            return urljoin(page_url, href.strip()), last_page  # a "Next ›" link without a page number
     return None, last_page
 
 
 def _is_next_link(link: LexborNode) -> bool:
     classes = (link.attributes.get("class") or "").split()
     label = f"{node_text(link)} {link.attributes.get('title') or ''}".strip().lower()
-    return "next" in classes or "btn-next" in classes or label in ("다음", "next", "다음 페이지", ">", "›")
+    if "next" in (link.attributes.get("rel") or "").split():
+        return True
+    label = label.strip(" \u00a0")
+    return "next" in classes or "btn-next" in classes or label in _NEXT_LABELS
+
+
+_NEXT_LABELS = frozenset({"다음", "next", "다음 페이지", "다음페이지", ">", "›", "»", ">>", "next ›", "next »",
+                          "next >", "다음 ›", "다음 »", "다음 >", "next page"})
 
 
 def is_pinned_row(row: LexborNode, number_text: str = "") -> bool:
@@ -474,11 +517,13 @@ def is_pinned_row(row: LexborNode, number_text: str = "") -> bool:
 # ---- table header recognition ---------------------------------------------------------------
 
 HEADER_ALIASES: dict[str, tuple[str, ...]] = {
-    "number": ("번호", "no", "no.", "순번", "num"),
+    "number": ("번호", "no", "no.", "순번", "num", "ref", "ref.", "reference"),
     "title": ("제목", "title", "공고명", "건명", "subject", "입찰공고명"),
-    "department": ("담당부서", "부서", "department", "dept", "부서명", "담당", "작성부서", "공고기관"),
-    "post_date": ("작성일", "등록일", "게시일", "date", "공고일", "작성일자", "등록일자", "게시일자", "공고일자"),
-    "attachments": ("첨부", "첨부파일", "파일", "file", "files"),
+    "department": ("담당부서", "부서", "department", "dept", "부서명", "담당", "작성부서", "공고기관",
+                   "buyer", "agency", "organisation", "organization"),
+    "post_date": ("작성일", "등록일", "게시일", "date", "공고일", "작성일자", "등록일자", "게시일자", "공고일자",
+                  "published", "posted", "dateposted", "publicationdate"),
+    "attachments": ("첨부", "첨부파일", "파일", "file", "files", "documents", "attachments"),
     "views": ("조회수", "조회", "views", "hits", "hit", "조회 수"),
 }
 

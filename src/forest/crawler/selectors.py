@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import urljoin
 
-from selectolax.lexbor import LexborHTMLParser, LexborNode
+from selectolax.lexbor import LexborHTMLParser, LexborNode, SelectolaxError
 
 from forest.crawler.parse import (
     Attachment,
@@ -82,7 +82,7 @@ class FieldSelector:
         if css:
             try:
                 LexborHTMLParser("<p></p>").css_first(css)
-            except (ValueError, RuntimeError) as exc:
+            except (ValueError, RuntimeError, SelectolaxError) as exc:
                 raise SelectorError(f"{key}: bad CSS selector {css!r}: {exc}") from exc
         return cls(css=css, attr=attr, pattern=pattern)
 

@@ -272,6 +272,7 @@ def crawl_config(settings: Settings, job: CrawlJob, source: Source | None) -> Cr
         start_url=job.url,
         preset=source.preset if source else None,
         selectors=source.selectors if source else None,
+        definition=source.definition if source else None,
         encoding=source.encoding if source else None,
         max_pages=job.max_pages,
         polite=polite,

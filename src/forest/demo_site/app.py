@@ -27,12 +27,13 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from forest.demo_site import templates
 from forest.demo_site.board import Board, Fault, FaultKind, download_bytes
+from forest.demo_site.shapes import Sessions, shape_routes
 
 OVERSIZED_BYTES = 12 * 1024 * 1024
 # Inflates past a 10 MiB body limit while staying a few KiB on the wire.
 GZIP_BOMB_BYTES = 11 * 1024 * 1024
 _CHUNK = 64 * 1024
-EGOV_PREFIXES = ("/kfs/bid", "/euckr/bid", "/private")
+EGOV_PREFIXES = ("/kfs/bid", "/euckr/bid", "/private", "/framed/board")
 CONTROL_PREFIX = "/_demo/"
 REDIRECT_HOP_PATH = "/_demo/redirect"
 
@@ -397,6 +398,7 @@ def create_demo_app(*, notices: int = 500, seed: int = 1, robots_txt: str | None
             Route("/custom/bids", custom_list),
             Route("/custom/bid", custom_view),
             Route("/custom/file", custom_file),
+            *shape_routes(),
             Route(REDIRECT_HOP_PATH, redirect_hop),
             Route("/_demo/state", control_state),
             Route("/_demo/notices", control_add, methods=["POST"]),
@@ -410,4 +412,5 @@ def create_demo_app(*, notices: int = 500, seed: int = 1, robots_txt: str | None
     )
     app = Starlette(routes=routes, middleware=[Middleware(FaultMiddleware, board=board)])
     app.state.board = board
+    app.state.sessions = Sessions()
     return app

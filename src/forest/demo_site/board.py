@@ -24,7 +24,8 @@ PINNED_FIRST_ID = 900_001
 EDIT_WINDOW = 30
 
 FaultKind = Literal[
-    "slow", "unavailable", "rate_limited", "reset", "redirect_chain", "oversized", "repeat_last_page", "bad_charset"
+    "slow", "unavailable", "rate_limited", "reset", "redirect_chain", "oversized", "repeat_last_page", "bad_charset",
+    "drop_session",
 ]
 FAULT_KINDS: tuple[FaultKind, ...] = get_args(FaultKind)
 # Faults that replace the response; at most one of them fires per request, in this order.

@@ -104,6 +104,9 @@ def _body_html(body: str) -> str:
     return "".join(parts)
 
 
+body_html = _body_html
+
+
 def egov_view(notice: Notice, *, prefix: str, page_index: int = 1, meta: str = UTF8_META) -> str:
     """The eGovFrame detail page of one notice."""
     files = "".join(

@@ -28,6 +28,8 @@ class Source(Base):
     start_url: Mapped[str] = mapped_column(String(2048))
     preset: Mapped[str | None] = mapped_column(String(50))
     selectors: Mapped[dict[str, Any] | None] = mapped_column(JsonType)
+    # How the board is paged and read (forest.crawler.definition); wins over selectors and preset.
+    definition: Mapped[dict[str, Any] | None] = mapped_column(JsonType)
     encoding: Mapped[str | None] = mapped_column(String(50))
     max_pages: Mapped[int] = mapped_column(Integer, default=50)
     schedule: Mapped[str | None] = mapped_column(String(100))

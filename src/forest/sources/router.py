@@ -10,7 +10,16 @@ from forest.dependencies import API_PREFIX, AdminUser, CurrentUser, DbSession, L
 from forest.pagination import Keyset, Page, SortKey, page_response, paginate
 from forest.sources import service
 from forest.sources.models import Source
-from forest.sources.schemas import SourceCreate, SourceFilters, SourceRead, SourceUpdate, SourceValidation
+from forest.sources.schemas import (
+    PresetRead,
+    SourceCreate,
+    SourceFilters,
+    SourcePreview,
+    SourcePreviewIn,
+    SourceRead,
+    SourceUpdate,
+    SourceValidation,
+)
 
 router = APIRouter(prefix=API_PREFIX, tags=["sources"])
 SOURCE_KEYSET = Keyset(endpoint=f"{API_PREFIX}/sources", id_column=Source.id, id_kind="int",
@@ -46,6 +55,25 @@ async def list_sources(user: CurrentUser, session: DbSession, params: ListParams
                             params=params, filters=filters.model_dump(), signer=signer,
                             count_timeout_ms=settings.count_timeout_ms)
     return page_response(result, request, SourceRead)
+
+
+@router.get("/sources/presets", response_model=list[PresetRead])
+async def list_presets(_user: CurrentUser) -> list[PresetRead]:
+    """Built-in board layouts written as source definitions: copy one into `definition` and edit it."""
+    return service.presets()
+
+
+@router.post("/sources/preview", response_model=SourcePreview)
+async def preview_source(preview_in: SourcePreviewIn, _admin: AdminUser, settings: SettingsDep) -> SourcePreview:
+    """Fetch and read a board's first page as a crawl would, without saving anything (admin).
+
+    Give `start_url` alone and the layout is detected; add `definition` (or `selectors`/`preset`) to see
+    what it reads. The answer holds the rows, the rows that could not be read and why (`row_errors`),
+    the definition used (the detected one to copy and edit), the request for page 2 (`next_page`) and
+    `errors`; `ok` is false when no row could be read. A URL the egress policy refuses is 400
+    `url_not_allowed`; a definition with a mistake is 422 naming the key.
+    """
+    return await service.preview(settings=settings, preview_in=preview_in)
 
 
 @router.get("/sources/{source_id}", response_model=SourceRead)

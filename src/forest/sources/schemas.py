@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from forest.crawler.decode import normalise_encoding
+from forest.crawler.definition import SourceDefinition
 from forest.crawler.presets import PRESETS
 from forest.crawler.selectors import validate_selectors
 from forest.sources import schedules
@@ -56,6 +57,11 @@ def _check_timezone(value: str | None) -> str | None:
     return value
 
 
+def stored_definition(definition: SourceDefinition) -> dict[str, Any]:
+    """A definition as stored and shown: only the keys that differ from the defaults."""
+    return definition.model_dump(mode="json", exclude_defaults=True)
+
+
 class _SourceFields(BaseModel):
     """Checks shared by create and update."""
 
@@ -95,6 +101,9 @@ class SourceCreate(_SourceFields):
     preset: str | None = Field(default=None, description="A built-in layout, e.g. `egov_board`.")
     selectors: dict[str, str] | None = Field(
         default=None, description="CSS selectors of a custom board; they win over `preset` when both are set.")
+    definition: SourceDefinition | None = Field(
+        default=None, description="How the board is paged and read (form POST, JSON lists, sessions, frames); "
+        "wins over `selectors` and `preset`. See `GET /sources/presets` for definitions to copy.")
     encoding: str | None = Field(default=None, max_length=50, description="Override the detected charset.")
     max_pages: int = Field(default=50, ge=1, le=1000)
     schedule: str | None = Field(default=None, max_length=100, description="Cron expression in `timezone`.")
@@ -111,6 +120,7 @@ class SourceUpdate(_SourceFields):
     start_url: str | None = Field(default=None, min_length=1, max_length=2048)
     preset: str | None = None
     selectors: dict[str, str] | None = None
+    definition: SourceDefinition | None = None
     encoding: str | None = Field(default=None, max_length=50)
     max_pages: int | None = Field(default=None, ge=1, le=1000)
     schedule: str | None = Field(default=None, max_length=100)
@@ -127,8 +137,11 @@ class SourceUpdate(_SourceFields):
         return self
 
     def changes(self) -> dict[str, Any]:
-        """The fields the client sent, with their new values."""
-        return {name: getattr(self, name) for name in self.model_fields_set}
+        """The fields the client sent, with their new values (a definition as its JSON)."""
+        changes = {name: getattr(self, name) for name in self.model_fields_set}
+        if self.definition is not None:
+            changes["definition"] = stored_definition(self.definition)
+        return changes
 
 
 class SourceRead(BaseModel):
@@ -141,6 +154,7 @@ class SourceRead(BaseModel):
     start_url: str
     preset: str | None
     selectors: dict[str, str] | None
+    definition: dict[str, Any] | None = None
     encoding: str | None
     max_pages: int
     schedule: str | None
@@ -158,6 +172,64 @@ class SourceFilters(BaseModel):
     """The filters of GET /sources."""
 
     enabled: bool | None = None
+
+
+class SourcePreviewIn(_SourceFields):
+    """A board to preview: its URL and, optionally, how to read it (else the layout is detected)."""
+
+    start_url: str = Field(min_length=1, max_length=2048, description="The board's first list page (http/https).")
+    definition: SourceDefinition | None = Field(default=None, description="How to read the board, as for a source.")
+    selectors: dict[str, str] | None = None
+    preset: str | None = None
+    encoding: str | None = Field(default=None, max_length=50)
+
+
+class PreviewRow(BaseModel):
+    """One row of the first page as it would be stored (list fields only: no detail page is fetched)."""
+
+    external_id: str
+    title: str
+    department: str
+    post_date: dt.date
+    views: int
+    url: str
+    pinned: bool
+
+
+class PreviewRowError(BaseModel):
+    """A row the definition could not read, and a piece of its markup."""
+
+    reason: str
+    snippet: str
+
+
+class PreviewRequest(BaseModel):
+    """The request that fetches the next list page."""
+
+    method: str
+    url: str
+    form: dict[str, str]
+
+
+class SourcePreview(BaseModel):
+    """What a crawl would make of the board's first page; nothing is saved."""
+
+    ok: bool
+    detected: bool = Field(description="True when the definition was detected rather than given.")
+    definition: dict[str, Any] | None = Field(description="The definition used: copy it into a source and edit.")
+    rows: list[PreviewRow]
+    row_errors: list[PreviewRowError]
+    next_page: PreviewRequest | None
+    last_page: int | None
+    errors: list[str]
+
+
+class PresetRead(BaseModel):
+    """A built-in layout as a definition to copy."""
+
+    name: str
+    description: str
+    definition: dict[str, Any]
 
 
 class NoticeSample(BaseModel):

@@ -11,15 +11,30 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
 from forest.config import Settings
+from forest.crawler.definition import SourceDefinition
 from forest.crawler.egress import EgressPolicy
 from forest.crawler.egress import UrlNotAllowed as EgressRefused
 from forest.crawler.engine import CrawlConfig, crawl
 from forest.crawler.memory import MemoryStore
+from forest.crawler.presets.definitions import PRESET_DEFINITIONS, PRESET_DESCRIPTIONS
 from forest.database import utcnow
 from forest.errors import Conflict, Forbidden, NotFound, UrlNotAllowed, ValidationFailed
 from forest.sources import schedules, urls
 from forest.sources.models import Source
-from forest.sources.schemas import NoticeSample, SourceCreate, SourceFilters, SourceUpdate, SourceValidation
+from forest.sources.schemas import (
+    NoticeSample,
+    PresetRead,
+    PreviewRequest,
+    PreviewRow,
+    PreviewRowError,
+    SourceCreate,
+    SourceFilters,
+    SourcePreview,
+    SourcePreviewIn,
+    SourceUpdate,
+    SourceValidation,
+    stored_definition,
+)
 from forest.users.models import User
 
 DEMO_SOURCE_NAME = "산림청 입찰공고 (demo board)"
@@ -185,7 +200,9 @@ async def create(*, session: AsyncSession, settings: Settings, source_in: Source
     await check_start_url(settings=settings, url=source_in.start_url)
     await _check_name_free(session, source_in.name)
     now = utcnow()
-    source = Source(**source_in.model_dump(), created_at=now,
+    values = source_in.model_dump(exclude={"definition"})
+    definition = stored_definition(source_in.definition) if source_in.definition is not None else None
+    source = Source(**values, definition=definition, created_at=now,
                     next_run_at=_next_run_at(source_in.schedule, source_in.timezone, now))
     session.add(source)
     await _commit(session, source.name)
@@ -226,12 +243,16 @@ async def mark_crawled(*, session: AsyncSession, source_id: int) -> None:
         await session.commit()
 
 
-def validation_config(settings: Settings, source: Source) -> CrawlConfig:
-    """A one-page, no-details crawl of a source's first list page."""
+def validation_config(settings: Settings, source: Source | SourcePreviewIn) -> CrawlConfig:
+    """A one-page, no-details crawl of a source's (or a previewed board's) first list page."""
+    definition = source.definition
+    if isinstance(definition, SourceDefinition):
+        definition = stored_definition(definition)
     return CrawlConfig(
         start_url=source.start_url,
         preset=source.preset,
         selectors=source.selectors,
+        definition=definition,
         encoding=source.encoding,
         max_pages=1,
         # Two requests (robots.txt and one page) while a client waits: no politeness delay between them.
@@ -260,3 +281,33 @@ async def validate(*, settings: Settings, source: Source) -> SourceValidation:
               for n in notices[:VALIDATE_SAMPLE_SIZE]]
     return SourceValidation(ok=bool(notices) and not result.failed, notices_found=len(notices), sample=sample,
                             errors=errors)
+
+
+async def preview(*, settings: Settings, preview_in: SourcePreviewIn) -> SourcePreview:
+    """Read a board's first page as a crawl would, without saving: rows, row errors, the definition, page 2."""
+    await check_start_url(settings=settings, url=preview_in.start_url)
+    given = preview_in.definition is not None or bool(preview_in.selectors) or preview_in.preset is not None
+    try:
+        result = await crawl(validation_config(settings, preview_in), store := MemoryStore())
+    except Exception as exc:  # a parser bug on a strange page must still answer ok=false, not 500
+        return SourcePreview(ok=False, detected=not given, definition=None, rows=[], row_errors=[], next_page=None,
+                             last_page=None, errors=[f"{type(exc).__name__}: {exc}"])
+    rows = [PreviewRow(external_id=n.external_id, title=n.title, department=n.department, post_date=n.post_date,
+                       views=n.views, url=n.url, pinned=n.pinned) for n in store.notices.values()]
+    # Row errors have their own list; `errors` says why the page as a whole could not be read.
+    errors = [result.error] if result.failed and result.error else []
+    if not rows and not errors:
+        errors.append("the first page has no notices the layout could read")
+    following = result.next_request
+    next_page = None if following is None else PreviewRequest(
+        method=following.method, url=following.url, form=dict(following.form))
+    return SourcePreview(
+        ok=bool(rows) and not result.failed, detected=not given, definition=result.definition, rows=rows,
+        row_errors=[PreviewRowError(reason=e.reason, snippet=e.snippet) for e in result.row_errors],
+        next_page=next_page, last_page=result.last_page, errors=errors)
+
+
+def presets() -> list[PresetRead]:
+    """The built-in layouts as definitions to copy."""
+    return [PresetRead(name=name, description=PRESET_DESCRIPTIONS[name], definition=definition)
+            for name, definition in PRESET_DEFINITIONS.items()]

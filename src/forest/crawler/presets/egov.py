@@ -34,7 +34,8 @@ DEFAULT_COLUMNS = {"number": 0, "title": 1, "department": 2, "post_date": 3, "at
 _LIST_PAGE = re.compile(r"(?i)list(\.do|\.jsp|\.php)?$")
 _ATTACHMENT_LINKS = (
     "td.files a, .files a, a.file, .file a, .attach a, .file_list a, "
-    "a[href*=download], a[href*=Download], a[href*=FileDown], a[href*=fileDown], a[onclick*=downFile]"
+    "a[href*=download], a[href*=Download], a[href*=FileDown], a[href*=fileDown], a[onclick*=downFile], "
+    ".downloads a, a.download, a[download]"
 )
 
 

@@ -4,7 +4,7 @@
 const API = "/api/v1";
 const TOKEN_KEY = "forest.token";
 const LAST_EVENT_KEY = "forest.lastEventId";
-const TABS = ["notices", "crawls", "analytics", "alerts"];
+const TABS = ["notices", "crawls", "analytics", "alerts", "sources"];
 const TERMINAL = new Set(["succeeded", "failed", "cancelled"]);
 const STATE_RANK = { queued: 0, running: 1, succeeded: 2, failed: 2, cancelled: 2 };
 const BID_FILTER_KEYS = ["q", "department", "views_gte", "views_lte", "posted_from", "posted_to", "open", "sort"];
@@ -178,7 +178,8 @@ function render() {
     else link.removeAttribute("aria-current");
   }
   for (const panel of document.querySelectorAll("[data-panel]")) panel.hidden = panel.dataset.panel !== state.tab;
-  const openers = { notices: notices.sync, crawls: crawls.open, analytics: analytics.open, alerts: alerts.open };
+  const openers = { notices: notices.sync, crawls: crawls.open, analytics: analytics.open, alerts: alerts.open,
+    sources: () => {} };
   // A tab shown again reloads: crawls may have stored notices since it was last on screen.
   openers[state.tab]({ shownAgain: previous !== state.tab });
 }
@@ -200,6 +201,7 @@ async function showApp() {
   try {
     const me = await api(`${API}/users/me`);
     $("user-email").textContent = me.email;
+    $("tab-link-sources").hidden = !me.is_admin;
   } catch (err) {
     if (err.status === 401) return; // api() has already returned to the login form
   }
@@ -1079,6 +1081,105 @@ const alerts = {
   },
 };
 
+// ---------------------------------------------------------------- source wizard (admins)
+
+/** Paste a board URL, see what Forest reads (POST /sources/preview), edit the definition, save, crawl. */
+const wizard = {
+  previewed: null, // {start_url, definition} of the last good preview
+
+  async preview(definition) {
+    const url = $("w-url").value.trim();
+    const body = { start_url: url };
+    if (definition) body.definition = definition;
+    const button = $("wizard-preview");
+    button.disabled = true;
+    try {
+      const result = await api(`${API}/sources/preview`, { method: "POST", body });
+      showProblem($("wizard-error"), null);
+      wizard.show(url, result);
+    } catch (err) {
+      showProblem($("wizard-error"), err);
+    } finally {
+      button.disabled = false;
+    }
+  },
+
+  show(url, result) {
+    $("wizard-result").hidden = false;
+    $("wizard-saved").hidden = true;
+    const rows = result.rows.map((row) => el("tr", { "data-external-id": row.external_id, "data-pinned": String(row.pinned) },
+      el("td", { text: row.external_id }), el("td", { text: row.title }), el("td", { text: row.department }),
+      el("td", { text: row.post_date }), el("td", { text: fmtNum(row.views) }), el("td", { text: row.pinned ? "고정 pinned" : "" })));
+    $("wizard-row-list").replaceChildren(...rows);
+    $("wizard-row-errors").replaceChildren(...result.row_errors.map((e) =>
+      el("li", { class: "row-error", text: `${e.reason} — ${e.snippet}` })));
+    const next = result.next_page;
+    const nextText = next ? `page 2: ${next.method} ${next.url}${Object.keys(next.form).length ? ` ${new URLSearchParams(next.form)}` : ""}` : "no page 2 found";
+    $("wizard-summary").textContent = `${result.rows.length} rows read, ${result.row_errors.length} rows with errors` +
+      `${result.detected ? " (layout detected)" : ""}; ${nextText}` + (result.errors.length ? `; ${result.errors.join("; ")}` : "");
+    $("wizard-result").dataset.ok = String(result.ok);
+    if (result.definition) $("w-definition").value = JSON.stringify(result.definition, null, 2);
+    wizard.previewed = { start_url: url, definition: result.definition };
+    if (!$("w-name").value) $("w-name").value = new URL(url).host + new URL(url).pathname;
+  },
+
+  readDefinition() {
+    try {
+      return JSON.parse($("w-definition").value);
+    } catch (err) {
+      showProblem($("wizard-error"), { problem: { detail: `The definition is not valid JSON: ${err.message}` } });
+      return null;
+    }
+  },
+
+  async save(event) {
+    event.preventDefault();
+    const definition = wizard.readDefinition();
+    if (!definition) return;
+    const schedule = $("w-schedule").value.trim();
+    const button = $("wizard-save");
+    button.disabled = true;
+    try {
+      const source = await api(`${API}/sources`, { method: "POST", body: {
+        name: $("w-name").value.trim(), start_url: $("w-url").value.trim(), definition, schedule: schedule || null } });
+      wizard.sourceId = source.id;
+      state.loaded.delete("crawls"); // the crawl form lists sources: reload it with the new one
+      $("wizard-saved-text").textContent = `Saved as source ${source.id} (${source.name}).`;
+      $("wizard-saved").dataset.sourceId = String(source.id);
+      $("wizard-saved").hidden = false;
+      showProblem($("wizard-error"), null);
+    } catch (err) {
+      showProblem($("wizard-error"), err);
+    } finally {
+      button.disabled = false;
+    }
+  },
+
+  async crawl() {
+    try {
+      await api(`${API}/crawls`, { method: "POST", body: { source_id: wizard.sourceId }, headers: { "Idempotency-Key": uuid() } });
+      navigate("crawls");
+    } catch (err) {
+      showProblem($("wizard-error"), err);
+    }
+  },
+
+  init() {
+    $("wizard-form").addEventListener("submit", (event) => {
+      event.preventDefault();
+      const url = $("w-url").value.trim();
+      const same = wizard.previewed && wizard.previewed.start_url === url;
+      wizard.preview(same ? wizard.readDefinition() : null);
+    });
+    $("wizard-repreview").addEventListener("click", () => {
+      const definition = wizard.readDefinition();
+      if (definition) wizard.preview(definition);
+    });
+    $("wizard-save-form").addEventListener("submit", wizard.save);
+    $("wizard-crawl").addEventListener("click", wizard.crawl);
+  },
+};
+
 // ---------------------------------------------------------------- live updates
 
 const live = {
@@ -1239,6 +1340,7 @@ function init() {
   crawls.init();
   analytics.init();
   alerts.init();
+  wizard.init();
   live.init();
   if (auth.token) showApp(); else showAuth();
 }
