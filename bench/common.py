@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import platform
 import re
 import socket
 import subprocess
@@ -40,11 +41,39 @@ async def recreate_db(db: str, *, drop_only: bool = False) -> None:
         await conn.close()
 
 
+async def ensure_db(db: str) -> None:
+    """Create a database on the bench PostgreSQL server unless it exists (its data is kept between runs)."""
+    conn = await asyncpg.connect(PG_ADMIN_DSN)
+    try:
+        if not await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", db):
+            await conn.execute(f'CREATE DATABASE "{db}"')
+    finally:
+        await conn.close()
+
+
+def machine() -> dict[str, str]:
+    """nproc, memory, CPU model, Python version and load average of this machine."""
+    mem_kb = next(int(line.split()[1]) for line in Path("/proc/meminfo").read_text().splitlines()
+                  if line.startswith("MemTotal"))
+    return {"nproc": str(os.cpu_count()), "memory": f"{mem_kb / 1024 / 1024:.1f} GiB",
+            "cpu": next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                         if line.startswith("model name")), platform.processor()),
+            "python": platform.python_version(), "load": " ".join(f"{x:.2f}" for x in os.getloadavg())}
+
+
 def free_port() -> int:
     """An unused loopback port."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def healthz_ok(base: str) -> bool:
+    """Whether the server at `base` answers `GET /healthz` with 200 (False while it cannot be reached)."""
+    try:
+        return httpx.get(f"{base}/healthz", timeout=1).status_code == 200
+    except httpx.HTTPError:
+        return False
 
 
 def start_uvicorn(app_dir: Path, target: str, env: dict[str, str], log: Path) -> tuple[subprocess.Popen[bytes], str]:
@@ -56,11 +85,8 @@ def start_uvicorn(app_dir: Path, target: str, env: dict[str, str], log: Path) ->
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline and proc.poll() is None:
-        try:
-            if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                return proc, base
-        except httpx.HTTPError:
-            pass
+        if healthz_ok(base):
+            return proc, base
         time.sleep(0.2)
     raise RuntimeError(log.read_text()[-3000:])
 

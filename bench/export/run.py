@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -30,7 +29,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "src"))
 
-from bench.common import PG_ADMIN_DSN, dsn, free_port, pg_url, update_section  # noqa: E402
+from bench.common import dsn, ensure_db, free_port, healthz_ok, machine, pg_url, update_section  # noqa: E402
 
 from forest.bids.models import Bid  # noqa: E402
 from forest.bids.seed import seed_bids  # noqa: E402
@@ -55,15 +54,6 @@ SELECT_SQL = ("SELECT id, source_id, external_id, title, department, views, post
 def bench_settings() -> Settings:
     """Settings of every process in the benchmark."""
     return Settings(database_url=pg_url(BENCH_DB), var_dir=VAR, secret_key=SECRET, environment="local")
-
-
-async def create_database() -> None:
-    conn = await asyncpg.connect(PG_ADMIN_DSN)
-    try:
-        if not await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", BENCH_DB):
-            await conn.execute(f'CREATE DATABASE "{BENCH_DB}"')
-    finally:
-        await conn.close()
 
 
 async def prepare(settings: Settings) -> dict[str, Any]:
@@ -96,11 +86,8 @@ def start_api(settings: Settings) -> tuple[subprocess.Popen[bytes], str]:
     for _ in range(300):
         if proc.poll() is not None:
             raise RuntimeError(f"API exited with {proc.returncode}")
-        try:
-            if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                return proc, base
-        except httpx.TransportError:
-            pass
+        if healthz_ok(base):
+            return proc, base
         time.sleep(0.1)
     raise RuntimeError("API not ready")
 
@@ -191,15 +178,6 @@ async def copy_round() -> dict[str, float]:
     return {"seconds": seconds, "rate": (lines - 1) / seconds}
 
 
-def machine() -> dict[str, str]:
-    mem_kb = next(int(line.split()[1]) for line in Path("/proc/meminfo").read_text().splitlines()
-                  if line.startswith("MemTotal"))
-    return {"nproc": str(os.cpu_count()), "memory": f"{mem_kb / 1024 / 1024:.1f} GiB",
-            "cpu": next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                         if line.startswith("model name")), platform.processor()),
-            "python": platform.python_version(), "load": " ".join(f"{x:.2f}" for x in os.getloadavg())}
-
-
 def spread(values: list[float], fmt: str) -> str:
     """median (min–max) over the rounds."""
     return f"{format(statistics.median(values), fmt)} ({format(min(values), fmt)}–{format(max(values), fmt)})"
@@ -252,7 +230,7 @@ def main() -> None:
     VAR.mkdir(parents=True, exist_ok=True)
     settings = bench_settings()
     info = machine()
-    asyncio.run(create_database())
+    asyncio.run(ensure_db(BENCH_DB))
     migrate.upgrade("head", settings=settings)
     facts = asyncio.run(prepare(settings))
     proc, base = start_api(settings)

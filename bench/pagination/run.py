@@ -11,7 +11,6 @@ import asyncio
 import datetime as dt
 import json
 import os
-import platform
 import re
 import shutil
 import signal
@@ -23,7 +22,6 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-import asyncpg
 import httpx
 from sqlalchemy import func, select, text
 
@@ -31,7 +29,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "src"))
 
-from bench.common import PG_ADMIN_DSN, free_port, pg_url, update_section  # noqa: E402
+from bench.common import ensure_db, free_port, machine, pg_url, update_section  # noqa: E402
 
 from forest.analytics import service as analytics  # noqa: E402
 from forest.bids import service as bids_service  # noqa: E402
@@ -71,15 +69,6 @@ def bench_settings() -> Settings:
     """Settings of every process in the benchmark."""
     return Settings(database_url=pg_url(BENCH_DB), var_dir=VAR, secret_key=SECRET,
                     environment="local", db_pool_size=20)
-
-
-async def create_database() -> None:
-    conn = await asyncpg.connect(PG_ADMIN_DSN)
-    try:
-        if not await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", BENCH_DB):
-            await conn.execute(f'CREATE DATABASE "{BENCH_DB}"')
-    finally:
-        await conn.close()
 
 
 async def prepare(settings: Settings) -> dict[str, Any]:
@@ -262,15 +251,6 @@ async def analytics_timings(settings: Settings) -> dict[str, Any]:
     finally:
         await db.dispose()
     return out
-
-
-def machine() -> dict[str, str]:
-    mem_kb = next(int(line.split()[1]) for line in Path("/proc/meminfo").read_text().splitlines()
-                  if line.startswith("MemTotal"))
-    return {"nproc": str(os.cpu_count()), "memory": f"{mem_kb / 1024 / 1024:.1f} GiB",
-            "cpu": next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                         if line.startswith("model name")), platform.processor()),
-            "python": platform.python_version(), "load": " ".join(f"{x:.2f}" for x in os.getloadavg())}
 
 
 async def measure(settings: Settings, facts: dict[str, Any]) -> dict[str, Any]:
@@ -534,7 +514,7 @@ def main() -> None:
     VAR.mkdir(parents=True, exist_ok=True)
     settings = bench_settings()
     info = machine()
-    asyncio.run(create_database())
+    asyncio.run(ensure_db(BENCH_DB))
     migrate.upgrade("head", settings=settings)
     facts = asyncio.run(prepare(settings))
     results = asyncio.run(measure(settings, facts))
