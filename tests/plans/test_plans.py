@@ -142,6 +142,7 @@ def _plan(keyset: Keyset, sort: str | None, seek: tuple[Any, ...] | None) -> Pag
 
 
 _USER = User(id=7, email="user7@example.com", password_hash="x", is_admin=False)
+_ADMIN = User(id=1, email="admin@example.com", password_hash="x", is_admin=True)
 _JOB = uuid.UUID(int=7)
 _MID = dt.datetime(2026, 11, 20, tzinfo=dt.UTC)
 
@@ -159,6 +160,8 @@ OTHER_LISTS: list[tuple[str, Any, Keyset, str | None, tuple[Any, ...], tuple[str
      (2500,), ("pk_source",)),
     ("GET /crawls", crawls.list_query(user=_USER, states=[], source_ids=[]), JOB_KEYSET, None, (_MID, _JOB),
      ("ix_crawl_job_user_id_created_at",)),
+    ("GET /crawls (admin)", crawls.list_query(user=_ADMIN, states=[], source_ids=[]), JOB_KEYSET, None, (_MID, _JOB),
+     ("ix_crawl_job_created_at_id",)),
     ("GET /crawls?state=failed", crawls.list_query(user=_USER, states=["failed"], source_ids=[]), JOB_KEYSET, None,
      (_MID, _JOB), ("ix_crawl_job_user_id_created_at",)),
     ("GET /crawls/{id}/events", crawls.events_query(job_id=_JOB, after=0), EVENT_KEYSET, None, (1,),

@@ -21,6 +21,8 @@ class CrawlJob(Base):
     __tablename__ = "crawl_job"
     __table_args__ = (
         Index("ix_crawl_job_user_id_created_at", "user_id", "created_at", "id"),
+        # An admin's GET /crawls: every user's jobs, newest first (migration 0009).
+        Index("ix_crawl_job_created_at_id", "created_at", "id"),
         Index("ix_crawl_job_state_heartbeat_at", "state", "heartbeat_at"),
     )
 
