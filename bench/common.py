@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import platform
+import random
 import re
 import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import asyncpg
 import httpx
+
+if TYPE_CHECKING:
+    from forest.replay.runner import ReplayEntry
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "RESULTS.md"
@@ -61,6 +67,41 @@ def machine() -> dict[str, str]:
             "python": platform.python_version(), "load": " ".join(f"{x:.2f}" for x in os.getloadavg())}
 
 
+def machine_with_postgres() -> dict[str, str]:
+    """nproc, memory, PostgreSQL and Python versions."""
+    mem_kb = int(re.search(r"MemTotal:\s+(\d+)", Path("/proc/meminfo").read_text()).group(1))  # type: ignore[union-attr]
+
+    async def pg_version() -> str:
+        conn = await asyncpg.connect(PG_ADMIN_DSN)
+        try:
+            return str(await conn.fetchval("SHOW server_version"))
+        finally:
+            await conn.close()
+
+    return {"nproc": str(os.cpu_count()), "memory": f"{mem_kb / 1024 / 1024:.1f} GiB",
+            "postgresql": asyncio.run(pg_version()), "python": platform.python_version(),
+            "cpu": platform.processor() or platform.machine()}
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def bid_list_reads(rate: float, seconds: float, seed: int) -> list[ReplayEntry]:
+    """`GET /api/v1/bids?limit=20` at Poisson arrivals (seeded)."""
+    from forest.replay.runner import ReplayEntry
+
+    rng = random.Random(seed)
+    out: list[ReplayEntry] = []
+    t = 0.0
+    while t < seconds:
+        out.append(ReplayEntry(offset=t, method="GET", path="/api/v1/bids", query="limit=20", route="/api/v1/bids"))
+        t += rng.expovariate(rate)
+    return out
+
+
 def free_port() -> int:
     """An unused loopback port."""
     with socket.socket() as s:
@@ -100,3 +141,10 @@ def update_section(heading: str, section: str) -> None:
     else:
         text = text.rstrip("\n") + "\n\n" + section
     RESULTS.write_text(text.rstrip("\n") + "\n", encoding="utf-8")
+
+
+def write_section(heading: str, lines: list[str]) -> str:
+    """Join `lines` into the `heading` section of bench/RESULTS.md, write it and return it."""
+    section = "\n".join(lines) + "\n"
+    update_section(heading, section)
+    return section

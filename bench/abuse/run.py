@@ -21,9 +21,6 @@ import collections
 import datetime as dt
 import json
 import os
-import platform
-import random
-import re
 import secrets
 import statistics
 import subprocess
@@ -32,7 +29,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import httpx
 import redis
 from sqlalchemy import insert
@@ -41,13 +37,13 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT))
 
-from bench.common import PG_ADMIN_DSN, pg_url, recreate_db, update_section  # noqa: E402
+from bench.common import bid_list_reads, cpu_seconds, machine_with_postgres, pg_url, recreate_db, write_section  # noqa: E402
 
 from forest.bids.seed import seed_bids  # noqa: E402
 from forest.cli import migrate  # noqa: E402
 from forest.config import Settings  # noqa: E402
 from forest.database import Database, utcnow  # noqa: E402
-from forest.replay.runner import ReplayEntry, RunResult, replay  # noqa: E402
+from forest.replay.runner import RunResult, replay  # noqa: E402
 from forest.security import create_access_token, hash_password  # noqa: E402
 from forest.users.models import User  # noqa: E402
 from tests.crawls.conftest import Stack  # noqa: E402  (the process spawning shared with the job tests)
@@ -87,28 +83,11 @@ async def prepare(settings: Settings) -> dict[str, Any]:
         await db.dispose()
 
 
-def read_entries(rate: float, seconds: float, seed: int) -> list[ReplayEntry]:
-    """`GET /api/v1/bids?limit=20` at Poisson arrivals."""
-    rng = random.Random(seed)
-    out: list[ReplayEntry] = []
-    t = 0.0
-    while t < seconds:
-        out.append(ReplayEntry(offset=t, method="GET", path="/api/v1/bids", query="limit=20", route="/api/v1/bids"))
-        t += rng.expovariate(rate)
-    return out
-
-
 def summary(run: RunResult) -> dict[str, Any]:
     """The figures of one read replay."""
     stats = run.overall
     return {"requests": stats.requests, "errors": stats.errors + stats.client_errors,
             "p50_ms": stats.percentile_ms(50), "p99_ms": stats.percentile_ms(99), "max_ms": stats.max_ms()}
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process so far."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 async def flood(base: str, clients: int, seconds: float) -> dict[str, Any]:
@@ -146,7 +125,7 @@ def start_flood(base: str, seconds: float) -> subprocess.Popen[str]:
 
 def one_round(base: str, headers: dict[str, str], api_pid: int, k: int) -> dict[str, Any]:
     """Reads idle, then the same reads during a flood."""
-    entries = read_entries(READ_RATE, READ_SECONDS, seed=k)
+    entries = bid_list_reads(READ_RATE, READ_SECONDS, seed=k)
     cpu = cpu_seconds(api_pid)
     idle = summary(asyncio.run(replay(entries, target=base, headers=headers)))
     idle["api_cpu_s"] = cpu_seconds(api_pid) - cpu
@@ -162,18 +141,7 @@ def one_round(base: str, headers: dict[str, str], api_pid: int, k: int) -> dict[
 
 def machine() -> dict[str, str]:
     """nproc, memory, load, PostgreSQL and Python versions."""
-    mem_kb = int(re.search(r"MemTotal:\s+(\d+)", Path("/proc/meminfo").read_text()).group(1))  # type: ignore[union-attr]
-
-    async def pg_version() -> str:
-        conn = await asyncpg.connect(PG_ADMIN_DSN)
-        try:
-            return str(await conn.fetchval("SHOW server_version"))
-        finally:
-            await conn.close()
-
-    return {"nproc": str(os.cpu_count()), "memory": f"{mem_kb / 1024 / 1024:.1f} GiB",
-            "postgresql": asyncio.run(pg_version()), "python": platform.python_version(),
-            "cpu": platform.processor() or platform.machine(), "load": " ".join(f"{x:.1f}" for x in os.getloadavg())}
+    return {**machine_with_postgres(), "load": " ".join(f"{x:.1f}" for x in os.getloadavg())}
 
 
 def write_results(m: dict[str, str], seconds: float, prep: dict[str, Any], rounds: list[dict[str, Any]],
@@ -239,9 +207,7 @@ def write_results(m: dict[str, str], seconds: float, prep: dict[str, Any], round
         "cores): 3.4–10.6× (median 4.4× over 3 rounds); the same with 1 thread: 1.21× and 1.71×.",
         "",
     ]
-    section = "\n".join(lines) + "\n"
-    update_section("## Abuse", section)
-    return section
+    return write_section("## Abuse", lines)
 
 
 def main() -> None:
@@ -280,7 +246,7 @@ def main() -> None:
         api_pid = stack.procs["api"].pid
         token, _ = create_access_token(settings, prep["reader_id"])
         headers = {"Authorization": f"Bearer {token}"}
-        asyncio.run(replay(read_entries(READ_RATE, 5, seed=99), target=base, headers=headers))  # warm-up
+        asyncio.run(replay(bid_list_reads(READ_RATE, 5, seed=99), target=base, headers=headers))  # warm-up
         for k in range(args.rounds):
             r = one_round(base, headers, api_pid, k)
             rounds.append(r)

@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "src"))
 
-from bench.common import dsn, ensure_db, free_port, healthz_ok, machine, pg_url, update_section  # noqa: E402
+from bench.common import cpu_seconds, dsn, ensure_db, free_port, healthz_ok, machine, pg_url, update_section  # noqa: E402
 
 from forest.bids.models import Bid  # noqa: E402
 from forest.bids.seed import seed_bids  # noqa: E402
@@ -90,12 +90,6 @@ def start_api(settings: Settings) -> tuple[subprocess.Popen[bytes], str]:
             return proc, base
         time.sleep(0.1)
     raise RuntimeError("API not ready")
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time a process has used so far."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def rss_mib(pid: int) -> float:

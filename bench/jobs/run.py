@@ -24,9 +24,7 @@ import asyncio
 import datetime as dt
 import json
 import os
-import platform
 import random
-import re
 import resource
 import signal
 import sys
@@ -35,7 +33,6 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import httpx
 import redis
 import websockets
@@ -46,7 +43,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT))
 
-from bench.common import PG_ADMIN_DSN, pg_url, recreate_db, update_section  # noqa: E402
+from bench.common import bid_list_reads, machine_with_postgres, pg_url, recreate_db, write_section  # noqa: E402
 
 from forest.bids.seed import seed_bids  # noqa: E402
 from forest.cli import migrate  # noqa: E402
@@ -156,17 +153,6 @@ def submit_entries(source_ids: list[int], rate: float) -> list[ReplayEntry]:
                         body={"source_id": sid}) for k, sid in enumerate(source_ids)]
 
 
-def read_entries(rate: float, seconds: float) -> list[ReplayEntry]:
-    """`GET /api/v1/bids?limit=20` at Poisson arrivals (seeded)."""
-    rng = random.Random(3)
-    out: list[ReplayEntry] = []
-    t = 0.0
-    while t < seconds:
-        out.append(ReplayEntry(offset=t, method="GET", path="/api/v1/bids", query="limit=20", route="/api/v1/bids"))
-        t += rng.expovariate(rate)
-    return out
-
-
 async def job_states(base: str, headers: dict[str, str], ids: list[str]) -> list[dict[str, Any]]:
     """Current state of some jobs."""
     async with httpx.AsyncClient(base_url=base, headers=headers, timeout=10) as client:
@@ -175,8 +161,8 @@ async def job_states(base: str, headers: dict[str, str], ids: list[str]) -> list
 
 async def part_b(base: str, headers: dict[str, str], crawl_sources: list[int], *, cancel: bool) -> dict[str, Any]:
     """Reads idle, then while 4 crawls run (cancelled afterwards when `cancel`: polite crawls take minutes)."""
-    entries = read_entries(READ_RATE, READ_SECONDS)
-    await replay(read_entries(READ_RATE, 3), target=base, headers=headers)  # warm-up
+    entries = bid_list_reads(READ_RATE, READ_SECONDS, seed=3)
+    await replay(bid_list_reads(READ_RATE, 3, seed=3), target=base, headers=headers)  # warm-up
     idle = await replay(entries, target=base, headers=headers)
     async with httpx.AsyncClient(base_url=base, headers=headers, timeout=10) as client:
         ids = []
@@ -357,22 +343,6 @@ async def part_c(base: str, settings: Settings, user_ids: list[int]) -> dict[str
     return out
 
 
-def machine() -> dict[str, str]:
-    """nproc, memory, PostgreSQL and Python versions."""
-    mem_kb = int(re.search(r"MemTotal:\s+(\d+)", Path("/proc/meminfo").read_text()).group(1))  # type: ignore[union-attr]
-
-    async def pg_version() -> str:
-        conn = await asyncpg.connect(PG_ADMIN_DSN)
-        try:
-            return str(await conn.fetchval("SHOW server_version"))
-        finally:
-            await conn.close()
-
-    return {"nproc": str(os.cpu_count()), "memory": f"{mem_kb / 1024 / 1024:.1f} GiB",
-            "postgresql": asyncio.run(pg_version()), "python": platform.python_version(),
-            "cpu": platform.processor() or platform.machine()}
-
-
 def cdf(ax: Any, h: HdrHistogram, label: str) -> None:
     """Plot a latency distribution as percentile vs. milliseconds."""
     pcts = [p / 10 for p in range(0, 1000)] + [99.9, 99.99]
@@ -506,9 +476,7 @@ def write_results(m: dict[str, str], seconds: float, prep: dict[str, Any], a: di
         + " from publish to the last receipt.",
         "",
     ]
-    section = "\n".join(lines) + "\n"
-    update_section("## Jobs", section)
-    return section
+    return write_section("## Jobs", lines)
 
 
 def main() -> None:
@@ -521,7 +489,7 @@ def main() -> None:
     if soft < want:
         resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
     started = time.perf_counter()
-    m = machine()
+    m = machine_with_postgres()
     var_dir = Path(os.environ.get("FOREST_BENCH_VAR", "/tmp/forest-bench-jobs"))
     var_dir.mkdir(parents=True, exist_ok=True)
     asyncio.run(recreate_db(PG_DB))

@@ -47,8 +47,8 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "src"))
 
-from bench.common import PG_ADMIN_DSN, dsn, free_port, pg_url, recreate_db, update_section  # noqa: E402
-from bench.jobs.run import cdf, machine  # noqa: E402
+from bench.common import PG_ADMIN_DSN, dsn, free_port, machine_with_postgres, pg_url, recreate_db, update_section  # noqa: E402
+from bench.jobs.run import cdf  # noqa: E402
 from bench.pagination.run import keyset_cursor, wait_ready  # noqa: E402
 
 from forest.bids.models import Bid  # noqa: E402
@@ -550,7 +550,7 @@ def main() -> None:
     RATE, DURATION = args.rate, args.duration
     started = time.perf_counter()
     VAR.mkdir(parents=True, exist_ok=True)
-    info = machine()
+    info = machine_with_postgres()
     facts = asyncio.run(prepare_template())
     stack = Stack(env={**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONPATH": f"{ROOT}{os.pathsep}{ROOT / 'src'}"},
                   database_url=pg_url(PG_DB), demo=None, var_dir=VAR)

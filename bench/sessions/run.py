@@ -18,9 +18,7 @@ import argparse
 import asyncio
 import datetime as dt
 import os
-import platform
 import random
-import re
 import signal
 import subprocess
 import sys
@@ -38,7 +36,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT))
 
-from bench.common import PG_ADMIN_DSN, pg_url, recreate_db, start_uvicorn, update_section  # noqa: E402
+from bench.common import PG_ADMIN_DSN, machine_with_postgres, pg_url, recreate_db, start_uvicorn, write_section  # noqa: E402
 
 from forest.bids.models import Bid  # noqa: E402
 from forest.bids.seed import seed_bids  # noqa: E402
@@ -208,22 +206,6 @@ async def demos() -> dict[str, Any]:
     return out
 
 
-def machine() -> dict[str, str]:
-    """nproc, memory, PostgreSQL and Python versions."""
-    mem_kb = int(re.search(r"MemTotal:\s+(\d+)", Path("/proc/meminfo").read_text()).group(1))  # type: ignore[union-attr]
-
-    async def pg_version() -> str:
-        conn = await asyncpg.connect(PG_ADMIN_DSN)
-        try:
-            return str(await conn.fetchval("SHOW server_version"))
-        finally:
-            await conn.close()
-
-    return {"nproc": str(os.cpu_count()), "memory": f"{mem_kb / 1024 / 1024:.1f} GiB",
-            "postgresql": asyncio.run(pg_version()), "python": platform.python_version(),
-            "cpu": platform.processor() or platform.machine()}
-
-
 def plot(rows: list[dict[str, Any]]) -> None:
     """Throughput, p99 and connections against the offered rate, one line per pattern."""
     import matplotlib
@@ -302,9 +284,7 @@ def write_results(m: dict[str, str], seconds: float, rows: list[dict[str, Any]],
         "failed" + (": " + "; ".join(f"{n}× `{e}`" for e, n in cc["errors"]) if cc["errors"] else "") + ".",
         "",
     ]
-    section = "\n".join(lines) + "\n"
-    update_section("## Sessions", section)
-    return section
+    return write_section("## Sessions", lines)
 
 
 def main() -> None:
@@ -312,7 +292,7 @@ def main() -> None:
     parser.add_argument("--no-write", action="store_true", help="print results, leave RESULTS.md and plots alone")
     args = parser.parse_args()
     started = time.perf_counter()
-    m = machine()
+    m = machine_with_postgres()
     log = Path("/tmp/forest-bench-sessions.log")
     asyncio.run(recreate_db(PG_DB))
     rows: list[dict[str, Any]] = []

@@ -38,8 +38,8 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "src"))
 
-from bench.common import pg_url, recreate_db, start_uvicorn, update_section  # noqa: E402
-from bench.sessions.run import machine, stop_app  # noqa: E402
+from bench.common import cpu_seconds, machine_with_postgres, pg_url, recreate_db, start_uvicorn, write_section  # noqa: E402
+from bench.sessions.run import stop_app  # noqa: E402
 
 from forest.bids.seed import seed_bids  # noqa: E402
 from forest.cli import migrate  # noqa: E402
@@ -87,12 +87,6 @@ def start_app(mode: str, log: Path) -> tuple[subprocess.Popen[bytes], str]:
     env = {**os.environ, "FOREST_DATABASE_URL": pg_url(PG_DB), "FOREST_SECRET_KEY": SECRET,
            "FOREST_VAR_DIR": str(VAR), "FOREST_ENVIRONMENT": "local", "PYTHONPATH": str(ROOT / "src")}
     return start_uvicorn(ROOT / "bench" / "sync_vs_async", f"app:{mode}_app", env, log)
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process so far."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def to_ms(value: str) -> float:
@@ -395,9 +389,7 @@ def write_results(m: dict[str, str], seeded: dict[str, Any], body: dict[str, Any
         "![sync vs async](plots/sync_vs_async.png)",
         "",
     ]
-    section = "\n".join(lines) + "\n"
-    update_section("## Sync vs async", section)
-    return section
+    return write_section("## Sync vs async", lines)
 
 
 def main() -> None:
@@ -406,7 +398,7 @@ def main() -> None:
     args = parser.parse_args()
     started = time.perf_counter()
     load_start = " ".join(f"{x:.2f}" for x in os.getloadavg())
-    m = machine()
+    m = machine_with_postgres()
     m["cpu"] = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
                      if line.startswith("model name")), m["cpu"])
     VAR.mkdir(parents=True, exist_ok=True)
