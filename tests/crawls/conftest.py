@@ -195,11 +195,7 @@ def wait_for_job(base: str, headers: dict[str, str], job_id: str, states: set[st
 @pytest.fixture(scope="package")
 def pg_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     """PostgreSQL + Redis, two API processes, one worker, the demo board with 120 notices."""
-    db_name = "forest_test_jobs"
-    asyncio.run(_recreate_pg(db_name))
-    var_dir = tmp_path_factory.mktemp("stack")
-    url = pg_url(db_name)
-    redis.Redis.from_url(REDIS_URL).flushdb()
+    url, var_dir = fresh_storage(tmp_path_factory, "forest_test_jobs", "stack", REDIS_URL)
     with running_demo_site(notices=120, seed=7) as demo:
         host_port = demo.base_url.removeprefix("http://")
         settings = make_settings(url, var_dir, crawl_allow_hosts=[host_port])
@@ -214,6 +210,16 @@ def pg_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             yield stack
         finally:
             stack.stop_all()
+
+
+def fresh_storage(tmp_path_factory: pytest.TempPathFactory, db_name: str, var_name: str,
+                  redis_url: str) -> tuple[str, Path]:
+    """A stack's storage, emptied: PostgreSQL `db_name` recreated (its URL), a new var dir, the Redis DB flushed."""
+    asyncio.run(_recreate_pg(db_name))
+    var_dir = tmp_path_factory.mktemp(var_name)
+    url = pg_url(db_name)
+    redis.Redis.from_url(redis_url).flushdb()
+    return url, var_dir
 
 
 def stack_env(settings: Settings, **extra: str) -> dict[str, str]:

@@ -2,20 +2,19 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 import shutil
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import pytest
-import redis
 from playwright.sync_api import Browser, sync_playwright
 
 from forest.cli import migrate
-from forest.demo_site.testing import running_demo_site
-from tests.conftest import REDIS_URL, SECRET, _recreate_pg, make_settings, pg_url
-from tests.crawls.conftest import Stack
+from forest.demo_site.testing import DemoSite, running_demo_site
+from tests.conftest import REDIS_URL, SECRET, make_settings
+from tests.crawls.conftest import Stack, fresh_storage
 
 CHROMIUM = os.environ.get("FOREST_TEST_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
@@ -39,39 +38,45 @@ class Forest:
     demo_host: str
 
 
-@pytest.fixture(scope="module")
-def forest(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Forest]:
-    """PostgreSQL (`forest_test_browser`, fresh), Redis DB 13, one API, one worker with beat, the demo board."""
-    db_name = "forest_test_browser"
-    asyncio.run(_recreate_pg(db_name))
-    var_dir = tmp_path_factory.mktemp("browser-stack")
-    url = pg_url(db_name)
-    redis.Redis.from_url(BROWSER_REDIS_URL).flushdb()
-    with running_demo_site(notices=DEMO_NOTICES) as demo:
+@contextmanager
+def browser_stack(tmp_path_factory: pytest.TempPathFactory, db_name: str, var_name: str, *, notices: int,
+                  seed: int = 1, **env: str) -> Iterator[tuple[Stack, DemoSite, str]]:
+    """A fresh PostgreSQL `db_name`, Redis DB 13 and demo board; one API and one worker (`env`: more of their
+    settings). Yields the stack, the board and the API's base URL."""
+    url, var_dir = fresh_storage(tmp_path_factory, db_name, var_name, BROWSER_REDIS_URL)
+    with running_demo_site(notices=notices, seed=seed) as demo:
         host_port = demo.base_url.removeprefix("http://")
         settings = make_settings(url, var_dir, crawl_allow_hosts=[host_port], broker_url=BROWSER_REDIS_URL,
                                  redis_url=BROWSER_REDIS_URL)
         migrate.upgrade("head", settings)
-        env = {**os.environ, "FOREST_DATABASE_URL": url, "FOREST_BROKER_URL": BROWSER_REDIS_URL,
-               "FOREST_REDIS_URL": BROWSER_REDIS_URL, "FOREST_SECRET_KEY": SECRET, "FOREST_VAR_DIR": str(var_dir),
-               "FOREST_CRAWL_ALLOW_HOSTS": host_port, "FOREST_EVENT_POLL_INTERVAL_SECONDS": "0.2",
-               "FOREST_WS_HEARTBEAT_SECONDS": "5", "PYTHONUNBUFFERED": "1"}
-        stack = Stack(env=env, database_url=url, demo=demo, var_dir=var_dir)
+        stack_env = {**os.environ, "FOREST_DATABASE_URL": url, "FOREST_BROKER_URL": BROWSER_REDIS_URL,
+                     "FOREST_REDIS_URL": BROWSER_REDIS_URL, "FOREST_SECRET_KEY": SECRET,
+                     "FOREST_VAR_DIR": str(var_dir), "FOREST_CRAWL_ALLOW_HOSTS": host_port, **env,
+                     "PYTHONUNBUFFERED": "1"}
+        stack = Stack(env=stack_env, database_url=url, demo=demo, var_dir=var_dir)
         try:
             stack.start_worker("worker")
             base = stack.start_api("api")
-            yield Forest(
-                stack=stack,
-                base_url=base,
-                demo_source=stack.add_source("demo-board"),
-                # 15 list pages half a second apart: long enough to be cancelled while it runs.
-                slow_source=stack.add_source("demo-board-slow", delay=0.5),
-                fresh_source=stack.add_source("demo-board-fresh"),
-                refresh_source=stack.add_source("demo-board-refresh"),
-                demo_host=host_port,
-            )
+            yield stack, demo, base
         finally:
             stack.stop_all()
+
+
+@pytest.fixture(scope="module")
+def forest(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Forest]:
+    """PostgreSQL (`forest_test_browser`, fresh), Redis DB 13, one API, one worker with beat, the demo board."""
+    with browser_stack(tmp_path_factory, "forest_test_browser", "browser-stack", notices=DEMO_NOTICES, seed=1,
+                       FOREST_EVENT_POLL_INTERVAL_SECONDS="0.2", FOREST_WS_HEARTBEAT_SECONDS="5") as (stack, demo, base):
+        yield Forest(
+            stack=stack,
+            base_url=base,
+            demo_source=stack.add_source("demo-board"),
+            # 15 list pages half a second apart: long enough to be cancelled while it runs.
+            slow_source=stack.add_source("demo-board-slow", delay=0.5),
+            fresh_source=stack.add_source("demo-board-fresh"),
+            refresh_source=stack.add_source("demo-board-refresh"),
+            demo_host=demo.base_url.removeprefix("http://"),
+        )
 
 
 @pytest.fixture(scope="module")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -13,17 +12,15 @@ from pathlib import Path
 
 import httpx
 import pytest
-import redis
 from playwright.sync_api import Browser, ConsoleMessage, expect
 from sqlalchemy import update
 
-from forest.cli import migrate
 from forest.database import Database
-from forest.demo_site.testing import DemoSite, running_demo_site
+from forest.demo_site.testing import DemoSite
 from forest.users.models import User
-from tests.conftest import SECRET, _recreate_pg, make_settings, pg_url
-from tests.crawls.conftest import Stack, register
-from tests.dashboard.conftest import BROWSER_REDIS_URL
+from tests.conftest import make_settings
+from tests.crawls.conftest import register
+from tests.dashboard.conftest import browser_stack
 
 DEMO_NOTICES = 30
 CRAWL_TIMEOUT_MS = 40_000
@@ -42,27 +39,9 @@ class Wizardry:
 @pytest.fixture(scope="module")
 def wizard_forest(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Wizardry]:
     """PostgreSQL (`forest_test_browser_wizard`), Redis DB 13, one API and one worker crawling without delay."""
-    db_name = "forest_test_browser_wizard"
-    asyncio.run(_recreate_pg(db_name))
-    var_dir = tmp_path_factory.mktemp("wizard-stack")
-    url = pg_url(db_name)
-    redis.Redis.from_url(BROWSER_REDIS_URL).flushdb()
-    with running_demo_site(notices=DEMO_NOTICES, seed=5) as demo:
-        host_port = demo.base_url.removeprefix("http://")
-        settings = make_settings(url, var_dir, crawl_allow_hosts=[host_port], broker_url=BROWSER_REDIS_URL,
-                                 redis_url=BROWSER_REDIS_URL)
-        migrate.upgrade("head", settings)
-        env = {**os.environ, "FOREST_DATABASE_URL": url, "FOREST_BROKER_URL": BROWSER_REDIS_URL,
-               "FOREST_REDIS_URL": BROWSER_REDIS_URL, "FOREST_SECRET_KEY": SECRET, "FOREST_VAR_DIR": str(var_dir),
-               "FOREST_CRAWL_ALLOW_HOSTS": host_port, "FOREST_CRAWL_POLITE_DELAY_SECONDS": "0",
-               "FOREST_EVENT_POLL_INTERVAL_SECONDS": "0.2", "PYTHONUNBUFFERED": "1"}
-        stack = Stack(env=env, database_url=url, demo=demo, var_dir=var_dir)
-        try:
-            stack.start_worker("worker")
-            base = stack.start_api("api")
-            yield Wizardry(base_url=base, database_url=url, var_dir=var_dir, demo=demo)
-        finally:
-            stack.stop_all()
+    with browser_stack(tmp_path_factory, "forest_test_browser_wizard", "wizard-stack", notices=DEMO_NOTICES, seed=5,
+                       FOREST_CRAWL_POLITE_DELAY_SECONDS="0", FOREST_EVENT_POLL_INTERVAL_SECONDS="0.2") as (stack, demo, base):
+        yield Wizardry(base_url=base, database_url=stack.database_url, var_dir=stack.var_dir, demo=demo)
 
 
 def make_admin(forest: Wizardry, email: str) -> None:
