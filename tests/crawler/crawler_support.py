@@ -10,6 +10,28 @@ from urllib.parse import urlsplit
 from forest.crawler.engine import CrawlConfig
 from forest.demo_site.testing import DemoSite
 
+# Definitions of two of the demo board's shapes (forest.demo_site.shapes), as a user would write them; the cards
+# board's pager is left for the crawler to find.
+CARDS: dict[str, Any] = {
+    "list": {
+        "rows": "div.cards div.card",
+        "fields": {"title": "h3.card-title", "department": "span.org", "post_date": "time::attr(datetime)",
+                   "views": "span.views", "detail_link": "a.card-link::attr(href)"},
+        "pinned": "img.pin",
+    },
+    "detail": {"fields": {"title": "h1.headline", "attachments": "div.downloads a"}},
+}
+GRID: dict[str, Any] = {
+    "list": {
+        "rows": "table.grid tbody tr",
+        "fields": {"external_id": r"td:nth-child(2) a::attr(href) re:no=(\d+)", "title": "td:nth-child(2) a",
+                   "department": "td:nth-child(3)", "post_date": "td:nth-child(4)", "views": "td:nth-child(5)",
+                   "detail_link": "td:nth-child(2) a::attr(href)"},
+        "pinned": "tr.is-top",
+    },
+    "detail": {"fields": {"attachments": "td.files a"}},
+}
+
 
 def demo_host(site: DemoSite) -> str:
     """The demo board's host:port, for allow-listing."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from crawler_support import demo_config
+from crawler_support import CARDS, GRID, demo_config
 
 from forest.crawler.engine import EMPTY_PAGE, ERROR, LAST_PAGE, crawl
 from forest.crawler.memory import MemoryStore
@@ -14,26 +14,8 @@ from forest.demo_site.board import Notice
 from forest.demo_site.shapes import english_id, file_key
 from forest.demo_site.testing import DemoSite
 
-CARDS: dict[str, Any] = {
-    "list": {
-        "rows": "div.cards div.card",
-        "fields": {"title": "h3.card-title", "department": "span.org", "post_date": "time::attr(datetime)",
-                   "views": "span.views", "detail_link": "a.card-link::attr(href)"},
-        "pinned": "img.pin",
-        "next": "a.more",
-    },
-    "detail": {"fields": {"title": "h1.headline", "attachments": "div.downloads a"}},
-}
-GRID: dict[str, Any] = {
-    "list": {
-        "rows": "table.grid tbody tr",
-        "fields": {"external_id": r"td:nth-child(2) a::attr(href) re:no=(\d+)", "title": "td:nth-child(2) a",
-                   "department": "td:nth-child(3)", "post_date": "td:nth-child(4)", "views": "td:nth-child(5)",
-                   "detail_link": "td:nth-child(2) a::attr(href)"},
-        "pinned": "tr.is-top",
-    },
-    "detail": {"fields": {"attachments": "td.files a"}},
-}
+# The cards board with its next-page link named.
+CARDS_NEXT: dict[str, Any] = {**CARDS, "list": {**CARDS["list"], "next": "a.more"}}
 
 
 def views_now(demo: DemoSite) -> dict[int, int]:
@@ -131,7 +113,7 @@ async def test_bare_url_english_table_with_path_ids_follows_rel_next(demo: DemoS
 async def test_card_list_with_pin_icons_is_stored_field_exact_pinned_once(demo: DemoSite) -> None:
     store = MemoryStore()
     start = views_now(demo)
-    result = await crawl(demo_config(demo, "/cards/list", preset=None, definition=CARDS), store)
+    result = await crawl(demo_config(demo, "/cards/list", preset=None, definition=CARDS_NEXT), store)
     assert (result.stopped_reason, result.errors) == (LAST_PAGE, [])
     assert_field_exact(store, demo, start, file_url=lambda a: f"/shapes/file/{a.file_id}")
     pinned = demo.board.pinned[0]
@@ -167,7 +149,7 @@ async def test_egov_preset_definition_reads_the_stock_board_field_exact(demo: De
 
 
 async def test_crawl_whose_every_row_failed_is_not_a_success(demo: DemoSite) -> None:
-    broken = copy.deepcopy(CARDS)
+    broken = copy.deepcopy(CARDS_NEXT)
     broken["list"]["fields"]["post_date"] = "span.no-such-date"
     result = await crawl(demo_config(demo, "/cards/list", preset=None, definition=broken, max_pages=2),
                          MemoryStore())

@@ -15,27 +15,9 @@ from forest.crawls import runner
 from forest.demo_site.board import Notice
 from forest.demo_site.shapes import english_id, file_key
 from forest.demo_site.testing import DemoSite
+from tests.crawler.crawler_support import CARDS, GRID
 
 API = "/api/v1/sources"
-CARDS: dict[str, Any] = {
-    "list": {
-        "rows": "div.cards div.card",
-        "fields": {"title": "h3.card-title", "department": "span.org", "post_date": "time::attr(datetime)",
-                   "views": "span.views", "detail_link": "a.card-link::attr(href)"},
-        "pinned": "img.pin",
-    },
-    "detail": {"fields": {"title": "h1.headline", "attachments": "div.downloads a"}},
-}
-GRID: dict[str, Any] = {
-    "list": {
-        "rows": "table.grid tbody tr",
-        "fields": {"external_id": r"td:nth-child(2) a::attr(href) re:no=(\d+)", "title": "td:nth-child(2) a",
-                   "department": "td:nth-child(3)", "post_date": "td:nth-child(4)", "views": "td:nth-child(5)",
-                   "detail_link": "td:nth-child(2) a::attr(href)"},
-        "pinned": "tr.is-top",
-    },
-    "detail": {"fields": {"attachments": "td.files a"}},
-}
 # (start path, definition, notice id as stored, attachment path, whether pinned notices are listed)
 SHAPES: dict[str, tuple[str, dict[str, Any] | None, Any, Any, bool]] = {
     "form_post_session": ("/egovpost/bid/list.do", EGOV_FORM_POST, lambda n: str(n.ntt_id),
