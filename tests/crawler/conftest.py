@@ -10,10 +10,10 @@ from typing import Any
 
 import asyncpg
 import pytest
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
+from crawler_support import fresh_tables
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 import forest.models  # noqa: F401 - registers every table on Base.metadata
-from forest.database import Base
 from forest.demo_site.testing import DemoSite, running_demo_site
 from forest.sources.models import Source
 from tests.conftest import PG_ADMIN_DSN, _recreate_pg, pg_url
@@ -62,16 +62,8 @@ async def sessionmaker(
         url = request.getfixturevalue("pg_scratch_url")
     else:
         url = f"sqlite+aiosqlite:///{tmp_path / 'crawler.db'}"
-    engine = create_async_engine(url)
-    async with engine.begin() as conn:
-        await conn.run_sync(Base.metadata.drop_all)
-        await conn.run_sync(Base.metadata.create_all)
-    try:
-        yield async_sessionmaker(engine, expire_on_commit=False)
-    finally:
-        async with engine.begin() as conn:
-            await conn.run_sync(Base.metadata.drop_all)
-        await engine.dispose()
+    async with fresh_tables(url, drop_after=True) as maker:
+        yield maker
 
 
 @pytest.fixture

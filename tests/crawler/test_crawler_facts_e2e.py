@@ -9,9 +9,9 @@ from typing import Any
 
 import httpx
 import pytest
-from crawler_support import demo_config
+from crawler_support import demo_config, fresh_tables
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from forest.alerts.models import Alert
 from forest.bids.ingest import DbNoticeStore
@@ -19,7 +19,6 @@ from forest.bids.models import Bid, BidDetail
 from forest.crawler.engine import crawl
 from forest.crawls.models import JobEvent
 from forest.crawls.runner import _AlertingStore
-from forest.database import Base
 from forest.demo_site.testing import DemoSite, running_demo_site
 from forest.realtime.events import Publisher
 from forest.users.models import User
@@ -44,14 +43,8 @@ def _stored_json(bid: Bid) -> dict[str, Any]:
 
 @pytest.fixture
 async def pg_sessionmaker(pg_scratch_url: str) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
-    engine = create_async_engine(pg_scratch_url)
-    async with engine.begin() as conn:
-        await conn.run_sync(Base.metadata.drop_all)
-        await conn.run_sync(Base.metadata.create_all)
-    try:
-        yield async_sessionmaker(engine, expire_on_commit=False)
-    finally:
-        await engine.dispose()
+    async with fresh_tables(pg_scratch_url, drop_after=False) as maker:
+        yield maker
 
 
 async def test_crawl_of_a_5000_notice_board_stores_every_fact_exactly(
