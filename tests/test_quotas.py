@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
@@ -25,23 +24,11 @@ HOOK = "http://127.0.0.1:9/hook"
 
 
 @pytest.fixture
-def quota_settings(database_url: str, tmp_path: Path) -> Settings:
-    """Small quotas; 127.0.0.1:9 may be crawled and called (it never answers: nothing runs here)."""
+def settings(database_url: str, tmp_path: Path) -> Settings:
+    """Small quotas; 127.0.0.1:9 may be crawled and called (it never answers: nothing runs here). The `app` and
+    `client` fixtures of tests/conftest.py run on these."""
     return make_settings(database_url, tmp_path, crawl_allow_hosts=["127.0.0.1:9"], webhook_allow_hosts=["127.0.0.1:9"],
                          quota_active_crawls=2, quota_alerts=3, quota_webhook_alerts=1, quota_websockets=2)
-
-
-@pytest.fixture
-async def quota_app(quota_settings: Settings) -> AsyncIterator[FastAPI]:
-    app = create_app(quota_settings)
-    async with app.router.lifespan_context(app):
-        yield app
-
-
-@pytest.fixture
-async def qclient(quota_app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=quota_app), base_url="http://testserver") as c:
-        yield c
 
 
 async def _account(app: FastAPI, *, admin: bool = False, name: str = "q") -> Account:
@@ -53,81 +40,81 @@ async def _account(app: FastAPI, *, admin: bool = False, name: str = "q") -> Acc
     return Account(user.id, email, "quota-password-1", {"Authorization": f"Bearer {token}"})
 
 
-async def test_alert_quota_is_409_and_a_delete_frees_a_place(qclient: httpx.AsyncClient, quota_app: FastAPI) -> None:
-    user = await _account(quota_app)
+async def test_alert_quota_is_409_and_a_delete_frees_a_place(client: httpx.AsyncClient, app: FastAPI) -> None:
+    user = await _account(app)
     ids = []
     for i in range(3):
-        r = await qclient.post("/api/v1/alerts", json={"name": f"a{i}"}, headers=user.headers)
+        r = await client.post("/api/v1/alerts", json={"name": f"a{i}"}, headers=user.headers)
         assert r.status_code == 201, r.text
         ids.append(r.json()["id"])
-    r = await qclient.post("/api/v1/alerts", json={"name": "one too many"}, headers=user.headers)
+    r = await client.post("/api/v1/alerts", json={"name": "one too many"}, headers=user.headers)
     assert r.status_code == 409, r.text
     assert r.headers["content-type"].startswith("application/problem+json")
     assert r.json()["code"] == "conflict" and "3 alerts" in r.json()["detail"]
-    assert len((await qclient.get("/api/v1/alerts", headers=user.headers)).json()["items"]) == 3
-    assert (await qclient.delete(f"/api/v1/alerts/{ids[0]}", headers=user.headers)).status_code == 204
-    assert (await qclient.post("/api/v1/alerts", json={"name": "again"}, headers=user.headers)).status_code == 201
+    assert len((await client.get("/api/v1/alerts", headers=user.headers)).json()["items"]) == 3
+    assert (await client.delete(f"/api/v1/alerts/{ids[0]}", headers=user.headers)).status_code == 204
+    assert (await client.post("/api/v1/alerts", json={"name": "again"}, headers=user.headers)).status_code == 201
     # Another user has a quota of their own; admins have none.
-    other = await _account(quota_app, name="other")
-    assert (await qclient.post("/api/v1/alerts", json={"name": "x"}, headers=other.headers)).status_code == 201
-    admin = await _account(quota_app, admin=True)
+    other = await _account(app, name="other")
+    assert (await client.post("/api/v1/alerts", json={"name": "x"}, headers=other.headers)).status_code == 201
+    admin = await _account(app, admin=True)
     for i in range(5):
-        r = await qclient.post("/api/v1/alerts", json={"name": f"admin {i}", "webhook_url": HOOK}, headers=admin.headers)
+        r = await client.post("/api/v1/alerts", json={"name": f"admin {i}", "webhook_url": HOOK}, headers=admin.headers)
         assert r.status_code == 201, r.text
 
 
-async def test_webhook_alert_quota_is_409(qclient: httpx.AsyncClient, quota_app: FastAPI) -> None:
-    user = await _account(quota_app)
-    r = await qclient.post("/api/v1/alerts", json={"name": "hooked", "webhook_url": HOOK}, headers=user.headers)
+async def test_webhook_alert_quota_is_409(client: httpx.AsyncClient, app: FastAPI) -> None:
+    user = await _account(app)
+    r = await client.post("/api/v1/alerts", json={"name": "hooked", "webhook_url": HOOK}, headers=user.headers)
     assert r.status_code == 201, r.text
-    r = await qclient.post("/api/v1/alerts", json={"name": "hooked 2", "webhook_url": HOOK}, headers=user.headers)
+    r = await client.post("/api/v1/alerts", json={"name": "hooked 2", "webhook_url": HOOK}, headers=user.headers)
     assert r.status_code == 409 and "webhook" in r.json()["detail"], r.text
-    r = await qclient.post("/api/v1/alerts", json={"name": "no hook"}, headers=user.headers)
+    r = await client.post("/api/v1/alerts", json={"name": "no hook"}, headers=user.headers)
     assert r.status_code == 201, r.text
 
 
-async def test_alert_quota_holds_under_concurrent_creates(qclient: httpx.AsyncClient, quota_app: FastAPI) -> None:
-    user = await _account(quota_app)
-    answers = await asyncio.gather(*(qclient.post("/api/v1/alerts", json={"name": f"c{i}"}, headers=user.headers)
+async def test_alert_quota_holds_under_concurrent_creates(client: httpx.AsyncClient, app: FastAPI) -> None:
+    user = await _account(app)
+    answers = await asyncio.gather(*(client.post("/api/v1/alerts", json={"name": f"c{i}"}, headers=user.headers)
                                      for i in range(12)))
     assert sorted(r.status_code for r in answers) == [201] * 3 + [409] * 9, [r.text for r in answers]
-    assert len((await qclient.get("/api/v1/alerts", headers=user.headers)).json()["items"]) == 3
+    assert len((await client.get("/api/v1/alerts", headers=user.headers)).json()["items"]) == 3
 
 
-async def test_active_crawl_quota_is_429_with_retry_after(qclient: httpx.AsyncClient, quota_app: FastAPI) -> None:
-    user = await _account(quota_app)
+async def test_active_crawl_quota_is_429_with_retry_after(client: httpx.AsyncClient, app: FastAPI) -> None:
+    user = await _account(app)
     jobs = []
     for i in range(2):
-        r = await qclient.post("/api/v1/crawls", json={"url": f"http://127.0.0.1:9/board/{i}"}, headers=user.headers)
+        r = await client.post("/api/v1/crawls", json={"url": f"http://127.0.0.1:9/board/{i}"}, headers=user.headers)
         assert r.status_code == 202, r.text
         jobs.append(r.json()["id"])
-    r = await qclient.post("/api/v1/crawls", json={"url": "http://127.0.0.1:9/board/x"}, headers=user.headers)
+    r = await client.post("/api/v1/crawls", json={"url": "http://127.0.0.1:9/board/x"}, headers=user.headers)
     assert r.status_code == 429, r.text
     assert r.json()["code"] == "rate_limited" and int(r.headers["Retry-After"]) > 0
-    r = await qclient.post("/start-crawl", params={"url": "http://127.0.0.1:9/board/y"}, headers=user.headers)
+    r = await client.post("/start-crawl", params={"url": "http://127.0.0.1:9/board/y"}, headers=user.headers)
     assert r.status_code == 429 and r.json()["code"] == "rate_limited", r.text
     # The same board again is the job already running, not a new one: no quota involved.
-    r = await qclient.post("/api/v1/crawls", json={"url": "http://127.0.0.1:9/board/0"}, headers=user.headers)
+    r = await client.post("/api/v1/crawls", json={"url": "http://127.0.0.1:9/board/0"}, headers=user.headers)
     assert r.status_code == 202 and r.json()["id"] == jobs[0], r.text
     # A finished job frees its place.
-    assert (await qclient.post(f"/api/v1/crawls/{jobs[0]}/cancel", headers=user.headers)).status_code == 202
-    r = await qclient.post("/api/v1/crawls", json={"url": "http://127.0.0.1:9/board/x"}, headers=user.headers)
+    assert (await client.post(f"/api/v1/crawls/{jobs[0]}/cancel", headers=user.headers)).status_code == 202
+    r = await client.post("/api/v1/crawls", json={"url": "http://127.0.0.1:9/board/x"}, headers=user.headers)
     assert r.status_code == 202, r.text
-    admin = await _account(quota_app, admin=True)
+    admin = await _account(app, admin=True)
     for i in range(4):
-        r = await qclient.post("/api/v1/crawls", json={"url": f"http://127.0.0.1:9/admin/{i}"}, headers=admin.headers)
+        r = await client.post("/api/v1/crawls", json={"url": f"http://127.0.0.1:9/admin/{i}"}, headers=admin.headers)
         assert r.status_code == 202, r.text
 
 
 async def test_active_crawl_quota_holds_under_concurrent_submissions(
-    qclient: httpx.AsyncClient, quota_app: FastAPI,
+    client: httpx.AsyncClient, app: FastAPI,
 ) -> None:
-    user = await _account(quota_app)
+    user = await _account(app)
     answers = await asyncio.gather(*(
-        qclient.post("/api/v1/crawls", json={"url": f"http://127.0.0.1:9/burst/{i}"}, headers=user.headers)
+        client.post("/api/v1/crawls", json={"url": f"http://127.0.0.1:9/burst/{i}"}, headers=user.headers)
         for i in range(10)))
     assert sorted(r.status_code for r in answers) == [202] * 2 + [429] * 8, [r.text for r in answers]
-    r = await qclient.get("/api/v1/crawls", params={"state": "queued"}, headers=user.headers)
+    r = await client.get("/api/v1/crawls", params={"state": "queued"}, headers=user.headers)
     assert len(r.json()["items"]) == 2
 
 
@@ -141,9 +128,9 @@ def _close_code(client: TestClient, headers: dict[str, str]) -> int | None:
     return None
 
 
-def test_websocket_quota_closes_the_extra_socket_with_1013(quota_settings: Settings) -> None:
+def test_websocket_quota_closes_the_extra_socket_with_1013(settings: Settings) -> None:
     """Against the in-process app (Redis leases on PostgreSQL runs, this process's count on SQLite)."""
-    settings = quota_settings.model_copy(update={"ws_heartbeat_seconds": 0.2})
+    settings = settings.model_copy(update={"ws_heartbeat_seconds": 0.2})
     app = create_app(settings)
     with TestClient(app) as client:
         r = client.post("/api/v1/auth/register", json={"email": f"ws-{time.monotonic_ns()}@example.com",
