@@ -25,6 +25,7 @@ from forest.app import create_app
 from forest.cli import migrate
 from forest.config import Settings
 from forest.database import Database
+from forest.demo_site.testing import ThreadedServer
 from forest.security import create_access_token
 from forest.users import service as users
 
@@ -183,22 +184,12 @@ def artifacts_dir() -> Iterator[Path]:
     yield path
 
 
-class _Server(uvicorn.Server):
-    def __init__(self, config: uvicorn.Config) -> None:
-        super().__init__(config)
-        self.ready = threading.Event()
-
-    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
-        await super().startup(sockets=sockets)
-        self.ready.set()
-
-
 @contextmanager
 def serving(settings: Settings, options: dict[str, Any]) -> Iterator[str]:
     """Forest's app on a real uvicorn server (these options) on a free port: its base URL."""
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
-    server = _Server(uvicorn.Config(create_app(settings), log_level="warning", access_log=False, **options))
+    server = ThreadedServer(uvicorn.Config(create_app(settings), log_level="warning", access_log=False, **options))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     try:

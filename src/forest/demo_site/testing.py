@@ -30,7 +30,7 @@ class DemoSite:
         return self.base_url + path
 
 
-class _ThreadedServer(uvicorn.Server):
+class ThreadedServer(uvicorn.Server):
     """A uvicorn server that reports readiness through an event instead of being polled."""
 
     def __init__(self, config: uvicorn.Config) -> None:
@@ -61,7 +61,7 @@ def running_demo_site(
         lifespan="off",
         timeout_graceful_shutdown=2,
     )
-    server = _ThreadedServer(config)
+    server = ThreadedServer(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="demo-site", daemon=True)
     thread.start()
     try:
