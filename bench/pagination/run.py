@@ -87,7 +87,7 @@ async def prepare(settings: Settings) -> dict[str, Any]:
             user = await users.ensure_admin(session=session, email="bench@example.com", password="bench-password-1")
             total = int(await session.scalar(select(func.count()).select_from(Bid)) or 0)
             version = str(await session.scalar(text("SHOW server_version")))
-        token, _ = create_access_token(settings, user.id)
+        token, _ = create_access_token(settings, user.id, user.token_version)
         return {"token": token, "total": total, "pg": version, "seeded": seeded}
     finally:
         await db.dispose()
