@@ -147,7 +147,12 @@ def test_api_process_logs_carry_no_ticket_or_token(tmp_path: Path) -> None:
                          b"Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
                          b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n")
             sock.recv(1024)
-        time.sleep(0.5)  # the access log file is flushed within 50 ms
+        # Wait for the three requests to reach both logs (the access log is flushed within 50 ms).
+        while not ((tmp_path / "api.log").read_text().count("/ws/notifications?") and
+                   (tmp_path / "access.jsonl").exists() and
+                   "/api/v1/users/me" in (tmp_path / "access.jsonl").read_text()):
+            assert time.monotonic() < deadline + 10, "the requests never reached the logs"
+            time.sleep(0.02)
     finally:
         proc.terminate()
         proc.wait(timeout=20)

@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 
 import httpx
+import pytest
+
+from forest import security
 
 FLOOD = 24
 
 
-async def test_bids_answer_quickly_during_a_login_flood(client: httpx.AsyncClient, make_user) -> None:  # type: ignore[no-untyped-def]
+async def test_bids_answer_quickly_during_a_login_flood(  # type: ignore[no-untyped-def]
+    client: httpx.AsyncClient, make_user, monkeypatch: pytest.MonkeyPatch,
+) -> None:
     user = await make_user()
     r = await client.get("/api/v1/bids", headers=user.headers)  # warm: the auth cache and the pool
     assert r.status_code == 200
@@ -21,8 +27,17 @@ async def test_bids_answer_quickly_during_a_login_flood(client: httpx.AsyncClien
         resp = await client.post("/api/v1/auth/token", data={"username": username, "password": f"wrong-{k}"})
         return resp.status_code
 
+    verifying = threading.Event()
+    verify = security.verify_password
+
+    def observed_verify(password: str, password_hash: str | None) -> bool:
+        verifying.set()
+        return verify(password, password_hash)
+
+    monkeypatch.setattr(security, "verify_password", observed_verify)
     logins = [asyncio.create_task(login(k)) for k in range(FLOOD)]
-    await asyncio.sleep(0.2)  # the logins are under way: read, then queued for argon2
+    # The flood is under way once the first argon2 verification has started (the rest queue behind it).
+    assert await asyncio.to_thread(verifying.wait, 30), "no login reached argon2"
     started = time.perf_counter()
     r = await client.get("/api/v1/bids", headers=user.headers)
     elapsed = time.perf_counter() - started
