@@ -43,9 +43,9 @@ def reap_stale_jobs() -> list[str]:
 @celery.task(name="forest.schedule")
 def run_schedules() -> list[str]:
     """Start the crawls whose source schedule is due."""
-    from forest.sources import schedules
+    from forest.crawls import scheduled
 
-    return [str(j) for j in asyncio.run(schedules.run_due(get_settings(), send_crawl))]
+    return [str(j) for j in asyncio.run(scheduled.run_due(get_settings(), send_crawl))]
 
 
 def send_webhooks(delivery_ids: Sequence[uuid.UUID], countdown: float | None = None) -> None:
