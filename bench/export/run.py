@@ -2,7 +2,8 @@
 
 One command: `.venv/bin/python bench/export/run.py`. It creates (once) the PostgreSQL database
 `forest_bench_export`, migrates it, seeds 1,000,000 bids with `forest seed bids`' generator (kept between runs;
-drop the database to re-seed), starts one uvicorn worker of the API, and per round streams the whole table as
+drop the database to re-seed), starts one `forest api` process as shipped (production settings), and per
+round streams the whole table as
 CSV while sampling the API process's resident memory every 100 ms. The baseline, in the same run and rounds:
 PostgreSQL's own `COPY (SELECT …) TO STDOUT (FORMAT csv)` of the same columns, read by asyncpg. Writes
 `bench/RESULTS.md` (## Export).
@@ -76,12 +77,14 @@ async def prepare(settings: Settings) -> dict[str, Any]:
 
 def start_api(settings: Settings) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
-    env = {**os.environ, "FOREST_DATABASE_URL": settings.database_url, "FOREST_VAR_DIR": str(VAR),
-           "FOREST_SECRET_KEY": SECRET, "FOREST_ENVIRONMENT": "local",
+    # `forest api` as shipped: its own uvicorn options and the production settings (every other setting at
+    # its default).
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("FOREST_")},
+           "FOREST_DATABASE_URL": settings.database_url, "FOREST_VAR_DIR": str(VAR), "FOREST_SECRET_KEY": SECRET,
+           "FOREST_ENVIRONMENT": "production", "FOREST_API_PORT": str(port),
            "PYTHONPATH": f"{ROOT}{os.pathsep}{ROOT / 'src'}"}
-    proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "forest.app:create_app", "--factory", "--host",
-                             "127.0.0.1", "--port", str(port), "--no-access-log", "--log-level", "warning",
-                             "--workers", "1"], cwd=ROOT, env=env)
+    proc = subprocess.Popen([sys.executable, "-m", "forest.cli.main", "api"], cwd=ROOT, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}"
     for _ in range(300):
         if proc.poll() is not None:
@@ -195,7 +198,9 @@ def write_results(api: list[dict[str, float]], copy: list[dict[str, float]], fac
     section = f"""## Export
 
 `GET /api/v1/bids/export?format=csv` of all {facts['total']:,} bids (no filter, default sort `-post_date`) from
-PostgreSQL {facts['pg'].split(' ')[0]}, streamed to an httpx client; one uvicorn worker; the API process's
+PostgreSQL {facts['pg'].split(' ')[0]}, streamed to an httpx client; one `forest api` process as shipped
+(`FOREST_ENVIRONMENT=production`,
+its own uvicorn options, access log on); the API process's
 resident memory sampled every 100 ms. Baseline in the same rounds: PostgreSQL's own
 `COPY (SELECT …) TO STDOUT (FORMAT csv)` of the same columns and order, read by asyncpg (no HTTP, no escaping
 of formula cells, no facts from `bid_detail`).
