@@ -57,12 +57,12 @@ from forest.crawler.parse import (
 )
 from forest.crawler.presets.egov import parse_egov_detail
 from forest.crawler.request import PageRequest
+from forest.crawler.selectors import split_attr
 
 LIST_FIELDS = ("external_id", "title", "department", "post_date", "views", "detail_link")
 DETAIL_FIELDS = ("title", "department", "post_date", "views", "attachments")
 _NAME = re.compile(r"[a-z_][a-z0-9_]{0,39}")
 _OPS = re.compile(r"\s+(js:(?:[A-Za-z_$][\w$.]*:)?-?\d+|seg:-?\d+)(?=\s|$)")
-_ATTR = re.compile(r"::attr\(\s*([\w:-]+)\s*\)\s*$")
 _RE_OP = " re:"
 
 
@@ -165,13 +165,7 @@ class FieldExpr:
             except jmespath.exceptions.JMESPathError as exc:
                 raise ValueError(f"bad JMESPath expression {source!r}: {exc}") from exc
             return cls(source=source, attr=None, ops=tuple(ops), pattern=pattern, query=query)
-        attr = None
-        match = _ATTR.search(source)
-        if match:
-            attr = match.group(1)
-            source = source[: match.start()].strip()
-        elif source.endswith("::text"):
-            source = source[: -len("::text")].strip()
+        source, attr = split_attr(source)
         if source:
             check_css(source)
         return cls(source=source, attr=attr, ops=tuple(ops), pattern=pattern)

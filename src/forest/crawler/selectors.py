@@ -49,6 +49,17 @@ ALL_KEYS = frozenset((*LIST_KEYS, *DETAIL_KEYS, *EXTRA_KEYS))
 _ATTR = re.compile(r"::attr\(\s*([\w:-]+)\s*\)\s*$")
 
 
+def split_attr(css: str) -> tuple[str, str | None]:
+    """`a::attr(href)` -> (`a`, `href`); `td::text` and `td` -> (`td`, None): the CSS and the attribute it reads."""
+    css = css.strip()
+    match = _ATTR.search(css)
+    if match:
+        return css[: match.start()].strip(), match.group(1)
+    if css.endswith("::text"):
+        return css[: -len("::text")].strip(), None
+    return css, None
+
+
 class SelectorError(ValueError):
     """A selectors mapping that cannot work; the message names the key."""
 
@@ -71,14 +82,7 @@ class FieldSelector:
                 pattern = re.compile(regex)
             except re.error as exc:
                 raise SelectorError(f"{key}: bad regex {regex!r}: {exc}") from exc
-        css = css.strip()
-        attr = None
-        match = _ATTR.search(css)
-        if match:
-            attr = match.group(1)
-            css = css[: match.start()].strip()
-        elif css.endswith("::text"):
-            css = css[: -len("::text")].strip()
+        css, attr = split_attr(css)
         if css:
             try:
                 LexborHTMLParser("<p></p>").css_first(css)
