@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import functools
 import hashlib
 import hmac
 import json
+import types
+import typing
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -18,17 +21,23 @@ from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any, Generic, Literal, TypeVar
 from urllib.parse import urlencode
 
+import orjson
 from fastapi import Query, Request, Response
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, TypeAdapter
 from sqlalchemy import Select, func, literal, select, text, tuple_
+from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.elements import ColumnElement
 
+from forest.database import Database
 from forest.errors import CursorError, CursorMismatch, UnsupportedSort
 from forest.explain import Explain
 
 T = TypeVar("T")
+# Where the API is mounted: list endpoints (and so their cursors) are named by their full path.
+API_PREFIX = "/api/v1"
 CURSOR_VERSION = 1
 # Longer than any cursor the server signs (a few hundred characters); a longer one is refused unread.
 MAX_CURSOR_LENGTH = 2048
@@ -382,8 +391,99 @@ def page_statement(stmt: Select[Any], plan: PagePlan, segment: Segment | None = 
             .limit(plan.limit + 1 if limit is None else limit))
 
 
+Row = Mapping[str, Any]
+
+
+def columns_of(table: Any, schema: type[BaseModel], *extra: str) -> tuple[ColumnElement[Any], ...]:
+    """The columns of `table` (a mapped class or a Table) named like the fields of `schema`, plus `extra` ones:
+    what a list selects, so its rows hold the schema's fields and nothing the API does not show."""
+    columns = getattr(table, "__table__", table).c
+    return tuple(columns[name] for name in (*schema.model_fields, *extra) if name in columns)
+# Builds the SQL (`$n` parameters) and arguments of one run of a page on the driver: (plan, segment, rows wanted).
+DriverStatement = Callable[[PagePlan, Segment, int], tuple[str, list[Any]]]
+# Compiled statements by SQLAlchemy cache key (the statement's shape without its values): a list has a few shapes
+# (sort, direction, which filters are set), so this stays small; the cap only guards against a runaway caller.
+_compiled: dict[Any, SQLCompiler] = {}
+_MAX_COMPILED = 2000
+
+
+def uses_driver(db: Database) -> bool:
+    """Whether pages of `db` are read by the driver engine (PostgreSQL on asyncpg) rather than a session."""
+    return db.engine.dialect.name == "postgresql" and db.engine.dialect.driver == "asyncpg"
+
+
+def driver_statement(dialect: Dialect, stmt: Select[Any]) -> tuple[str, list[Any]]:
+    """`stmt` as the driver runs it: its SQL, compiled once per shape, and its arguments in `$n` order.
+
+    SQLAlchemy's own execution does the same (cache key, cached compilation, bind processors); this skips the
+    rest of its execution layer, which cost more than the query on the busiest lists (bench/RESULTS.md).
+    """
+    key = stmt._generate_cache_key()  # None only for elements that opt out of caching
+    compiled = _compiled.get(key.key) if key is not None else None
+    if compiled is None:
+        # As SQLAlchemy compiles for its cache: bound to the key, so later keys' values map onto its parameters.
+        compiled = dialect.statement_compiler(dialect, stmt, cache_key=key)
+        if key is not None:
+            if len(_compiled) >= _MAX_COMPILED:
+                _compiled.clear()
+            _compiled[key.key] = compiled
+    params: Mapping[str, Any] = compiled.construct_params(
+        extracted_parameters=key.bindparams if key is not None else None)
+    processors: Mapping[str, Any]
+    if compiled.post_compile_params or compiled.literal_execute_params:  # `IN (…)` lists: expanded per call
+        state = compiled.construct_expanded_state(params)
+        sql, names, params, processors = state.statement, state.positiontup or (), state.parameters, state.processors
+    else:
+        sql, names, processors = compiled.string, compiled.positiontup or (), compiled._bind_processors
+    args: list[Any] = []
+    for name in names:
+        process: Any = processors.get(name)
+        args.append(params[name] if process is None else process(params[name]))
+    return sql, args
+
+
+async def fetch_page(
+    db: Database, stmt: Select[Any], plan: PagePlan, *, limit: int | None = None,
+    driver: DriverStatement | None = None, as_dicts: bool = False,
+) -> list[Row]:
+    """Up to `limit` rows (the plan's `limit + 1` by default) of the Core select of columns `stmt` (filters
+    applied), in the order of `plan` from its seek position, read run by run (`PagePlan.segments`).
+
+    Two engines: on PostgreSQL the compiled statement runs on the asyncpg driver outside a transaction (`driver`
+    builds it when a list tunes its own SQL, else `driver_statement` compiles `stmt` once per shape); elsewhere
+    a short session runs it through SQLAlchemy. Rows are read by column name; `as_dicts` copies them to dicts.
+    """
+    want_total = plan.limit + 1 if limit is None else limit
+    rows: list[Row] = []
+    if uses_driver(db):
+        for segment in plan.segments():
+            want = want_total - len(rows)
+            if want <= 0:
+                break
+            if driver is not None:
+                sql, args = driver(plan, segment, want)
+            else:
+                sql, args = driver_statement(db.engine.dialect, page_statement(stmt, plan, segment, limit=want))
+            found = await db.fetch(sql, *args)
+            rows.extend((dict(row) for row in found) if as_dicts else found)
+        return rows
+    async with db.sessionmaker() as session:
+        conn = await session.connection()
+        for segment in plan.segments():
+            want = want_total - len(rows)
+            if want <= 0:
+                break
+            result = await conn.execute(page_statement(stmt, plan, segment, limit=want))
+            rows.extend(dict(row) for row in result.mappings())
+    return rows
+
+
+def _column(row: Row, name: str) -> Any:
+    return row[name]
+
+
 async def paginate(
-    session: AsyncSession,
+    db: Database,
     stmt: Select[Any],
     *,
     keyset: Keyset,
@@ -391,24 +491,19 @@ async def paginate(
     filters: Mapping[str, Any],
     signer: CursorSigner,
     count_timeout_ms: int = 250,
-) -> PageResult[Any]:
-    """Run one keyset page of `stmt` (one ORM entity or a Core select of columns, filters already applied)."""
+    driver: DriverStatement | None = None,
+    count_stmt: Select[Any] | None = None,
+) -> PageResult[Row]:
+    """One keyset page of a list: the cursor checked against the list's sort and `filters`, the rows of `stmt`
+    (a Core select of the columns the list shows, filters applied) read by `fetch_page`, cursors signed, and
+    the total when asked for (of `count_stmt`, by default `stmt`). The one pagination flow of every list."""
     plan = plan_page(keyset, params, filters, signer)
-    base = stmt
-    rows: list[Any] = []
-    for segment in plan.segments():
-        want = plan.limit + 1 - len(rows)
-        if want <= 0:
-            break
-        page = page_statement(base, plan, segment, limit=want)
-        if len(page.column_descriptions) == 1:
-            rows.extend((await session.scalars(page)).all())
-        else:
-            # A Core select of columns: run on the session's connection, skipping the ORM's result machinery.
-            rows.extend((await (await session.connection()).execute(page)).all())
-    result = finish_page(plan, rows, signer)
+    rows = await fetch_page(db, stmt, plan, driver=driver)
+    result = finish_page(plan, rows, signer, _column)
     if params.count != "none":
-        result.count = await count_rows(session, base, params.count, count_timeout_ms)
+        async with db.sessionmaker() as session:
+            result.count = await count_rows(session, stmt if count_stmt is None else count_stmt, params.count,
+                                            count_timeout_ms)
     return result
 
 
@@ -455,20 +550,104 @@ def link_header(request: Request, result: PageResult[Any]) -> str | None:
     return ", ".join(links) or None
 
 
+Convert = Callable[[Any], Any]
+_UNSUPPORTED = object()
+# Types whose values orjson writes exactly as pydantic does (checked by tests/pagination/test_json_body.py).
+_AS_IS: tuple[Any, ...] = (int, str, bool, float, dt.date, dt.datetime, uuid.UUID, Any)
+
+
+def _optional(convert: Convert) -> Convert:
+    return lambda value: None if value is None else convert(value)
+
+
+def _converter(annotation: Any, metadata: Sequence[Any] = ()) -> Any:
+    """How a value of `annotation` becomes JSON-ready: None (as it is), a function, or _UNSUPPORTED."""
+    for item in metadata:
+        if isinstance(item, PlainSerializer):
+            return item.func if item.when_used in ("always", "json") else _UNSUPPORTED
+    origin, args = typing.get_origin(annotation), typing.get_args(annotation)
+    if origin is Annotated:
+        return _converter(args[0], args[1:])
+    if origin in (typing.Union, types.UnionType):
+        inner = [arg for arg in args if arg is not type(None)]
+        if len(inner) != 1:
+            return _UNSUPPORTED
+        convert = _converter(inner[0])
+        return convert if convert is None or convert is _UNSUPPORTED else _optional(convert)
+    if origin is Literal:
+        return None if all(isinstance(arg, str) for arg in args) else _UNSUPPORTED
+    if origin is list and len(args) == 1:
+        convert = _converter(args[0])
+        if convert is None or convert is _UNSUPPORTED:
+            return convert
+        return lambda values: [convert(value) for value in values]
+    if origin is dict and len(args) == 2 and args[0] is str:
+        return None if args[1] in _AS_IS else _UNSUPPORTED
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return _item_builder(annotation) or _UNSUPPORTED
+    return None if annotation in _AS_IS else _UNSUPPORTED
+
+
+@functools.cache
+def _item_builder(schema: type[BaseModel]) -> Callable[[Row], dict[str, Any]] | None:
+    """A function turning a row (or a JSON object) into the JSON-ready item of `schema`, field by field in the
+    schema's order, when orjson then writes the bytes pydantic would; None when the schema validates, renames
+    or serialises in its own way (its items then go through pydantic)."""
+    decorators = schema.__pydantic_decorators__
+    if (decorators.validators or decorators.field_validators or decorators.root_validators
+            or decorators.model_validators or decorators.field_serializers or decorators.model_serializers
+            or decorators.computed_fields or any(key.startswith("ser_") for key in schema.model_config)):
+        return None
+    fields: list[tuple[str, Convert | None]] = []
+    for name, info in schema.model_fields.items():
+        if info.alias or info.serialization_alias or info.exclude or info.exclude_if is not None:
+            return None
+        convert = _converter(info.annotation, info.metadata)
+        if convert is _UNSUPPORTED:
+            return None
+        fields.append((name, convert))
+
+    def build(row: Row) -> dict[str, Any]:
+        return {name: row[name] if convert is None else convert(row[name]) for name, convert in fields}
+
+    return build
+
+
+def _default(value: Any) -> Any:
+    if isinstance(value, uuid.UUID):  # the driver's own UUID type
+        return str(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
 _page_adapters: dict[type[BaseModel], TypeAdapter[Any]] = {}
 
 
-def page_response(result: PageResult[Any], request: Request, schema: type[BaseModel]) -> Response:
-    """The list body as JSON bytes plus its Link header, for routes that return a Response themselves.
+def page_body(result: PageResult[Any], schema: type[BaseModel]) -> bytes:
+    """The JSON of one page whose items are rows (or dicts) holding the fields of `schema`: `Page[schema]` is the
+    documented contract, and these are the bytes its pydantic serialisation would give.
 
-    Rows are validated against `schema` and serialised in one pydantic-core pass; FastAPI then sends the
-    Response as it is instead of validating and serialising the return value again.
+    A schema of plain fields (no validators, aliases or own serialisers) is written by orjson straight from the
+    rows: validating rows the database just returned into models only to dump them again was the largest cost
+    of a list request after the query (bench/RESULTS.md, Pagination). Other schemas are validated and dumped.
     """
-    adapter = _page_adapters.get(schema)
-    if adapter is None:
-        adapter = _page_adapters[schema] = TypeAdapter(Page[schema])  # type: ignore[valid-type]
-    body = {"items": result.items, "next_cursor": result.next_cursor, "prev_cursor": result.prev_cursor,
-            "has_more": result.has_more, "count": result.count}
+    build = _item_builder(schema)
+    if build is None:
+        adapter = _page_adapters.get(schema)
+        if adapter is None:
+            adapter = _page_adapters[schema] = TypeAdapter(Page[schema])  # type: ignore[valid-type]
+        items = [row if isinstance(row, dict) else dict(row) for row in result.items]
+        page = {"items": items, "next_cursor": result.next_cursor, "prev_cursor": result.prev_cursor,
+                "has_more": result.has_more, "count": result.count}
+        return adapter.dump_json(adapter.validate_python(page))
+    body: dict[str, Any] = {"items": [build(row) for row in result.items], "next_cursor": result.next_cursor,
+                            "prev_cursor": result.prev_cursor, "has_more": result.has_more}
+    if result.count is not None:
+        body["count"] = {"value": result.count.value, "exact": result.count.exact}
+    return orjson.dumps(body, default=_default, option=orjson.OPT_UTC_Z)
+
+
+def page_response(result: PageResult[Any], request: Request, schema: type[BaseModel]) -> Response:
+    """The list body as JSON bytes (`page_body`) plus its Link header; FastAPI sends the Response as it is."""
     header = link_header(request, result)
-    return Response(adapter.dump_json(adapter.validate_python(body)), media_type="application/json",
+    return Response(page_body(result, schema), media_type="application/json",
                     headers={"Link": header} if header else None)
