@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import types
 import typing
@@ -19,6 +20,16 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 Handler = Callable[[Request], Coroutine[Any, Any, Response]]
+# The fields of FastAPI's (internal) Dependant this module reads. pyproject.toml pins FastAPI to the minor release
+# they were checked against; a release that renames one fails here, at import, instead of serving requests wrong.
+DEPENDANT_FIELDS = frozenset({
+    "path_params", "query_params", "header_params", "cookie_params", "body_params", "dependencies", "name", "call",
+    "request_param_name", "websocket_param_name", "http_connection_param_name", "response_param_name",
+    "background_tasks_param_name", "security_scopes_param_name"})
+_missing = DEPENDANT_FIELDS - {f.name for f in dataclasses.fields(Dependant)}
+if _missing:
+    raise ImportError(f"forest.routing.LeanRoute needs FastAPI's Dependant fields {sorted(_missing)}; this FastAPI "
+                      "release changed them: install the version pinned in pyproject.toml")
 _SEQUENCES = (list, set, frozenset, tuple)
 
 
