@@ -113,6 +113,12 @@ def _plan(dependant: Dependant) -> _Plan | None:
             or dependant.response_param_name or dependant.background_tasks_param_name
             or dependant.security_scopes_param_name or len(dependant.query_params) > 1):
         return None
+    try:
+        returns = typing.get_type_hints(dependant.call).get("return")
+    except (NameError, TypeError):
+        return None
+    if not (isinstance(returns, type) and issubclass(returns, Response)):
+        return None  # FastAPI validates and serialises other return values against the response model
     query = None
     if dependant.query_params:
         field = dependant.query_params[0]
@@ -136,9 +142,9 @@ class LeanRoute(APIRoute):
 
     FastAPI resolves every parameter of every dependency through a generic solver on each request; on the bid
     list that was a fifth of the CPU time (bench/RESULTS.md, Pagination). This route resolves one simple shape
-    itself: `async def` endpoints whose parameters are the `Request` (or `HTTPConnection`), at most one query
-    model (`Annotated[Model, Query()]`, validated in one pydantic call) and dependencies that are `async def`
-    functions of the request alone (such as the current user). The app's own dependencies run first, as in
+    itself: `async def` endpoints that return a `Response` and whose parameters are the `Request` (or
+    `HTTPConnection`), at most one query model (`Annotated[Model, Query()]`, validated in one pydantic call) and
+    dependencies that are `async def` functions of the request alone (such as the current user). The app's own dependencies run first, as in
     FastAPI. Any other shape (path, header or body parameters, generator dependencies) and any request made
     while dependency overrides are set goes to FastAPI's handler, so a route is never wrong, only not faster.
     Dependencies given to `include_router(..., dependencies=...)` are not seen here: give them to the router or

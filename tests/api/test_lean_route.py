@@ -182,3 +182,16 @@ def test_every_list_endpoint_is_a_lean_route() -> None:
     lean = {route.path for router in (alerts, bids, crawls, sources) for route in router.routes
             if isinstance(route, LeanRoute) and route.lean}
     assert {"/api/v1/bids", "/api/v1/sources", "/api/v1/crawls", "/api/v1/alerts"} <= lean
+
+
+def test_lean_route_leaves_endpoints_returning_models_to_fastapi() -> None:
+    router = APIRouter(route_class=LeanRoute)
+
+    @router.get("/model")
+    async def model(who: Annotated[str, Depends(caller)]) -> dict[str, Any]:
+        return {"who": who}
+
+    app = FastAPI()
+    app.include_router(router)
+    route = next(r for r in router.routes if isinstance(r, LeanRoute))
+    assert route.lean is False  # FastAPI serialises the return value against the response model
