@@ -144,11 +144,11 @@ class LeanRoute(APIRoute):
     list that was a fifth of the CPU time (bench/RESULTS.md, Pagination). This route resolves one simple shape
     itself: `async def` endpoints that return a `Response` and whose parameters are the `Request` (or
     `HTTPConnection`), at most one query model (`Annotated[Model, Query()]`, validated in one pydantic call) and
-    dependencies that are `async def` functions of the request alone (such as the current user). The app's own dependencies run first, as in
-    FastAPI. Any other shape (path, header or body parameters, generator dependencies) and any request made
-    while dependency overrides are set goes to FastAPI's handler, so a route is never wrong, only not faster.
-    Dependencies given to `include_router(..., dependencies=...)` are not seen here: give them to the router or
-    the route instead.
+    dependencies that are `async def` functions of the request alone (such as the current user). The app's own
+    dependencies run first, as in FastAPI. Any other shape (path, header or body parameters, generator
+    dependencies, a model to return) and any request made while dependency overrides are set goes to FastAPI's
+    handler, so a route is never wrong, only not faster. Dependencies given to
+    `include_router(..., dependencies=...)` are not seen here: give them to the router or the route instead.
     """
 
     #: Whether this route resolves requests itself (False: its shape is left to FastAPI).
