@@ -80,7 +80,7 @@ def handler(spec: dict[str, Any], key: bytes, item: Callable[[asyncpg.Record], d
             next_cursor = _b64(body) + "." + _b64(hmac.new(key, body, hashlib.sha256).digest())
         page = {"items": [item(row) for row in rows[:PAGE]], "next_cursor": next_cursor, "prev_cursor": None,
                 "has_more": len(rows) > PAGE}
-        return Response(orjson.dumps(page, option=orjson.OPT_UTC_Z), media_type="application/json")
+        return Response(orjson.dumps(page, default=str, option=orjson.OPT_UTC_Z), media_type="application/json")
 
     return endpoint
 
