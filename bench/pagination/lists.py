@@ -39,7 +39,7 @@ from forest.config import Settings  # noqa: E402
 from forest.crawls import service as crawls  # noqa: E402
 from forest.crawls.models import CrawlJob  # noqa: E402
 from forest.database import Database, utcnow  # noqa: E402
-from forest.pagination import CursorSigner, Keyset, PageParams, driver_statement, page_statement, plan_page  # noqa: E402
+from forest.pagination import CursorSigner, Keyset, PageParams, page_query, plan_page  # noqa: E402
 from forest.security import create_access_token  # noqa: E402
 from forest.sources import service as sources  # noqa: E402
 from forest.sources.models import Source  # noqa: E402
@@ -115,7 +115,7 @@ def statements(db: Database, user: User, settings: Settings) -> dict[str, Any]:
         ("alerts", alerts.ALERT_KEYSET, alerts.list_query(user=user), {"user": user.id}),
     ):
         plan = plan_page(keyset, params, binding, signer)
-        out[name] = _spec(keyset, binding, signer, *driver_statement(dialect, page_statement(stmt, plan)))
+        out[name] = _spec(keyset, binding, signer, *page_query(dialect, stmt, plan))
     return out
 
 

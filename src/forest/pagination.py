@@ -24,7 +24,7 @@ from urllib.parse import urlencode
 import orjson
 from fastapi import Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, TypeAdapter
-from sqlalchemy import Select, func, literal, select, text, tuple_
+from sqlalchemy import Integer, Select, bindparam, func, literal, select, text, tuple_
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -380,6 +380,48 @@ def finish_page(plan: PagePlan, rows: list[T], signer: CursorSigner,
     return PageResult(items=rows, next_cursor=next_cursor, prev_cursor=prev_cursor, has_more=has_more, count=None)
 
 
+Row = Mapping[str, Any]
+# Builds the SQL (`$n` parameters) and arguments of one run of a page on the driver: (plan, segment, rows wanted).
+DriverStatement = Callable[[PagePlan, Segment, int], tuple[str, list[Any]]]
+
+
+def columns_of(table: Any, schema: type[BaseModel], *extra: str) -> tuple[ColumnElement[Any], ...]:
+    """The columns of `table` (a mapped class or a Table) named like the fields of `schema`, plus `extra` ones:
+    what a list selects, so its rows hold the schema's fields and nothing the API does not show."""
+    columns = getattr(table, "__table__", table).c
+    return tuple(columns[name] for name in (*schema.model_fields, *extra) if name in columns)
+
+
+@functools.cache
+def _built(build: Callable[..., Select[Any]], shape: tuple[Any, ...]) -> Select[Any]:
+    return build(*shape)
+
+
+@dataclass(frozen=True)
+class ListSelect:
+    """What a list selects before order and limit: a Core select of the columns it shows with its filters.
+
+    `build(*shape)` makes the statement with named bind parameters (`bindparam("viewer")`) where the request's
+    values go, and `values` holds them: a list has a few shapes (admin or not, which filters are set), so each
+    is built and compiled once and a request only binds its values. Constructing SQLAlchemy expressions and
+    their cache keys on every request cost a third of a list request's CPU (bench/RESULTS.md, Pagination).
+    """
+
+    build: Callable[..., Select[Any]]
+    shape: tuple[Any, ...] = ()
+    values: Mapping[str, Any] = field(default_factory=dict)
+    #: False for a statement built with its values inline (read per request, never compiled for the driver).
+    cached: bool = True
+
+    def statement(self) -> Select[Any]:
+        """The statement of this shape (built once), values unbound."""
+        return _built(self.build, self.shape) if self.cached else self.build(*self.shape)
+
+    def bound(self) -> Select[Any]:
+        """The statement with this request's values bound: a self-contained select (counts, plans, tools)."""
+        return self.statement().params(**self.values) if self.values else self.statement()
+
+
 def page_statement(stmt: Select[Any], plan: PagePlan, segment: Segment | None = None, *,
                    limit: int | None = None) -> Select[Any]:
     """`stmt` cut to one run of the page of `plan` (its first by default): the seek from the cursor, the keyset
@@ -391,50 +433,44 @@ def page_statement(stmt: Select[Any], plan: PagePlan, segment: Segment | None = 
             .limit(plan.limit + 1 if limit is None else limit))
 
 
-Row = Mapping[str, Any]
+def _page_template(stmt: Select[Any], plan: PagePlan, segment: Segment) -> Select[Any]:
+    """`stmt` cut to one run of a page with the seek position and the limit as bind parameters."""
+    seek = None if segment.seek is None else [bindparam(f"seek_{i}", type_=c.type) for i, c in enumerate(plan.cols)]
+    return (stmt.where(*plan.segment_clauses(segment, seek)).order_by(*plan.segment_order_by(segment))
+            .limit(bindparam("page_limit", type_=Integer)))
 
 
-def columns_of(table: Any, schema: type[BaseModel], *extra: str) -> tuple[ColumnElement[Any], ...]:
-    """The columns of `table` (a mapped class or a Table) named like the fields of `schema`, plus `extra` ones:
-    what a list selects, so its rows hold the schema's fields and nothing the API does not show."""
-    columns = getattr(table, "__table__", table).c
-    return tuple(columns[name] for name in (*schema.model_fields, *extra) if name in columns)
-# Builds the SQL (`$n` parameters) and arguments of one run of a page on the driver: (plan, segment, rows wanted).
-DriverStatement = Callable[[PagePlan, Segment, int], tuple[str, list[Any]]]
-# Compiled statements by SQLAlchemy cache key (the statement's shape without its values): a list has a few shapes
-# (sort, direction, which filters are set), so this stays small; the cap only guards against a runaway caller.
-_compiled: dict[Any, SQLCompiler] = {}
-_MAX_COMPILED = 2000
+def _page_values(query: ListSelect, plan: PagePlan, segment: Segment, limit: int) -> dict[str, Any]:
+    values = dict(query.values)
+    values.update((f"seek_{i}", v) for i, v in enumerate(segment.seek or ()))
+    values["page_limit"] = limit
+    return values
 
 
-def uses_driver(db: Database) -> bool:
-    """Whether pages of `db` are read by the driver engine (PostgreSQL on asyncpg) rather than a session."""
-    return db.engine.dialect.name == "postgresql" and db.engine.dialect.driver == "asyncpg"
+# Compiled page statements: a few per list (its shapes × sort, direction, cursor or not, run of the page).
+_compiled: dict[tuple[Any, ...], SQLCompiler] = {}
 
 
-def driver_statement(dialect: Dialect, stmt: Select[Any]) -> tuple[str, list[Any]]:
-    """`stmt` as the driver runs it: its SQL, compiled once per shape, and its arguments in `$n` order.
-
-    SQLAlchemy's own execution does the same (cache key, cached compilation, bind processors); this skips the
-    rest of its execution layer, which cost more than the query on the busiest lists (bench/RESULTS.md).
-    """
-    key = stmt._generate_cache_key()  # None only for elements that opt out of caching
-    compiled = _compiled.get(key.key) if key is not None else None
+def page_query(dialect: Dialect, query: ListSelect, plan: PagePlan, segment: Segment | None = None, *,
+               limit: int | None = None) -> tuple[str, list[Any]]:
+    """One run of a page of `query` as the driver runs it: its SQL (`$n` parameters), compiled once per shape,
+    and its arguments in order, after SQLAlchemy's bind processing."""
+    segment = segment or plan.segments()[0]
+    key = (query.build, query.shape, dialect.name, plan.sort_name, plan.backwards, segment.kind,
+           segment.seek is not None)
+    if not query.cached:
+        raise ValueError("a statement built with its values inline is not compiled for the driver")
+    compiled = _compiled.get(key)
     if compiled is None:
-        # As SQLAlchemy compiles for its cache: bound to the key, so later keys' values map onto its parameters.
-        compiled = dialect.statement_compiler(dialect, stmt, cache_key=key)
-        if key is not None:
-            if len(_compiled) >= _MAX_COMPILED:
-                _compiled.clear()
-            _compiled[key.key] = compiled
+        compiled = _compiled[key] = _page_template(query.statement(), plan, segment).compile(dialect=dialect)
     params: Mapping[str, Any] = compiled.construct_params(
-        extracted_parameters=key.bindparams if key is not None else None)
-    processors: Mapping[str, Any]
+        _page_values(query, plan, segment, plan.limit + 1 if limit is None else limit))
+    sql: str = compiled.string
+    names: Sequence[str] = compiled.positiontup or ()
+    processors: Mapping[str, Any] = compiled._bind_processors
     if compiled.post_compile_params or compiled.literal_execute_params:  # `IN (…)` lists: expanded per call
         state = compiled.construct_expanded_state(params)
         sql, names, params, processors = state.statement, state.positiontup or (), state.parameters, state.processors
-    else:
-        sql, names, processors = compiled.string, compiled.positiontup or (), compiled._bind_processors
     args: list[Any] = []
     for name in names:
         process: Any = processors.get(name)
@@ -442,16 +478,21 @@ def driver_statement(dialect: Dialect, stmt: Select[Any]) -> tuple[str, list[Any
     return sql, args
 
 
+def uses_driver(db: Database) -> bool:
+    """Whether pages of `db` are read by the driver engine (PostgreSQL on asyncpg) rather than a session."""
+    return db.engine.dialect.name == "postgresql" and db.engine.dialect.driver == "asyncpg"
+
+
 async def fetch_page(
-    db: Database, stmt: Select[Any], plan: PagePlan, *, limit: int | None = None,
+    db: Database, query: ListSelect, plan: PagePlan, *, limit: int | None = None,
     driver: DriverStatement | None = None, as_dicts: bool = False,
 ) -> list[Row]:
-    """Up to `limit` rows (the plan's `limit + 1` by default) of the Core select of columns `stmt` (filters
-    applied), in the order of `plan` from its seek position, read run by run (`PagePlan.segments`).
+    """Up to `limit` rows (the plan's `limit + 1` by default) of `query` in the order of `plan` from its seek
+    position, read run by run (`PagePlan.segments`).
 
     Two engines: on PostgreSQL the compiled statement runs on the asyncpg driver outside a transaction (`driver`
-    builds it when a list tunes its own SQL, else `driver_statement` compiles `stmt` once per shape); elsewhere
-    a short session runs it through SQLAlchemy. Rows are read by column name; `as_dicts` copies them to dicts.
+    builds it when a list tunes its own SQL, else `page_query`); elsewhere a short session runs the statement
+    through SQLAlchemy. Rows are read by column name; `as_dicts` copies the driver's records to dicts.
     """
     want_total = plan.limit + 1 if limit is None else limit
     rows: list[Row] = []
@@ -463,7 +504,7 @@ async def fetch_page(
             if driver is not None:
                 sql, args = driver(plan, segment, want)
             else:
-                sql, args = driver_statement(db.engine.dialect, page_statement(stmt, plan, segment, limit=want))
+                sql, args = page_query(db.engine.dialect, query, plan, segment, limit=want)
             found = await db.fetch(sql, *args)
             rows.extend((dict(row) for row in found) if as_dicts else found)
         return rows
@@ -473,7 +514,8 @@ async def fetch_page(
             want = want_total - len(rows)
             if want <= 0:
                 break
-            result = await conn.execute(page_statement(stmt, plan, segment, limit=want))
+            page = _page_template(query.statement(), plan, segment)
+            result = await conn.execute(page, _page_values(query, plan, segment, want))
             rows.extend(dict(row) for row in result.mappings())
     return rows
 
@@ -484,7 +526,7 @@ def _column(row: Row, name: str) -> Any:
 
 async def paginate(
     db: Database,
-    stmt: Select[Any],
+    query: ListSelect,
     *,
     keyset: Keyset,
     params: PageParams,
@@ -492,18 +534,15 @@ async def paginate(
     signer: CursorSigner,
     count_timeout_ms: int = 250,
     driver: DriverStatement | None = None,
-    count_stmt: Select[Any] | None = None,
 ) -> PageResult[Row]:
-    """One keyset page of a list: the cursor checked against the list's sort and `filters`, the rows of `stmt`
-    (a Core select of the columns the list shows, filters applied) read by `fetch_page`, cursors signed, and
-    the total when asked for (of `count_stmt`, by default `stmt`). The one pagination flow of every list."""
+    """One keyset page of a list: the cursor checked against the list's sort and `filters`, the rows of `query`
+    read by `fetch_page`, cursors signed, and the total when asked for. The one pagination flow of every list."""
     plan = plan_page(keyset, params, filters, signer)
-    rows = await fetch_page(db, stmt, plan, driver=driver)
+    rows = await fetch_page(db, query, plan, driver=driver)
     result = finish_page(plan, rows, signer, _column)
     if params.count != "none":
         async with db.sessionmaker() as session:
-            result.count = await count_rows(session, stmt if count_stmt is None else count_stmt, params.count,
-                                            count_timeout_ms)
+            result.count = await count_rows(session, query.bound(), params.count, count_timeout_ms)
     return result
 
 

@@ -178,10 +178,10 @@ async def test_plan_other_lists_use_their_index(plans_db: Database, case: tuple[
     what, base, keyset, sort, seek, index = case
     async with plans_db.engine.connect() as conn:
         for at, plan in (("first page", _plan(keyset, sort, None)), ("deep page", _plan(keyset, sort, seek))):
-            stmt = page_statement(base, plan)
+            stmt = page_statement(base.bound(), plan)
             raw = (await conn.execute(Explain(stmt))).scalar_one()
             assert_plan(raw, Expect(index=index, keyset=True, presorted_ok=sort == "name",
-                                    no_seq_scan=(base.get_final_froms()[0].name,)),
+                                    no_seq_scan=(stmt.get_final_froms()[0].name,)),
                         what=f"{what} ({at})", sql=str(stmt))
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Select, select
+from sqlalchemy import BigInteger, Select, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from forest import quotas
@@ -15,7 +15,17 @@ from forest.config import Settings
 from forest.crawler.egress import UrlNotAllowed as EgressRefused
 from forest.database import Database, utcnow
 from forest.errors import Conflict, NotFound, UrlNotAllowed
-from forest.pagination import API_PREFIX, CursorSigner, Keyset, ListQuery, PageResult, SortKey, columns_of, paginate
+from forest.pagination import (
+    API_PREFIX,
+    CursorSigner,
+    Keyset,
+    ListQuery,
+    ListSelect,
+    PageResult,
+    SortKey,
+    columns_of,
+    paginate,
+)
 from forest.users.models import User
 
 ALERT_KEYSET = Keyset(endpoint=f"{API_PREFIX}/alerts", id_column=Alert.id, id_kind="int",
@@ -25,9 +35,13 @@ DELIVERY_KEYSET = Keyset(endpoint=f"{API_PREFIX}/alerts/{{alert_id}}/deliveries"
                          sorts={"created_at": SortKey(WebhookDelivery.created_at, "datetime")}, default="-created_at")
 
 
-def list_query(*, user: User) -> Select[Any]:
+def _list_select() -> Select[Any]:
+    return select(*columns_of(Alert, AlertRead)).where(Alert.user_id == bindparam("viewer", type_=BigInteger))
+
+
+def list_query(*, user: User) -> ListSelect:
     """The user's alerts: the columns `AlertRead` shows."""
-    return select(*columns_of(Alert, AlertRead)).where(Alert.user_id == user.id)
+    return ListSelect(_list_select, values={"viewer": user.id})
 
 
 async def list(*, db: Database, user: User, query: ListQuery, signer: CursorSigner,

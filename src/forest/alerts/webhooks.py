@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
-from sqlalchemy import Select, or_, select, update
+from sqlalchemy import BigInteger, Select, bindparam, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from forest.alerts.models import Alert, WebhookDelivery
@@ -37,7 +37,7 @@ from forest.crawler.egress import EgressPolicy, PinnedTransport, UrlNotAllowed
 from forest.crawler.fetch import parse_retry_after
 from forest.crawls.models import JobEvent
 from forest.database import Database, utcnow
-from forest.pagination import columns_of
+from forest.pagination import ListSelect, columns_of
 
 log = logging.getLogger(__name__)
 
@@ -309,6 +309,11 @@ async def sweep(settings: Settings, *, limit: int = 500) -> list[uuid.UUID]:
     return ids
 
 
-def list_query(*, alert_id: int) -> Select[Any]:
+def _list_select() -> Select[Any]:
+    return select(*columns_of(WebhookDelivery, WebhookDeliveryRead)).where(
+        WebhookDelivery.alert_id == bindparam("alert_id", type_=BigInteger))
+
+
+def list_query(*, alert_id: int) -> ListSelect:
     """An alert's deliveries: the columns `WebhookDeliveryRead` shows."""
-    return select(*columns_of(WebhookDelivery, WebhookDeliveryRead)).where(WebhookDelivery.alert_id == alert_id)
+    return ListSelect(_list_select, values={"alert_id": alert_id})

@@ -40,6 +40,7 @@ from forest.pagination import (
     CursorSigner,
     DriverStatement,
     Keyset,
+    ListSelect,
     PagePlan,
     PageResult,
     Segment,
@@ -238,6 +239,14 @@ def list_statement(filters: BidFilters, user: User | None, *, now: dt.datetime |
     return stmt
 
 
+def _list_select(filters: BidFilters, user: User | None, now: dt.datetime,
+                 columns: Sequence[ColumnElement[Any]] | None) -> ListSelect:
+    """The session engine's statement, built only when read (the driver engine runs `page_query`'s SQL)."""
+    def build() -> Select[Any]:
+        return list_statement(filters, user, now=now, columns=columns)
+    return ListSelect(build, cached=False)
+
+
 def _driver(dialect: Dialect, filters: BidFilters, user: User | None, now: dt.datetime,
             columns: Sequence[ColumnElement[Any]] | None) -> DriverStatement:
     """The bid list's own statement for the driver engine (`page_query`: compiled once per shape)."""
@@ -252,10 +261,10 @@ async def list(
     """One keyset page of the bids `user` may see selected by the query's filters (rows by column name)."""
     filters = query.filters()
     now = utcnow()
-    return await paginate(db, list_statement(filters, user, now=now), keyset=BID_KEYSET, params=query.page_params(),
-                          filters=filters.cursor_binding(), signer=signer, count_timeout_ms=count_timeout_ms,
-                          driver=_driver(db.engine.dialect, filters, user, now, None),
-                          count_stmt=apply_filters(select(Bid.id), filters, user))
+    return await paginate(db, _list_select(filters, user, now, None), keyset=BID_KEYSET,
+                          params=query.page_params(), filters=filters.cursor_binding(), signer=signer,
+                          count_timeout_ms=count_timeout_ms,
+                          driver=_driver(db.engine.dialect, filters, user, now, None))
 
 
 async def fetch_rows(
@@ -269,7 +278,7 @@ async def fetch_rows(
     `as_dicts=False` leaves PostgreSQL's rows as the driver's records (read by column name like a dict, and
     no copy per row: what a bulk export wants)."""
     now = now or utcnow()
-    return await fetch_page(db, list_statement(filters, user, now=now, columns=columns), plan, limit=limit,
+    return await fetch_page(db, _list_select(filters, user, now, columns), plan, limit=limit,
                             driver=_driver(db.engine.dialect, filters, user, now, columns), as_dicts=as_dicts)
 
 

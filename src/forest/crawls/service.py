@@ -10,7 +10,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Select, delete, select, text, update
+from sqlalchemy import BigInteger, Select, bindparam, delete, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -23,7 +23,17 @@ from forest.crawls.models import FINAL_STATES, CrawlJob, IdempotencyKey, JobEven
 from forest.crawls.schemas import CrawlCreate, CrawlJobRead, CrawlListQuery, JobEventRead, Progress, progress_of
 from forest.database import Database, utcnow
 from forest.errors import Conflict, IdempotencyKeyReused, NotFound, RateLimited, ServiceUnavailable, UrlNotAllowed
-from forest.pagination import API_PREFIX, CursorSigner, Keyset, PageParams, PageResult, SortKey, columns_of, paginate
+from forest.pagination import (
+    API_PREFIX,
+    CursorSigner,
+    Keyset,
+    ListSelect,
+    PageParams,
+    PageResult,
+    SortKey,
+    columns_of,
+    paginate,
+)
 from forest.realtime import events
 from forest.sources import service as sources
 from forest.users.models import User
@@ -61,16 +71,21 @@ EVENT_KEYSET = Keyset(endpoint=f"{API_PREFIX}/crawls/{{job_id}}/events", id_colu
 _PROGRESS = tuple(Progress.model_fields)
 
 
-def list_query(*, user: User, states: Sequence[str], source_ids: Sequence[int]) -> Select[Any]:
-    """The jobs a user may list, with the given filters: the columns `CrawlJobRead` shows."""
+def _list_select(admin: bool, states: bool, source_ids: bool) -> Select[Any]:
     stmt = select(*columns_of(CrawlJob, CrawlJobRead, *_PROGRESS))
-    if not user.is_admin:
-        stmt = stmt.where(CrawlJob.user_id == user.id)
+    if not admin:
+        stmt = stmt.where(CrawlJob.user_id == bindparam("viewer", type_=BigInteger))
     if states:
-        stmt = stmt.where(CrawlJob.state.in_(states))
+        stmt = stmt.where(CrawlJob.state.in_(bindparam("states", expanding=True)))
     if source_ids:
-        stmt = stmt.where(CrawlJob.source_id.in_(source_ids))
+        stmt = stmt.where(CrawlJob.source_id.in_(bindparam("source_ids", expanding=True)))
     return stmt
+
+
+def list_query(*, user: User, states: Sequence[str], source_ids: Sequence[int]) -> ListSelect:
+    """The jobs a user may list, with the given filters: the columns `CrawlJobRead` shows."""
+    values: dict[str, Any] = {"viewer": user.id, "states": list(states), "source_ids": list(source_ids)}
+    return ListSelect(_list_select, (user.is_admin, bool(states), bool(source_ids)), values)
 
 
 def _job_item(row: Mapping[str, Any]) -> dict[str, Any]:
@@ -285,9 +300,14 @@ async def retry(*, session: AsyncSession, settings: Settings, user: User, job_id
                         enqueue=enqueue, publish=publish, retry_of=old.id)
 
 
-def events_query(*, job_id: uuid.UUID, after: int) -> Select[Any]:
+def _events_select() -> Select[Any]:
+    return select(*columns_of(JobEvent, JobEventRead)).where(
+        JobEvent.job_id == bindparam("job_id", type_=JobEvent.job_id.type), JobEvent.id > bindparam("after"))
+
+
+def events_query(*, job_id: uuid.UUID, after: int) -> ListSelect:
     """A job's events after an id, for polling clients: the columns `JobEventRead` shows."""
-    return select(*columns_of(JobEvent, JobEventRead)).where(JobEvent.job_id == job_id, JobEvent.id > after)
+    return ListSelect(_events_select, values={"job_id": job_id, "after": after})
 
 
 async def list_events(*, db: Database, user: User, job_id: uuid.UUID, after: int, params: PageParams,

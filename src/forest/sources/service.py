@@ -6,7 +6,7 @@ import builtins
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import Select, or_, select
+from sqlalchemy import BigInteger, Select, bindparam, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
@@ -20,7 +20,16 @@ from forest.crawler.memory import MemoryStore
 from forest.crawler.presets.definitions import PRESET_DEFINITIONS, PRESET_DESCRIPTIONS
 from forest.database import Database, utcnow
 from forest.errors import Conflict, Forbidden, NotFound, UrlNotAllowed, ValidationFailed
-from forest.pagination import API_PREFIX, CursorSigner, Keyset, PageResult, SortKey, columns_of, paginate
+from forest.pagination import (
+    API_PREFIX,
+    CursorSigner,
+    Keyset,
+    ListSelect,
+    PageResult,
+    SortKey,
+    columns_of,
+    paginate,
+)
 from forest.sources import schedules, urls
 from forest.sources.models import Source
 from forest.sources.schemas import (
@@ -150,15 +159,18 @@ SOURCE_KEYSET = Keyset(endpoint=f"{API_PREFIX}/sources", id_column=Source.id, id
                        default="id", allowed=("id", "-id", "name"))
 
 
-def list_query(*, user: User, filters: SourceFilters) -> Select[Any]:
-    """The sources `user` may see that match the list filters: the columns `SourceRead` shows (the caller adds
-    order and limit)."""
+def _list_select(admin: bool, enabled: bool | None) -> Select[Any]:
     stmt = select(*columns_of(Source, SourceRead))
-    if (visible := visible_to(user)) is not None:
-        stmt = stmt.where(visible)
-    if filters.enabled is not None:
-        stmt = stmt.where(Source.enabled.is_(filters.enabled))
+    if not admin:
+        stmt = stmt.where(shared_or_owned_by(bindparam("viewer", type_=BigInteger)))
+    if enabled is not None:
+        stmt = stmt.where(Source.enabled.is_(enabled))
     return stmt
+
+
+def list_query(*, user: User, filters: SourceFilters) -> ListSelect:
+    """The sources `user` may see that match the list filters: the columns `SourceRead` shows."""
+    return ListSelect(_list_select, (user.is_admin, filters.enabled), {} if user.is_admin else {"viewer": user.id})
 
 
 async def list(*, db: Database, user: User, query: SourceListQuery, signer: CursorSigner,

@@ -11,7 +11,17 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from forest.database import Database, utcnow
 from forest.errors import Conflict, Forbidden, NotFound, Unauthorized
-from forest.pagination import API_PREFIX, CursorSigner, Keyset, ListQuery, PageResult, SortKey, columns_of, paginate
+from forest.pagination import (
+    API_PREFIX,
+    CursorSigner,
+    Keyset,
+    ListQuery,
+    ListSelect,
+    PageResult,
+    SortKey,
+    columns_of,
+    paginate,
+)
 from forest.security import hash_password_off_loop, new_ticket, ticket_hash, verify_password_off_loop
 from forest.users.models import User, WsTicket
 from forest.users.schemas import UserRead
@@ -26,9 +36,13 @@ USER_KEYSET = Keyset(endpoint=f"{API_PREFIX}/users", id_column=User.id, id_kind=
                      sorts={"id": SortKey(User.id, "int")}, default="id")
 
 
-def list_query() -> Select[Any]:
-    """Every user: the columns `UserRead` shows (the caller adds order and limit)."""
+def _list_select() -> Select[Any]:
     return select(*columns_of(User, UserRead))
+
+
+def list_query() -> ListSelect:
+    """Every user: the columns `UserRead` shows."""
+    return ListSelect(_list_select)
 
 
 async def list(*, db: Database, query: ListQuery, signer: CursorSigner, count_timeout_ms: int = 250) -> PageResult[Any]:
