@@ -646,8 +646,16 @@ def _item_builder(schema: type[BaseModel]) -> Callable[[Row], dict[str, Any]] | 
             return None
         fields.append((name, convert))
 
+    names = tuple(name for name, _ in fields)
+    converted = tuple((name, convert) for name, convert in fields if convert is not None)
+
     def build(row: Row) -> dict[str, Any]:
-        return {name: row[name] if convert is None else convert(row[name]) for name, convert in fields}
+        item = dict(row)
+        if tuple(item) != names:  # not a row of exactly the schema's columns in its order (a stored JSON object)
+            item = {name: item[name] for name in names}
+        for name, convert in converted:
+            item[name] = convert(item[name])
+        return item
 
     return build
 
