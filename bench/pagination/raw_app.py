@@ -1,7 +1,7 @@
 """Baseline: a minimal Starlette + asyncpg + orjson handler per list, running the API's SQL for the same page.
 
 The runner writes each list's first-page statement, built by the product's own code (`bids.service.page_query`,
-`pagination.driver_statement`), with its arguments into `FOREST_BENCH_STATEMENTS`; each handler runs it on a
+`pagination.page_query`), with its arguments into `FOREST_BENCH_STATEMENTS`; each handler runs it on a
 pool and answers the bytes the API answers for that page: the same items, the same signed `next_cursor` (the
 runner checks the bodies are equal before it measures). Nothing else: no authentication, no query validation,
 no Link header, no middleware.
