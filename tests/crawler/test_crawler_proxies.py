@@ -76,10 +76,10 @@ async def test_proxy_variables_are_ignored_with_one_warning(
                         "the address the egress policy checked, never through a proxy (docs/security.md, Proxies)"]
 
 
-@pytest.mark.parametrize("url", ["http://10.1.2.3/kfs/bid/list.do", "http://127.0.0.1:9/", "http://[::1]:8001/"])
+@pytest.mark.parametrize("url", ["http://10.1.2.3/kfs/bid/list.do", "http://127.0.0.1/", "https://[::1]/"])
 async def test_proxy_is_no_way_around_the_private_address_block(proxy: list[str], url: str) -> None:
     async with _fetcher(EgressPolicy([])) as fetcher:
-        with pytest.raises(UrlNotAllowed, match="is not allowed|not globally routable|loopback|private"):
+        with pytest.raises(UrlNotAllowed, match=r"address .* is (private or reserved|loopback)"):
             await fetcher.get(url)
     assert proxy == []
 
