@@ -60,12 +60,12 @@ DEFAULT_PASSWORD = "correct-horse-1"
 T = TypeVar("T")
 
 
-def test_db_name(purpose: str) -> str:
+def database_name(purpose: str) -> str:
     """The name of a test database for `purpose`: `FOREST_TEST_PG_DB` is the prefix of every one."""
     return f"{PG_TEST_DB}_{purpose}"
 
 
-TEMPLATE_DB = test_db_name("template")
+TEMPLATE_DB = database_name("template")
 
 
 def pg_url(db: str = PG_TEST_DB, *, admin_dsn: str = PG_ADMIN_DSN) -> str:
@@ -522,7 +522,7 @@ def stack_env(settings: Settings, **extra: str) -> dict[str, str]:
 @pytest.fixture(scope="package")
 def pg_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     """PostgreSQL (`<FOREST_TEST_PG_DB>_jobs`) + Redis, two API processes, one worker, a 120-notice demo board."""
-    url, var_dir = fresh_storage(tmp_path_factory, test_db_name("jobs"), "stack", REDIS_URL)
+    url, var_dir = fresh_storage(tmp_path_factory, database_name("jobs"), "stack", REDIS_URL)
     with running_demo_site(notices=120, seed=7) as demo:
         host_port = demo.base_url.removeprefix("http://")
         settings = make_settings(url, var_dir, crawl_allow_hosts=[host_port])

@@ -15,10 +15,10 @@ import redis
 from forest.demo_site.testing import running_demo_site
 from tests.alerts.conftest import Received, Receiver, running_receiver, verify_signature
 from tests.conftest import REDIS_URL, SECRET
-from tests.plugin import Stack, fresh_pg_database, register, test_db_name, wait_for_job
+from tests.plugin import Stack, database_name, fresh_pg_database, register, wait_for_job
 
 # Its own database and Redis database, so it can run beside the tests/crawls stack.
-DB_NAME = test_db_name("webhooks_live")
+DB_NAME = database_name("webhooks_live")
 LIVE_REDIS_URL = REDIS_URL.rsplit("/", 1)[0] + "/11"
 
 

@@ -13,7 +13,7 @@ from playwright.sync_api import Browser, sync_playwright
 
 from forest.demo_site.testing import DemoSite, running_demo_site
 from tests.conftest import REDIS_URL, SECRET
-from tests.plugin import Stack, fresh_storage, test_db_name
+from tests.plugin import Stack, database_name, fresh_storage
 
 CHROMIUM = os.environ.get("FOREST_TEST_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
@@ -61,7 +61,7 @@ def browser_stack(tmp_path_factory: pytest.TempPathFactory, db_name: str, var_na
 @pytest.fixture(scope="module")
 def forest(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Forest]:
     """PostgreSQL (`<FOREST_TEST_PG_DB>_browser`, fresh), Redis DB 13, one API, one worker with beat, the demo board."""
-    with browser_stack(tmp_path_factory, test_db_name("browser"), "browser-stack", notices=DEMO_NOTICES, seed=1,
+    with browser_stack(tmp_path_factory, database_name("browser"), "browser-stack", notices=DEMO_NOTICES, seed=1,
                        FOREST_EVENT_POLL_INTERVAL_SECONDS="0.2", FOREST_WS_HEARTBEAT_SECONDS="5") as (stack, demo, base):
         yield Forest(
             stack=stack,

@@ -12,9 +12,9 @@ from sqlalchemy import Engine, create_engine
 
 from forest.cli import migrate
 from forest.config import Settings
-from tests.plugin import make_settings, pg_url, recreate_database, test_db_name
+from tests.plugin import database_name, make_settings, pg_url, recreate_database
 
-MIGRATIONS_DB = test_db_name("migrations")
+MIGRATIONS_DB = database_name("migrations")
 
 
 @pytest.fixture(params=["postgres", "sqlite"])

@@ -16,10 +16,10 @@ from forest.cli import migrate
 from forest.config import Settings
 from forest.database import Database
 from forest.sources import urls
-from tests.plugin import make_settings, pg_url, recreate_database, test_db_name
+from tests.plugin import database_name, make_settings, pg_url, recreate_database
 
 # Its own database: it migrates step by step from 0003, so no copy of the migrated template.
-TENANCY_DB = test_db_name("migrations_tenancy")
+TENANCY_DB = database_name("migrations_tenancy")
 
 T0 = dt.datetime(2026, 11, 1, tzinfo=dt.UTC)
 

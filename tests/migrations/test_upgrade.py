@@ -27,13 +27,13 @@ from forest.cli import migrate
 from forest.config import Settings
 from forest.security import create_access_token
 from tests.datasets import checksums, columns, seed, sync_engine
-from tests.plugin import SECRET, make_settings, pg_url, recreate_database, test_db_name
+from tests.plugin import SECRET, database_name, make_settings, pg_url, recreate_database
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = Path(__file__).parent / "fixtures"
 # The last commit before revisions after 0003 were written: the released code that served schema 0003.
 RELEASE = "6383b1f9dc63e574dd933781935f81d89bfb6ec9"
-UPGRADE_DB = test_db_name("upgrade")
+UPGRADE_DB = database_name("upgrade")
 
 
 @pytest.fixture(scope="module")

@@ -16,14 +16,14 @@ from forest.cli import migrate
 from forest.cli.main import app
 from forest.config import Settings, get_settings
 from tests.datasets import Writer, checksums, columns, seed, sync_engine
-from tests.plugin import fresh_pg_database, fresh_sqlite_database, make_settings, recreate_database, test_db_name
+from tests.plugin import database_name, fresh_pg_database, fresh_sqlite_database, make_settings, recreate_database
 
 
 @pytest.fixture(params=["postgres", "sqlite"])
 def two_databases(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[Settings, Settings]]:
     """A source and a target database, both migrated to head."""
     if request.param == "postgres":
-        names = (test_db_name("backup_source"), test_db_name("backup_target"))
+        names = (database_name("backup_source"), database_name("backup_target"))
         pair = tuple(make_settings(fresh_pg_database(n), tmp_path) for n in names)
     else:
         pair = tuple(make_settings(fresh_sqlite_database(tmp_path / f"{n}.db"), tmp_path) for n in ("source", "target"))

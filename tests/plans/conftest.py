@@ -15,9 +15,9 @@ from sqlalchemy import text
 
 from forest.bids.seed import seed_bids
 from forest.database import Database
-from tests.plugin import fresh_pg_database, make_settings, test_db_name
+from tests.plugin import database_name, fresh_pg_database, make_settings
 
-PLANS_DB = test_db_name("plans")
+PLANS_DB = database_name("plans")
 TODAY = dt.date(2026, 11, 26)
 N_BIDS = 30_000
 
