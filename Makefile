@@ -16,6 +16,10 @@ $(BIN)/python:
 LOCK := requirements.lock
 UV_VERSION := 0.13.9
 UV := $(BIN)/uv
+# uv reads its own settings, not pip's: a package index given to pip through the environment is passed on.
+ifdef PIP_INDEX_URL
+export UV_DEFAULT_INDEX ?= $(PIP_INDEX_URL)
+endif
 
 $(UV): | $(BIN)/python
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check 'uv==$(UV_VERSION)'
