@@ -265,6 +265,12 @@ def password_hashes() -> Callable[[str], str]:
     return hashed
 
 
+@pytest.fixture(scope="session")
+def password_hash(password_hashes: Callable[[str], str]) -> str:
+    """The hash of the factories' default password."""
+    return password_hashes(DEFAULT_PASSWORD)
+
+
 @pytest.fixture
 def make_user(db: Database, settings: Settings, password_hashes: Callable[[str], str]):  # type: ignore[no-untyped-def]
     """Factory: create a user (as `users.create` stores one) and return it with a bearer token."""
