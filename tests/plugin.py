@@ -30,6 +30,7 @@ from typing import Any, TypeVar
 
 import asyncpg
 import httpx
+import psycopg
 import pytest
 import redis
 import uvicorn
@@ -122,11 +123,23 @@ def make_settings(database_url: str, var_dir: Path, **extra: object) -> Settings
 _templates: dict[str, str | Path] = {}
 
 
+@contextmanager
+def _template_lock() -> Iterator[None]:
+    # Two test processes of one checkout (the live tests beside the others) share the template: one must not
+    # rebuild it while the other copies it.
+    with psycopg.connect(PG_ADMIN_DSN.replace("postgresql+asyncpg://", "postgresql://"), autocommit=True) as conn:
+        conn.execute("SELECT pg_advisory_lock(hashtext(%s))", (TEMPLATE_DB,))
+        try:
+            yield
+        finally:
+            conn.execute("SELECT pg_advisory_unlock(hashtext(%s))", (TEMPLATE_DB,))
+
+
 def pg_template() -> str:
     """The name of a PostgreSQL database migrated to head (once per process): the template of the others."""
     if "pg" not in _templates:
-        blocking(recreate_database(TEMPLATE_DB))
-        with tempfile.TemporaryDirectory() as var:
+        with _template_lock(), tempfile.TemporaryDirectory() as var:
+            blocking(recreate_database(TEMPLATE_DB))
             migrate.upgrade("head", make_settings(pg_url(TEMPLATE_DB), Path(var)))
         _templates["pg"] = TEMPLATE_DB
     return str(_templates["pg"])
@@ -134,7 +147,9 @@ def pg_template() -> str:
 
 def fresh_pg_database(db: str) -> str:
     """Database `db` recreated as a copy of the migrated template: its URL."""
-    blocking(recreate_database(db, template=pg_template()))
+    template = pg_template()
+    with _template_lock():
+        blocking(recreate_database(db, template=template))
     return pg_url(db)
 
 
