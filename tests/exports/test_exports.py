@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 import json
 import re
@@ -229,3 +230,43 @@ async def test_export_ocds_is_a_valid_release_package_with_only_what_notices_say
         await session.commit()
     edited = (await client.get(URL, params={"format": "ocds", "sort": "id"}, headers=user.headers)).json()
     assert edited["releases"][3]["ocid"] == full["ocid"] and edited["releases"][3]["id"] != full["id"]
+
+
+@pytest.mark.parametrize("backend", ["postgres"], indirect=True)
+async def test_export_csv_written_by_postgresql_is_byte_for_byte_the_python_encoders(
+    client: httpx.AsyncClient, make_user, db: Database, monkeypatch: pytest.MonkeyPatch,  # type: ignore[no-untyped-def]
+) -> None:
+    """PostgreSQL builds the CSV lines there (`SqlCsvEncoder`); the Python encoder SQLite uses is the reference:
+    quoting, formula cells, dates with and without microseconds, amounts, facts of every JSON type, attachments."""
+    user = await make_user()
+    source = await make_source(db)
+    stamp = dt.datetime(2026, 11, 21, 9, 30, 5, 120, tzinfo=dt.UTC)
+    await make_bids(db, 6, source_ids=[source])
+    tricky = await make_bids(
+        db, 1, source_ids=[source], title='=1+2, "따옴표"\n줄', department="", external_id="-7,\"x\"",
+        url="@https://board.example.kr/?a=1,2", first_seen_at=stamp, closes_at=stamp, amount=Decimal("0.00"),
+        amount_kind="a,b", contract_method="+제한\r경쟁",
+        attachments=[{"name": "=cmd, \"x\"", "url": "https://f.example/1"}, {"name": "두번째", "url": "u2"}])
+    plain_amount = await make_bids(db, 1, source_ids=[source], amount=Decimal("120000.50"), attachments=[{"url": "x"}])
+    async with db.sessionmaker() as session:
+        await session.execute(delete(BidDetail).where(BidDetail.bid_id.in_([tricky[0].id, plain_amount[0].id])))
+        await session.execute(insert(BidDetail), [
+            {"bid_id": tricky[0].id, "body": "본문", "facts": {
+                "notice_no": "=HYPERLINK(\"x\")", "bid_method": "전자, 입찰", "region_limit": 3,
+                "procuring_entity": None, "demand_entity": ["조달청"], "vat_included": False,
+                "evidence": {"notice_no": {"start": 0, "end": 2, "text": "본문"}}}},
+            {"bid_id": plain_amount[0].id, "body": "", "facts": {"vat_included": True, "region_limit": "-서울"}}])
+        await session.commit()
+
+    from_postgresql = (await client.get(URL, params={"format": "csv", "sort": "id"}, headers=user.headers)).content
+    monkeypatch.setattr(export, "encoder_for", lambda e: export.ENCODERS[e.format](e))
+    from_python = (await client.get(URL, params={"format": "csv", "sort": "id"}, headers=user.headers)).content
+
+    assert from_postgresql == from_python
+    rows = read_csv(from_postgresql)
+    assert len(rows) == 8
+    odd = next(row for row in rows if int(row["id"]) == tricky[0].id)
+    assert odd["title"] == '\'=1+2, "따옴표"\n줄' and odd["external_id"].startswith("'-7,\"x\"")
+    assert odd["first_seen_at"] == "2026-11-21T09:30:05.000120Z" and odd["amount"] == "0"
+    assert odd["notice_no"] == "'=HYPERLINK(\"x\")" and odd["region_limit"] == "" and odd["vat_included"] == "false"
+    assert odd["attachments"] == "'=cmd, \"x\" <https://f.example/1>\n두번째 <u2>"
