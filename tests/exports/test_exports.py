@@ -19,7 +19,10 @@ from referencing.jsonschema import DRAFT4
 from sqlalchemy import delete, insert, update
 
 from forest.bids import export
+from forest.bids.ingest import DbNoticeStore
 from forest.bids.models import Bid, BidDetail
+from forest.crawler.facts import extract
+from forest.crawler.parse import Attachment, Notice
 from forest.database import Database
 from tests.bids.factories import make_bids, make_source
 
@@ -270,3 +273,63 @@ async def test_export_csv_written_by_postgresql_is_byte_for_byte_the_python_enco
     assert odd["first_seen_at"] == "2026-11-21T09:30:05.000120Z" and odd["amount"] == "0"
     assert odd["notice_no"] == "'=HYPERLINK(\"x\")" and odd["region_limit"] == "" and odd["vat_included"] == "false"
     assert odd["attachments"] == "'=cmd, \"x\" <https://f.example/1>\n두번째 <u2>"
+
+
+def ocds_record_validator() -> jsonschema.protocols.Validator:
+    """The OCDS 1.1.5 record-package rules of the fields Forest emits (tests/exports/fixtures), with the release
+    schema for the embedded and compiled releases; draft 4, `date-time` and `uri` formats checked."""
+    package = json.loads((FIXTURES / "record-package-schema.json").read_text())
+    release = json.loads((FIXTURES / "release-schema.json").read_text())
+    registry: Registry[Any] = Registry().with_resource(release["id"], Resource(release, DRAFT4))
+    return jsonschema.Draft4Validator(package, registry=registry,
+                                      format_checker=jsonschema.Draft4Validator.FORMAT_CHECKER)
+
+
+async def test_export_ocds_records_keep_each_notice_release_history_from_ingest_edits(
+    client: httpx.AsyncClient, make_user, db: Database,  # type: ignore[no-untyped-def]
+) -> None:
+    user = await make_user()
+    store = DbNoticeStore(db.sessionmaker, await make_source(db))
+
+    def notice(n: int, body: str, **changes: Any) -> Notice:
+        return Notice(external_id=f"2026-{n}", title=changes.pop("title", f"임도 신설 공사 {n}"), department="산림경영과",
+                      post_date=dt.date(2026, 11, 20), views=changes.pop("views", 10), url=f"https://board.example.kr/{n}",
+                      attachments=(Attachment("공고문.hwp", f"https://board.example.kr/f/{n}"),), body=body,
+                      facts=extract(body, posted_on=dt.date(2026, 11, 20)))
+
+    first = "공고번호: 20261120-001\n가. 추정가격: 금1,474,567,273원\n입찰(투찰)마감일시\t2026/12/03 10:00"
+    corrected = first.replace("2026/12/03", "2026/12/10")
+    await store.upsert([notice(0, first), notice(1, first)])
+    await store.upsert([notice(0, corrected, views=90), notice(1, first, views=91)])  # an edit; views only
+    await store.upsert([notice(0, corrected, title="[정정] 임도 신설 공사 0")])  # another edit
+
+    response = await client.get(URL, params={"format": "ocds-records", "sort": "id"}, headers=user.headers)
+
+    assert response.status_code == 200 and response.headers["content-type"] == "application/json"
+    assert re.search(r'filename="forest-bids-\d{8}T\d{6}Z\.json"', response.headers["content-disposition"])
+    package = response.json()
+    errors = sorted(ocds_record_validator().iter_errors(package), key=str)
+    assert not errors, [f"{list(e.absolute_path)}: {e.message}" for e in errors[:5]]
+    edited, untouched = package["records"]
+    releases = edited["releases"]
+    assert len(releases) == 3 and len({r["id"] for r in releases}) == 3
+    assert {r["ocid"] for r in releases} == {edited["ocid"]} and edited["ocid"].endswith("-2026-0")
+    assert [r["date"] for r in releases] == sorted(r["date"] for r in releases)
+    assert [r["tender"]["tenderPeriod"]["endDate"] for r in releases] == [
+        "2026-12-03T01:00:00Z", "2026-12-10T01:00:00Z", "2026-12-10T01:00:00Z"]
+    assert [r["tender"]["title"] for r in releases] == ["임도 신설 공사 0", "임도 신설 공사 0", "[정정] 임도 신설 공사 0"]
+    assert releases[0]["tender"]["description"] == first and releases[2]["tender"]["description"] == corrected
+    assert all(r["tender"]["id"] == "20261120-001" for r in releases)
+    compiled = edited["compiledRelease"]
+    assert compiled["tag"] == ["compiled"] and compiled["ocid"] == edited["ocid"]
+    assert compiled["date"] == releases[-1]["date"] and compiled["id"].startswith(edited["ocid"])
+    assert compiled["tender"]["title"] == "[정정] 임도 신설 공사 0"
+    assert compiled["tender"]["tenderPeriod"]["endDate"] == "2026-12-10T01:00:00Z"
+    assert compiled["tender"]["value"] == {"amount": 1474567273, "currency": "KRW"}
+    assert [d["id"] for d in compiled["tender"]["documents"]] == ["notice", "attachment-1"]
+    assert len(untouched["releases"]) == 1  # a change of views is not a new release
+    assert untouched["compiledRelease"]["tender"] == untouched["releases"][0]["tender"]
+
+    # The release package of the same search carries the current releases, the records' last ones.
+    current = (await client.get(URL, params={"format": "ocds", "sort": "id"}, headers=user.headers)).json()
+    assert [r["id"] for r in current["releases"]] == [edited["releases"][-1]["id"], untouched["releases"][-1]["id"]]

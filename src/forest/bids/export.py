@@ -27,8 +27,8 @@ from sqlalchemy import Text, cast, func, literal_column, select
 from sqlalchemy.sql.elements import ColumnElement
 
 from forest.bids.filters import BidFilters
-from forest.bids.models import Bid, BidDetail
-from forest.bids.ocds import release
+from forest.bids.models import Bid, BidDetail, BidRelease
+from forest.bids.ocds import record, release
 from forest.bids.schemas import BidRead
 from forest.bids.service import BID_KEYSET, apply_filters, fetch_rows
 from forest.database import Database, utcnow
@@ -36,7 +36,7 @@ from forest.errors import CursorError
 from forest.pagination import CursorSigner, PageParams, PagePlan, plan_page, sign_position
 from forest.users.models import User
 
-Format = Literal["csv", "jsonl", "ocds"]
+Format = Literal["csv", "jsonl", "ocds", "ocds-records"]
 CHUNK_ROWS = 5000
 MAX_ROWS = 10_000_000
 FORMAT_THREADS = 2
@@ -46,8 +46,9 @@ MEDIA_TYPES: dict[str, str] = {
     "csv": "text/csv; charset=utf-8",
     "jsonl": "application/x-ndjson",
     "ocds": "application/json",
+    "ocds-records": "application/json",
 }
-EXTENSIONS: dict[str, str] = {"csv": "csv", "jsonl": "jsonl", "ocds": "json"}
+EXTENSIONS: dict[str, str] = {"csv": "csv", "jsonl": "jsonl", "ocds": "json", "ocds-records": "json"}
 
 # The columns an export reads from `bid`: what the list shows plus the facts it does not, and the hash
 # that tells edits apart (the OCDS release id).
@@ -64,7 +65,9 @@ DETAIL_FACTS = ("notice_no", "bid_method", "region_limit", "procuring_entity", "
 class ExportQuery(BidFilters):
     """The query string of `GET /bids/export`: the bid filters plus the format, sort and resumption."""
 
-    format: Format = Field("csv", description="`csv` (UTF-8 with BOM, for Excel), `jsonl` or `ocds`.")
+    format: Format = Field("csv", description="`csv` (UTF-8 with BOM, for Excel), `jsonl`, `ocds` (a release "
+                                              "package) or `ocds-records` (a record package with each notice's "
+                                              "release history).")
     sort: str | None = Field(None, max_length=40, description="As for `GET /bids`; default `-post_date`.")
     cursor: str | None = Field(None, max_length=2048,
                                description="Resume after the last row of a previous export (its `Link: rel=next`).")
@@ -254,7 +257,7 @@ async def stream(export: Export, on_rows: Callable[[int], None] | None = None) -
             if encoder.in_database:
                 yield encoder.chunk(rows, {})
             else:
-                details = await _details(export.db, [row["id"] for row in rows], body=encoder.wants_body)
+                details = await encoder.lookup(rows)
                 yield await anyio.to_thread.run_sync(encoder.chunk, rows, details, limiter=_format_limiter)
             if on_rows is not None:
                 on_rows(len(rows))
@@ -337,7 +340,11 @@ class Encoder:
         """What comes before the first row."""
         return b""
 
-    def chunk(self, rows: list[dict[str, Any]], details: dict[int, tuple[str | None, dict[str, Any]]]) -> bytes:
+    async def lookup(self, rows: list[Any]) -> dict[int, Any]:
+        """What a chunk needs besides its rows, by bid id: the body (when wanted) and facts of each."""
+        return await _details(self.export.db, [row["id"] for row in rows], body=self.wants_body)
+
+    def chunk(self, rows: list[dict[str, Any]], details: dict[int, Any]) -> bytes:
         """One chunk of rows as bytes."""
         raise NotImplementedError
 
@@ -533,6 +540,58 @@ class OcdsEncoder(Encoder):
         return b"]}"
 
 
+class OcdsRecordsEncoder(OcdsEncoder):
+    """An OCDS 1.1 record package: one record per notice, with every release Forest kept of it (the versions
+    an edit replaced, `bid_release`, then the current one) and the compiled release (forest.bids.ocds)."""
+
+    def head(self) -> bytes:
+        """The package metadata and the opening of `records`."""
+        return super().head()[: -len(b'"releases": [')] + b'"records": ['
+
+    async def lookup(self, rows: list[Any]) -> dict[int, Any]:
+        """Body, facts and the earlier versions of each notice of the chunk."""
+        ids = [row["id"] for row in rows]
+        details = await _details(self.export.db, ids, body=True)
+        history = await _history(self.export.db, ids)
+        return {bid_id: (*details.get(bid_id, (None, {})), history.get(bid_id, [])) for bid_id in ids}
+
+    def chunk(self, rows: list[dict[str, Any]], details: dict[int, Any]) -> bytes:
+        """Records, comma-separated across chunks."""
+        parts = []
+        for row in rows:
+            body, facts, versions = details[row["id"]]
+            current = release(row, body, facts, prefix=self.export.ocds_prefix)
+            releases = [release({**row, **version}, version["body"], version["facts"],
+                                prefix=self.export.ocds_prefix) for version in versions]
+            # Merging compares dates as text: the releases as they will be written.
+            plain = json.loads(json.dumps([*releases, current], default=_json_default))
+            parts.append(json.dumps(record(plain), ensure_ascii=False))
+        text = ",".join(parts)
+        if parts and not self.first:
+            text = "," + text
+        self.first = self.first and not parts
+        return text.encode()
+
+
+# The columns of an earlier version that its release reads (the rest, such as the ocid's parts, never change).
+_VERSION_COLUMNS = ("content_hash", "updated_at", "title", "url", "attachments", "closes_at", "amount", "currency",
+                    "category", "contract_method", "body", "facts")
+
+
+async def _history(db: Database, ids: list[int]) -> dict[int, list[dict[str, Any]]]:
+    """The earlier versions of the bids among `ids`, oldest first, as release inputs."""
+    if not ids:
+        return {}
+    stmt = (select(BidRelease.bid_id, *(BidRelease.__table__.c[name] for name in _VERSION_COLUMNS))
+            .where(BidRelease.bid_id.in_(ids)).order_by(BidRelease.bid_id, BidRelease.updated_at, BidRelease.id))
+    out: dict[int, list[dict[str, Any]]] = {}
+    async with db.sessionmaker() as session:
+        for row in await session.execute(stmt):
+            version = row._asdict()
+            out.setdefault(version.pop("bid_id"), []).append(version)
+    return out
+
+
 class SqlCsvEncoder(CsvEncoder):
     """The CSV of `CsvEncoder` with the lines written by PostgreSQL (`CSV_LINE`): a chunk is their join."""
 
@@ -544,7 +603,8 @@ class SqlCsvEncoder(CsvEncoder):
         return "".join([row[0] for row in rows]).encode()
 
 
-ENCODERS: dict[str, Callable[[Export], Encoder]] = {"csv": CsvEncoder, "jsonl": JsonlEncoder, "ocds": OcdsEncoder}
+ENCODERS: dict[str, Callable[[Export], Encoder]] = {"csv": CsvEncoder, "jsonl": JsonlEncoder, "ocds": OcdsEncoder,
+                                                   "ocds-records": OcdsRecordsEncoder}
 
 
 def encoder_for(export: Export) -> Encoder:
