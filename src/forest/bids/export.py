@@ -459,11 +459,12 @@ def _sql_fact(name: str) -> str:
             f"WHEN 'boolean' THEN {value} ELSE '' END")
 
 
-# The facts of the row's `bid_detail`: the evidence spans are dropped once, in a subquery that OFFSET 0 keeps
-# from being flattened into one detoasting of the document per fact; a bid without a detail row gets empty cells.
+# The facts of the row's `bid_detail` (a bid without a detail row gets empty cells). Each fact is looked up in the
+# stored document directly: a notice's facts are ~1 KB and stored inline, and dropping the evidence first
+# (`facts - 'evidence'` in an OFFSET 0 subquery, one copy of the document per row) measured slower.
 _SQL_FACTS = (
     "coalesce((SELECT " + " || ',' || ".join(_sql_fact(name) for name in DETAIL_FACTS)
-    + " FROM (SELECT facts - 'evidence' AS f FROM bid_detail WHERE bid_detail.bid_id = bid.id OFFSET 0) AS d), '"
+    + " FROM (SELECT facts AS f FROM bid_detail WHERE bid_detail.bid_id = bid.id) AS d), '"
     + "," * (len(DETAIL_FACTS) - 1) + "')")
 # Attachments as `name <url>` lines in one cell, in their order, as `_attachments_cell` writes them.
 # (S608: the text is assembled from the constants of this module only, no value of a request.)
