@@ -333,3 +333,54 @@ async def test_export_ocds_records_keep_each_notice_release_history_from_ingest_
     # The release package of the same search carries the current releases, the records' last ones.
     current = (await client.get(URL, params={"format": "ocds", "sort": "id"}, headers=user.headers)).json()
     assert [r["id"] for r in current["releases"]] == [edited["releases"][-1]["id"], untouched["releases"][-1]["id"]]
+
+
+@pytest.mark.parametrize("backend", ["postgres"], indirect=True)
+async def test_export_csv_read_in_parallel_chunks_resumes_without_gaps_or_repeats(
+    client: httpx.AsyncClient, make_user, db: Database, monkeypatch: pytest.MonkeyPatch,  # type: ignore[no-untyped-def]
+) -> None:
+    monkeypatch.setattr(export, "CHUNK_ROWS", 7)  # many chunks, several in flight at once
+    user = await make_user()
+    bids = await make_bids(db, 60)
+    seen: list[int] = []
+    params: dict[str, Any] = {"format": "csv", "sort": "-closes_at", "max_rows": 25}
+    bodies = []
+    for _ in range(10):
+        response = await client.get(URL, params=params, headers=user.headers)
+        bodies.append(response.content)
+        seen.extend(int(row["id"]) for row in read_csv(response.content))
+        if "forest-next-cursor" not in response.headers:
+            break
+        params["cursor"] = response.headers["forest-next-cursor"]
+    with_deadline = sorted((b for b in bids if b.closes_at is not None), key=lambda b: (b.closes_at, b.id),
+                           reverse=True)
+    without = sorted((b for b in bids if b.closes_at is None), key=lambda b: b.id, reverse=True)
+    assert seen == [b.id for b in with_deadline + without]
+    monkeypatch.setattr(export, "encoder_for", lambda e: export.ENCODERS[e.format](e))
+    whole = await client.get(URL, params={"format": "csv", "sort": "-closes_at"}, headers=user.headers)
+    assert b"".join(body.split(b"\r\n", 1)[1] for body in bodies) == whole.content.split(b"\r\n", 1)[1]
+
+
+@pytest.mark.parametrize("backend", ["postgres"], indirect=True)
+async def test_export_chunk_read_after_the_key_walk_keeps_to_its_span_when_rows_come_and_go(
+    db: Database, app,  # type: ignore[no-untyped-def]
+) -> None:
+    source = await make_source(db)
+    await make_bids(db, 20, source_ids=[source])
+    prepared = await export.prepare(db=db, user=None, query=export.ExportQuery(format="csv", sort="id"),
+                                    signer=app.state.signer, salt="t")
+    spans = [span async for span in export._spans(prepared)]
+    assert [size for *_, size in spans] == [20]  # one span of up to CHUNK_ROWS (5,000): cut it by hand below
+    ids = [row["id"] for row in await export._span_rows(prepared, (Bid.id,), None, spans[0][1], 20)]
+    assert len(ids) == 20
+
+    async with db.sessionmaker() as session:  # after the walk, a row of the first span is deleted
+        await session.execute(delete(Bid).where(Bid.id == ids[2]))
+        await session.commit()
+    # The walk counted 5 rows up to ids[4]: one is gone, and the read stops at ids[4] all the same.
+    first = await export._span_rows(prepared, (Bid.id,), None, (ids[4],), 5)
+    assert [row["id"] for row in first] == [ids[0], ids[1], ids[3], ids[4]]
+    # More rows than the walk counted (as when rows were inserted into the span since): the read goes on to
+    # the span's end and no further.
+    second = await export._span_rows(prepared, (Bid.id,), (ids[4],), (ids[11],), 3)
+    assert [row["id"] for row in second] == ids[5:12]

@@ -10,6 +10,7 @@ once), so the event loop keeps serving other requests meanwhile.
 from __future__ import annotations
 
 import asyncio
+import collections
 import csv
 import dataclasses
 import datetime as dt
@@ -38,6 +39,8 @@ from forest.users.models import User
 
 Format = Literal["csv", "jsonl", "ocds", "ocds-records"]
 CHUNK_ROWS = 5000
+# Chunk queries in flight at once for an export whose bytes the database makes (`_parallel_chunks`).
+PARALLEL_CHUNKS = 2
 MAX_ROWS = 10_000_000
 FORMAT_THREADS = 2
 _format_limiter = anyio.CapacityLimiter(FORMAT_THREADS)
@@ -189,6 +192,14 @@ async def _find_boundary(export: Export, max_rows: int, signer: CursorSigner) ->
         plan = dataclasses.replace(plan, seek=_key(plan, keys[-1]))
 
 
+def _cut(plan: PagePlan, rows: list[Any], end: Sequence[Any] | None) -> tuple[list[Any], bool]:
+    """`rows` up to position `end` (included; None: no end), and whether any lay beyond it."""
+    if end is None or not rows or not _after(plan, _key(plan, rows[-1]), end):
+        return rows, False
+    cut = next(i for i, row in enumerate(rows) if _after(plan, _key(plan, row), end))
+    return rows[:cut], True
+
+
 async def _chunks(export: Export, columns: Sequence[ColumnElement[Any]]) -> AsyncGenerator[list[Any], None]:
     """The selected rows (`columns` and the keyset's), a chunk (one query) at a time, up to the boundary."""
     plan = export.plan
@@ -197,14 +208,70 @@ async def _chunks(export: Export, columns: Sequence[ColumnElement[Any]]) -> Asyn
         rows = await fetch_rows(db=export.db, filters=export.filters, plan=plan, limit=CHUNK_ROWS, user=export.user,
                                 columns=[*columns, *keys], now=export.now, as_dicts=False)
         full = len(rows) == CHUNK_ROWS
-        if export.boundary is not None and rows and _after(plan, _key(plan, rows[-1]), export.boundary):
-            cut = next(i for i, row in enumerate(rows) if _after(plan, _key(plan, row), export.boundary))
-            rows, full = rows[:cut], False
+        rows, past = _cut(plan, rows, export.boundary)
         if rows:
             yield rows
-        if not full:
+        if not full or past:
             return
         plan = dataclasses.replace(plan, seek=_key(plan, rows[-1]))
+
+
+async def _spans(export: Export) -> AsyncGenerator[tuple[Any, tuple[Any, ...], int], None]:
+    """The export cut into consecutive spans of up to CHUNK_ROWS rows, `(seek, last position, rows)`, by a
+    walk over the keys alone (sort column and id: an index-only read, as `_find_boundary`)."""
+    plan = export.plan
+    while True:
+        found = await fetch_rows(db=export.db, filters=export.filters, plan=plan, limit=CHUNK_ROWS,
+                                 user=export.user, columns=plan.cols, now=export.now, as_dicts=False)
+        full = len(found) == CHUNK_ROWS
+        found, past = _cut(plan, found, export.boundary)
+        if found:
+            yield plan.seek, _key(plan, found[-1]), len(found)
+        if not full or past:
+            return
+        plan = dataclasses.replace(plan, seek=_key(plan, found[-1]))
+
+
+async def _span_rows(export: Export, columns: Sequence[ColumnElement[Any]], seek: Any, last: tuple[Any, ...],
+                     size: int) -> list[Any]:
+    """The rows after `seek` up to position `last` (included), whatever was inserted or deleted there since
+    the key walk: rows past `last` are cut off, and the read goes on while rows before it keep coming."""
+    plan = dataclasses.replace(export.plan, seek=seek)
+    keys = [c for c in plan.cols if all(c.key != have.key for have in columns)]
+    out: list[Any] = []
+    while True:
+        rows = await fetch_rows(db=export.db, filters=export.filters, plan=plan, limit=size, user=export.user,
+                                columns=[*columns, *keys], now=export.now, as_dicts=False)
+        rows, past = _cut(plan, rows, last)
+        out.extend(rows)
+        if past or len(rows) < size or _key(plan, rows[-1]) == last:
+            return out
+        plan = dataclasses.replace(plan, seek=_key(plan, rows[-1]))
+
+
+async def _parallel_chunks(export: Export, columns: Sequence[ColumnElement[Any]]) -> AsyncGenerator[list[Any], None]:
+    """The rows of `_chunks`, in the same order, with up to PARALLEL_CHUNKS chunk queries running at once.
+
+    For exports whose bytes PostgreSQL makes (CSV): the API then does little per row, and one query at a time
+    left the export waiting on a single database backend (bench/RESULTS.md, "Export"). The positions where
+    chunks end come first from a cheap walk over the keys (`_spans`), so the chunks can be read side by side,
+    each on its own pooled connection.
+    """
+    spans = _spans(export)
+    running: collections.deque[asyncio.Task[list[Any]]] = collections.deque()
+    try:
+        async for span in spans:
+            running.append(asyncio.ensure_future(_span_rows(export, columns, *span)))
+            if len(running) >= PARALLEL_CHUNKS and (rows := await running.popleft()):
+                yield rows
+        while running:
+            if rows := await running.popleft():
+                yield rows
+    finally:
+        for task in running:
+            task.cancel()  # the client went away: stop reading
+        await asyncio.gather(*running, return_exceptions=True)
+        await spans.aclose()
 
 
 async def _details(db: Database, ids: list[int], *, body: bool) -> dict[int, tuple[str | None, dict[str, Any]]]:
@@ -244,7 +311,7 @@ async def stream(export: Export, on_rows: Callable[[int], None] | None = None) -
     """The export's body, chunk by chunk; `on_rows(n)` is told of each chunk's rows (a progress bar)."""
     encoder = encoder_for(export)
     yield encoder.head()
-    chunks = _chunks(export, encoder.columns)
+    chunks = (_parallel_chunks if encoder.in_database else _chunks)(export, encoder.columns)
     # One chunk ahead: the database reads the next chunk while this one is formatted and sent.
     ahead: asyncio.Future[list[Any]] = asyncio.ensure_future(anext(chunks))
     try:
