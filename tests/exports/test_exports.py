@@ -250,7 +250,8 @@ async def test_export_csv_written_by_postgresql_is_byte_for_byte_the_python_enco
         url="@https://board.example.kr/?a=1,2", first_seen_at=stamp, closes_at=stamp, amount=Decimal("0.00"),
         amount_kind="a,b", contract_method="+제한\r경쟁",
         attachments=[{"name": "=cmd, \"x\"", "url": "https://f.example/1"}, {"name": "두번째", "url": "u2"}])
-    plain_amount = await make_bids(db, 1, source_ids=[source], amount=Decimal("120000.50"), attachments=[{"url": "x"}])
+    plain_amount = await make_bids(db, 1, source_ids=[source], amount=Decimal("120000.50"),
+                                  attachments=[{"url": "x"}, {"name": "b", "url": "y"}, {"name": "-c,", "url": "z"}])
     async with db.sessionmaker() as session:
         await session.execute(delete(BidDetail).where(BidDetail.bid_id.in_([tricky[0].id, plain_amount[0].id])))
         await session.execute(insert(BidDetail), [
