@@ -210,12 +210,14 @@ the export's own keyset query (`CSV_LINE` in `src/forest/bids/export.py`) and on
 {rows}
 
 - Export rate, median (min–max) over {len(api)} rounds: **{spread(rates, ',.0f')} rows/s**: {verdict_rate} the
-  target of {TARGET_ROWS_PER_S:,} rows/s; COPY baseline {spread([c['rate'] for c in copy], ',.0f')} rows/s.
+  target of {TARGET_ROWS_PER_S:,} rows/s; COPY baseline {spread([c['rate'] for c in copy], ',.0f')} rows/s;
+  export / COPY of the same round {spread([r['rate'] / c['rate'] for r, c in zip(api, copy, strict=True)], '.2f')}.
 - Rows per CPU second of the API process (its user + system time over the round), median (min–max):
   {spread([r['cpu_rate'] for r in api], ',.0f')}: what one dedicated core would sustain if the API were
   the bottleneck; it depends far less on the other load on the machine than the wall-clock rate does.
 - API memory growth during an export: {spread(growth, '+.0f')} MiB, {verdict_mem} the ±{MEMORY_BUDGET_MIB} MiB
-  budget (chunks of {5000:,} rows, each its own keyset query; nothing holds more than one chunk).
+  budget (chunks of {5000:,} rows, each its own keyset query, two read at once and one ahead: at most three
+  in memory).
 - Command: `.venv/bin/python bench/export/run.py` (database `{BENCH_DB}`, seeded by `forest seed bids`'
   generator, seed 1, 5 sources). Date: {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC.
 - Machine: {info['cpu']}, {info['nproc']} CPUs, {info['memory']}, Python {info['python']}; load average
