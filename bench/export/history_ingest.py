@@ -130,7 +130,8 @@ row an edit the trigger copies), with the trigger enabled and disabled in the sa
 
 - Ratio enabled / disabled, medians: inserts {ratio['insert']:.2f}, edits {ratio['edit']:.2f}. Inserts never
   fire the trigger (it fires only on `UPDATE OF content_hash` when the hash changes); an edit adds one row to
-  `bid_release`.
+  `bid_release`. Compare each ratio with the spread of its rows: inserts, which the trigger never touches,
+  show how far the machine alone moves the figures.
 - Command: `.venv/bin/python bench/export/history_ingest.py` (database `{BENCH_DB}`, recreated). Date:
   {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC.
 - Machine: {info['cpu']}, {info['nproc']} CPUs, {info['memory']}, Python {info['python']}; load average
