@@ -1,10 +1,11 @@
-"""Bulk exports of a bid search: CSV, JSON Lines and OCDS 1.1 release packages, streamed in constant memory.
+"""Bulk exports of a bid search: CSV, JSON Lines, OCDS 1.1 release and record packages, streamed in constant memory.
 
 An export reads the bids exactly as `GET /bids` does (`service.fetch_rows`: the same filters, the same
 keyset, the same statement builder), a chunk at a time, each chunk its own short query from the position
-after the last row of the one before. Nothing holds more than one chunk, so a million rows cost what a
+after the last row of the one before. Nothing holds more than a few chunks, so a million rows cost what a
 thousand do. Formatting a chunk is CPU work: it runs in a worker thread (at most `FORMAT_THREADS` at
-once), so the event loop keeps serving other requests meanwhile.
+once), so the event loop keeps serving other requests meanwhile. CSV on PostgreSQL is the exception: the
+chunk's query returns the lines ready (`CSV_LINE`), and two chunks are read at once (`_parallel_chunks`).
 """
 
 from __future__ import annotations
