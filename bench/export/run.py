@@ -203,18 +203,21 @@ PostgreSQL {facts['pg'].split(' ')[0]}, streamed to an httpx client; one `forest
 its own uvicorn options, access log on); the API process's
 resident memory sampled every 100 ms. Baseline in the same rounds: PostgreSQL's own
 `COPY (SELECT …) TO STDOUT (FORMAT csv)` of the same columns and order, read by asyncpg (no HTTP, no escaping
-of formula cells, no facts from `bid_detail`).
+of formula cells, no facts from `bid_detail`): the ceiling. The export's CSV lines are built by PostgreSQL in
+the export's own keyset query (`CSV_LINE` in `src/forest/bids/export.py`) and only joined by the API.
 
 {HEADER}
 {rows}
 
 - Export rate, median (min–max) over {len(api)} rounds: **{spread(rates, ',.0f')} rows/s**: {verdict_rate} the
-  target of {TARGET_ROWS_PER_S:,} rows/s; COPY baseline {spread([c['rate'] for c in copy], ',.0f')} rows/s.
+  target of {TARGET_ROWS_PER_S:,} rows/s; COPY baseline {spread([c['rate'] for c in copy], ',.0f')} rows/s;
+  export / COPY of the same round {spread([r['rate'] / c['rate'] for r, c in zip(api, copy, strict=True)], '.2f')}.
 - Rows per CPU second of the API process (its user + system time over the round), median (min–max):
   {spread([r['cpu_rate'] for r in api], ',.0f')}: what one dedicated core would sustain if the API were
   the bottleneck; it depends far less on the other load on the machine than the wall-clock rate does.
 - API memory growth during an export: {spread(growth, '+.0f')} MiB, {verdict_mem} the ±{MEMORY_BUDGET_MIB} MiB
-  budget (chunks of {5000:,} rows, each its own keyset query; nothing holds more than one chunk).
+  budget (chunks of {5000:,} rows, each its own keyset query, two read at once and one ahead: at most three
+  in memory).
 - Command: `.venv/bin/python bench/export/run.py` (database `{BENCH_DB}`, seeded by `forest seed bids`'
   generator, seed 1, 5 sources). Date: {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC.
 - Machine: {info['cpu']}, {info['nproc']} CPUs, {info['memory']}, Python {info['python']}; load average

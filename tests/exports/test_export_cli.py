@@ -60,5 +60,13 @@ def test_forest_export_writes_the_filtered_search(database_url: str, tmp_path: P
     assert part.returncode == 0 and "resume with --cursor" in part.stderr
     assert [json.loads(line)["id"] for line in jsonl.read_text().splitlines()] == sorted(b.id for b in bids)[:10]
 
+    records = tmp_path / "records.json"
+    done = _forest(database_url, tmp_path, "export", "--format", "ocds-records", "--sort", "id", "-o", str(records))
+    assert done.returncode == 0, done.stderr
+    package = json.loads(records.read_text())
+    assert [r["compiledRelease"]["tender"]["title"] for r in package["records"]] == [
+        b.title for b in sorted(bids, key=lambda b: b.id)]
+    assert all(len(r["releases"]) == 1 and r["releases"][0]["ocid"] == r["ocid"] for r in package["records"])
+
     refused = _forest(database_url, tmp_path, "export", "-f", "xlsx", "-o", str(tmp_path / "x"))
     assert refused.returncode == 2 and "format" in refused.stderr

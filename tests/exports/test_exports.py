@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 import json
 import re
@@ -18,7 +19,10 @@ from referencing.jsonschema import DRAFT4
 from sqlalchemy import delete, insert, update
 
 from forest.bids import export
+from forest.bids.ingest import DbNoticeStore
 from forest.bids.models import Bid, BidDetail
+from forest.crawler.facts import extract
+from forest.crawler.parse import Attachment, Notice
 from forest.database import Database
 from tests.bids.factories import make_bids, make_source
 
@@ -229,3 +233,155 @@ async def test_export_ocds_is_a_valid_release_package_with_only_what_notices_say
         await session.commit()
     edited = (await client.get(URL, params={"format": "ocds", "sort": "id"}, headers=user.headers)).json()
     assert edited["releases"][3]["ocid"] == full["ocid"] and edited["releases"][3]["id"] != full["id"]
+
+
+@pytest.mark.parametrize("backend", ["postgres"], indirect=True)
+async def test_export_csv_written_by_postgresql_is_byte_for_byte_the_python_encoders(
+    client: httpx.AsyncClient, make_user, db: Database, monkeypatch: pytest.MonkeyPatch,  # type: ignore[no-untyped-def]
+) -> None:
+    """PostgreSQL builds the CSV lines there (`SqlCsvEncoder`); the Python encoder SQLite uses is the reference:
+    quoting, formula cells, dates with and without microseconds, amounts, facts of every JSON type, attachments."""
+    user = await make_user()
+    source = await make_source(db)
+    stamp = dt.datetime(2026, 11, 21, 9, 30, 5, 120, tzinfo=dt.UTC)
+    await make_bids(db, 6, source_ids=[source])
+    tricky = await make_bids(
+        db, 1, source_ids=[source], title='=1+2, "따옴표"\n줄', department="", external_id="-7,\"x\"",
+        url="@https://board.example.kr/?a=1,2", first_seen_at=stamp, closes_at=stamp, amount=Decimal("0.00"),
+        amount_kind="a,b", contract_method="+제한\r경쟁",
+        attachments=[{"name": "=cmd, \"x\"", "url": "https://f.example/1"}, {"name": "두번째", "url": "u2"}])
+    plain_amount = await make_bids(db, 1, source_ids=[source], amount=Decimal("120000.50"),
+                                  attachments=[{"url": "x"}, {"name": "b", "url": "y"}, {"name": "-c,", "url": "z"}])
+    async with db.sessionmaker() as session:
+        await session.execute(delete(BidDetail).where(BidDetail.bid_id.in_([tricky[0].id, plain_amount[0].id])))
+        await session.execute(insert(BidDetail), [
+            {"bid_id": tricky[0].id, "body": "본문", "facts": {
+                "notice_no": "=HYPERLINK(\"x\")", "bid_method": "전자, 입찰", "region_limit": 3,
+                "procuring_entity": None, "demand_entity": ["조달청"], "vat_included": False,
+                "evidence": {"notice_no": {"start": 0, "end": 2, "text": "본문"}}}},
+            {"bid_id": plain_amount[0].id, "body": "", "facts": {"vat_included": True, "region_limit": "-서울"}}])
+        await session.commit()
+
+    from_postgresql = (await client.get(URL, params={"format": "csv", "sort": "id"}, headers=user.headers)).content
+    monkeypatch.setattr(export, "encoder_for", lambda e: export.ENCODERS[e.format](e))
+    from_python = (await client.get(URL, params={"format": "csv", "sort": "id"}, headers=user.headers)).content
+
+    assert from_postgresql == from_python
+    rows = read_csv(from_postgresql)
+    assert len(rows) == 8
+    odd = next(row for row in rows if int(row["id"]) == tricky[0].id)
+    assert odd["title"] == '\'=1+2, "따옴표"\n줄' and odd["external_id"].startswith("'-7,\"x\"")
+    assert odd["first_seen_at"] == "2026-11-21T09:30:05.000120Z" and odd["amount"] == "0"
+    assert odd["notice_no"] == "'=HYPERLINK(\"x\")" and odd["region_limit"] == "" and odd["vat_included"] == "false"
+    assert odd["attachments"] == "'=cmd, \"x\" <https://f.example/1>\n두번째 <u2>"
+
+
+def ocds_record_validator() -> jsonschema.protocols.Validator:
+    """The OCDS 1.1.5 record-package rules of the fields Forest emits (tests/exports/fixtures), with the release
+    schema for the embedded and compiled releases; draft 4, `date-time` and `uri` formats checked."""
+    package = json.loads((FIXTURES / "record-package-schema.json").read_text())
+    release = json.loads((FIXTURES / "release-schema.json").read_text())
+    registry: Registry[Any] = Registry().with_resource(release["id"], Resource(release, DRAFT4))
+    return jsonschema.Draft4Validator(package, registry=registry,
+                                      format_checker=jsonschema.Draft4Validator.FORMAT_CHECKER)
+
+
+async def test_export_ocds_records_keep_each_notice_release_history_from_ingest_edits(
+    client: httpx.AsyncClient, make_user, db: Database,  # type: ignore[no-untyped-def]
+) -> None:
+    user = await make_user()
+    store = DbNoticeStore(db.sessionmaker, await make_source(db))
+
+    def notice(n: int, body: str, **changes: Any) -> Notice:
+        return Notice(external_id=f"2026-{n}", title=changes.pop("title", f"임도 신설 공사 {n}"), department="산림경영과",
+                      post_date=dt.date(2026, 11, 20), views=changes.pop("views", 10), url=f"https://board.example.kr/{n}",
+                      attachments=(Attachment("공고문.hwp", f"https://board.example.kr/f/{n}"),), body=body,
+                      facts=extract(body, posted_on=dt.date(2026, 11, 20)))
+
+    first = "공고번호: 20261120-001\n가. 추정가격: 금1,474,567,273원\n입찰(투찰)마감일시\t2026/12/03 10:00"
+    corrected = first.replace("2026/12/03", "2026/12/10")
+    await store.upsert([notice(0, first), notice(1, first)])
+    await store.upsert([notice(0, corrected, views=90), notice(1, first, views=91)])  # an edit; views only
+    await store.upsert([notice(0, corrected, title="[정정] 임도 신설 공사 0")])  # another edit
+
+    response = await client.get(URL, params={"format": "ocds-records", "sort": "id"}, headers=user.headers)
+
+    assert response.status_code == 200 and response.headers["content-type"] == "application/json"
+    assert re.search(r'filename="forest-bids-\d{8}T\d{6}Z\.json"', response.headers["content-disposition"])
+    package = response.json()
+    errors = sorted(ocds_record_validator().iter_errors(package), key=str)
+    assert not errors, [f"{list(e.absolute_path)}: {e.message}" for e in errors[:5]]
+    edited, untouched = package["records"]
+    releases = edited["releases"]
+    assert len(releases) == 3 and len({r["id"] for r in releases}) == 3
+    assert {r["ocid"] for r in releases} == {edited["ocid"]} and edited["ocid"].endswith("-2026-0")
+    assert [r["date"] for r in releases] == sorted(r["date"] for r in releases)
+    assert [r["tender"]["tenderPeriod"]["endDate"] for r in releases] == [
+        "2026-12-03T01:00:00Z", "2026-12-10T01:00:00Z", "2026-12-10T01:00:00Z"]
+    assert [r["tender"]["title"] for r in releases] == ["임도 신설 공사 0", "임도 신설 공사 0", "[정정] 임도 신설 공사 0"]
+    assert releases[0]["tender"]["description"] == first and releases[2]["tender"]["description"] == corrected
+    assert all(r["tender"]["id"] == "20261120-001" for r in releases)
+    compiled = edited["compiledRelease"]
+    assert compiled["tag"] == ["compiled"] and compiled["ocid"] == edited["ocid"]
+    assert compiled["date"] == releases[-1]["date"] and compiled["id"].startswith(edited["ocid"])
+    assert compiled["tender"]["title"] == "[정정] 임도 신설 공사 0"
+    assert compiled["tender"]["tenderPeriod"]["endDate"] == "2026-12-10T01:00:00Z"
+    assert compiled["tender"]["value"] == {"amount": 1474567273, "currency": "KRW"}
+    assert [d["id"] for d in compiled["tender"]["documents"]] == ["notice", "attachment-1"]
+    assert len(untouched["releases"]) == 1  # a change of views is not a new release
+    assert untouched["compiledRelease"]["tender"] == untouched["releases"][0]["tender"]
+
+    # The release package of the same search carries the current releases, the records' last ones.
+    current = (await client.get(URL, params={"format": "ocds", "sort": "id"}, headers=user.headers)).json()
+    assert [r["id"] for r in current["releases"]] == [edited["releases"][-1]["id"], untouched["releases"][-1]["id"]]
+
+
+@pytest.mark.parametrize("backend", ["postgres"], indirect=True)
+async def test_export_csv_read_in_parallel_chunks_resumes_without_gaps_or_repeats(
+    client: httpx.AsyncClient, make_user, db: Database, monkeypatch: pytest.MonkeyPatch,  # type: ignore[no-untyped-def]
+) -> None:
+    monkeypatch.setattr(export, "CHUNK_ROWS", 7)  # many chunks, several in flight at once
+    user = await make_user()
+    bids = await make_bids(db, 60)
+    seen: list[int] = []
+    params: dict[str, Any] = {"format": "csv", "sort": "-closes_at", "max_rows": 25}
+    bodies = []
+    for _ in range(10):
+        response = await client.get(URL, params=params, headers=user.headers)
+        bodies.append(response.content)
+        seen.extend(int(row["id"]) for row in read_csv(response.content))
+        if "forest-next-cursor" not in response.headers:
+            break
+        params["cursor"] = response.headers["forest-next-cursor"]
+    with_deadline = sorted((b for b in bids if b.closes_at is not None), key=lambda b: (b.closes_at, b.id),
+                           reverse=True)
+    without = sorted((b for b in bids if b.closes_at is None), key=lambda b: b.id, reverse=True)
+    assert seen == [b.id for b in with_deadline + without]
+    monkeypatch.setattr(export, "encoder_for", lambda e: export.ENCODERS[e.format](e))
+    whole = await client.get(URL, params={"format": "csv", "sort": "-closes_at"}, headers=user.headers)
+    assert b"".join(body.split(b"\r\n", 1)[1] for body in bodies) == whole.content.split(b"\r\n", 1)[1]
+
+
+@pytest.mark.parametrize("backend", ["postgres"], indirect=True)
+async def test_export_chunk_read_after_the_key_walk_keeps_to_its_span_when_rows_come_and_go(
+    db: Database, app,  # type: ignore[no-untyped-def]
+) -> None:
+    source = await make_source(db)
+    await make_bids(db, 20, source_ids=[source])
+    prepared = await export.prepare(db=db, user=None, query=export.ExportQuery(format="csv", sort="id"),
+                                    signer=app.state.signer, salt="t")
+    spans = [span async for span in export._spans(prepared)]
+    assert [size for *_, size in spans] == [20]  # one span of up to CHUNK_ROWS (5,000): cut it by hand below
+    ids = [row["id"] for row in await export._span_rows(prepared, (Bid.id,), None, spans[0][1], 20)]
+    assert len(ids) == 20
+
+    async with db.sessionmaker() as session:  # after the walk, a row of the first span is deleted
+        await session.execute(delete(Bid).where(Bid.id == ids[2]))
+        await session.commit()
+    # The walk counted 5 rows up to ids[4]: one is gone, and the read stops at ids[4] all the same.
+    first = await export._span_rows(prepared, (Bid.id,), None, (ids[4],), 5)
+    assert [row["id"] for row in first] == [ids[0], ids[1], ids[3], ids[4]]
+    # More rows than the walk counted (as when rows were inserted into the span since): the read goes on to
+    # the span's end and no further.
+    second = await export._span_rows(prepared, (Bid.id,), (ids[4],), (ids[11],), 3)
+    assert [row["id"] for row in second] == ids[5:12]

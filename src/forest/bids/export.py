@@ -1,15 +1,17 @@
-"""Bulk exports of a bid search: CSV, JSON Lines and OCDS 1.1 release packages, streamed in constant memory.
+"""Bulk exports of a bid search: CSV, JSON Lines, OCDS 1.1 release and record packages, streamed in constant memory.
 
 An export reads the bids exactly as `GET /bids` does (`service.fetch_rows`: the same filters, the same
 keyset, the same statement builder), a chunk at a time, each chunk its own short query from the position
-after the last row of the one before. Nothing holds more than one chunk, so a million rows cost what a
+after the last row of the one before. Nothing holds more than a few chunks, so a million rows cost what a
 thousand do. Formatting a chunk is CPU work: it runs in a worker thread (at most `FORMAT_THREADS` at
-once), so the event loop keeps serving other requests meanwhile.
+once), so the event loop keeps serving other requests meanwhile. CSV on PostgreSQL is the exception: the
+chunk's query returns the lines ready (`CSV_LINE`), and two chunks are read at once (`_parallel_chunks`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import csv
 import dataclasses
 import datetime as dt
@@ -23,12 +25,12 @@ from typing import Any, Literal
 
 import anyio
 from pydantic import Field
-from sqlalchemy import Text, cast, func, select
+from sqlalchemy import Text, cast, func, literal_column, select
 from sqlalchemy.sql.elements import ColumnElement
 
 from forest.bids.filters import BidFilters
-from forest.bids.models import Bid, BidDetail
-from forest.bids.ocds import release
+from forest.bids.models import Bid, BidDetail, BidRelease
+from forest.bids.ocds import record, release
 from forest.bids.schemas import BidRead
 from forest.bids.service import BID_KEYSET, apply_filters, fetch_rows
 from forest.database import Database, utcnow
@@ -36,8 +38,10 @@ from forest.errors import CursorError
 from forest.pagination import CursorSigner, PageParams, PagePlan, plan_page, sign_position
 from forest.users.models import User
 
-Format = Literal["csv", "jsonl", "ocds"]
+Format = Literal["csv", "jsonl", "ocds", "ocds-records"]
 CHUNK_ROWS = 5000
+# Chunk queries in flight at once for an export whose bytes the database makes (`_parallel_chunks`).
+PARALLEL_CHUNKS = 2
 MAX_ROWS = 10_000_000
 FORMAT_THREADS = 2
 _format_limiter = anyio.CapacityLimiter(FORMAT_THREADS)
@@ -46,8 +50,9 @@ MEDIA_TYPES: dict[str, str] = {
     "csv": "text/csv; charset=utf-8",
     "jsonl": "application/x-ndjson",
     "ocds": "application/json",
+    "ocds-records": "application/json",
 }
-EXTENSIONS: dict[str, str] = {"csv": "csv", "jsonl": "jsonl", "ocds": "json"}
+EXTENSIONS: dict[str, str] = {"csv": "csv", "jsonl": "jsonl", "ocds": "json", "ocds-records": "json"}
 
 # The columns an export reads from `bid`: what the list shows plus the facts it does not, and the hash
 # that tells edits apart (the OCDS release id).
@@ -64,7 +69,9 @@ DETAIL_FACTS = ("notice_no", "bid_method", "region_limit", "procuring_entity", "
 class ExportQuery(BidFilters):
     """The query string of `GET /bids/export`: the bid filters plus the format, sort and resumption."""
 
-    format: Format = Field("csv", description="`csv` (UTF-8 with BOM, for Excel), `jsonl` or `ocds`.")
+    format: Format = Field("csv", description="`csv` (UTF-8 with BOM, for Excel), `jsonl`, `ocds` (a release "
+                                              "package) or `ocds-records` (a record package with each notice's "
+                                              "release history).")
     sort: str | None = Field(None, max_length=40, description="As for `GET /bids`; default `-post_date`.")
     cursor: str | None = Field(None, max_length=2048,
                                description="Resume after the last row of a previous export (its `Link: rel=next`).")
@@ -186,22 +193,86 @@ async def _find_boundary(export: Export, max_rows: int, signer: CursorSigner) ->
         plan = dataclasses.replace(plan, seek=_key(plan, keys[-1]))
 
 
-async def _chunks(export: Export) -> AsyncGenerator[list[Any], None]:
-    """The selected rows, a chunk (one query) at a time, up to the boundary."""
+def _cut(plan: PagePlan, rows: list[Any], end: Sequence[Any] | None) -> tuple[list[Any], bool]:
+    """`rows` up to position `end` (included; None: no end), and whether any lay beyond it."""
+    if end is None or not rows or not _after(plan, _key(plan, rows[-1]), end):
+        return rows, False
+    cut = next(i for i, row in enumerate(rows) if _after(plan, _key(plan, row), end))
+    return rows[:cut], True
+
+
+async def _chunks(export: Export, columns: Sequence[ColumnElement[Any]]) -> AsyncGenerator[list[Any], None]:
+    """The selected rows (`columns` and the keyset's), a chunk (one query) at a time, up to the boundary."""
     plan = export.plan
+    keys = [c for c in plan.cols if all(c.key != have.key for have in columns)]
     while True:
         rows = await fetch_rows(db=export.db, filters=export.filters, plan=plan, limit=CHUNK_ROWS, user=export.user,
-                                columns=CSV_EXPORT_COLUMNS if export.format == "csv" else EXPORT_COLUMNS,
-                                now=export.now, as_dicts=False)
+                                columns=[*columns, *keys], now=export.now, as_dicts=False)
         full = len(rows) == CHUNK_ROWS
-        if export.boundary is not None and rows and _after(plan, _key(plan, rows[-1]), export.boundary):
-            cut = next(i for i, row in enumerate(rows) if _after(plan, _key(plan, row), export.boundary))
-            rows, full = rows[:cut], False
+        rows, past = _cut(plan, rows, export.boundary)
         if rows:
             yield rows
-        if not full:
+        if not full or past:
             return
         plan = dataclasses.replace(plan, seek=_key(plan, rows[-1]))
+
+
+async def _spans(export: Export) -> AsyncGenerator[tuple[Any, tuple[Any, ...], int], None]:
+    """The export cut into consecutive spans of up to CHUNK_ROWS rows, `(seek, last position, rows)`, by a
+    walk over the keys alone (sort column and id: an index-only read, as `_find_boundary`)."""
+    plan = export.plan
+    while True:
+        found = await fetch_rows(db=export.db, filters=export.filters, plan=plan, limit=CHUNK_ROWS,
+                                 user=export.user, columns=plan.cols, now=export.now, as_dicts=False)
+        full = len(found) == CHUNK_ROWS
+        found, past = _cut(plan, found, export.boundary)
+        if found:
+            yield plan.seek, _key(plan, found[-1]), len(found)
+        if not full or past:
+            return
+        plan = dataclasses.replace(plan, seek=_key(plan, found[-1]))
+
+
+async def _span_rows(export: Export, columns: Sequence[ColumnElement[Any]], seek: Any, last: tuple[Any, ...],
+                     size: int) -> list[Any]:
+    """The rows after `seek` up to position `last` (included), whatever was inserted or deleted there since
+    the key walk: rows past `last` are cut off, and the read goes on while rows before it keep coming."""
+    plan = dataclasses.replace(export.plan, seek=seek)
+    keys = [c for c in plan.cols if all(c.key != have.key for have in columns)]
+    out: list[Any] = []
+    while True:
+        rows = await fetch_rows(db=export.db, filters=export.filters, plan=plan, limit=size, user=export.user,
+                                columns=[*columns, *keys], now=export.now, as_dicts=False)
+        rows, past = _cut(plan, rows, last)
+        out.extend(rows)
+        if past or len(rows) < size or _key(plan, rows[-1]) == last:
+            return out
+        plan = dataclasses.replace(plan, seek=_key(plan, rows[-1]))
+
+
+async def _parallel_chunks(export: Export, columns: Sequence[ColumnElement[Any]]) -> AsyncGenerator[list[Any], None]:
+    """The rows of `_chunks`, in the same order, with up to PARALLEL_CHUNKS chunk queries running at once.
+
+    For exports whose bytes PostgreSQL makes (CSV): the API then does little per row, and one query at a time
+    left the export waiting on a single database backend (bench/RESULTS.md, "Export"). The positions where
+    chunks end come first from a cheap walk over the keys (`_spans`), so the chunks can be read side by side,
+    each on its own pooled connection.
+    """
+    spans = _spans(export)
+    running: collections.deque[asyncio.Task[list[Any]]] = collections.deque()
+    try:
+        async for span in spans:
+            running.append(asyncio.ensure_future(_span_rows(export, columns, *span)))
+            if len(running) >= PARALLEL_CHUNKS and (rows := await running.popleft()):
+                yield rows
+        while running:
+            if rows := await running.popleft():
+                yield rows
+    finally:
+        for task in running:
+            task.cancel()  # the client went away: stop reading
+        await asyncio.gather(*running, return_exceptions=True)
+        await spans.aclose()
 
 
 async def _details(db: Database, ids: list[int], *, body: bool) -> dict[int, tuple[str | None, dict[str, Any]]]:
@@ -239,9 +310,9 @@ def _facts(value: Any) -> dict[str, Any]:
 
 async def stream(export: Export, on_rows: Callable[[int], None] | None = None) -> AsyncIterator[bytes]:
     """The export's body, chunk by chunk; `on_rows(n)` is told of each chunk's rows (a progress bar)."""
-    encoder = ENCODERS[export.format](export)
+    encoder = encoder_for(export)
     yield encoder.head()
-    chunks = _chunks(export)
+    chunks = (_parallel_chunks if encoder.in_database else _chunks)(export, encoder.columns)
     # One chunk ahead: the database reads the next chunk while this one is formatted and sent.
     ahead: asyncio.Future[list[Any]] = asyncio.ensure_future(anext(chunks))
     try:
@@ -251,8 +322,11 @@ async def stream(export: Export, on_rows: Callable[[int], None] | None = None) -
             except StopAsyncIteration:
                 break
             ahead = asyncio.ensure_future(anext(chunks))
-            details = await _details(export.db, [row["id"] for row in rows], body=encoder.wants_body)
-            yield await anyio.to_thread.run_sync(encoder.chunk, rows, details, limiter=_format_limiter)
+            if encoder.in_database:
+                yield encoder.chunk(rows, {})
+            else:
+                details = await encoder.lookup(rows)
+                yield await anyio.to_thread.run_sync(encoder.chunk, rows, details, limiter=_format_limiter)
             if on_rows is not None:
                 on_rows(len(rows))
     finally:
@@ -322,6 +396,10 @@ class Encoder:
     """Turns chunks of rows into bytes of one format."""
 
     wants_body = False
+    # The rows' columns the encoder reads (the keyset's are added).
+    columns: Sequence[ColumnElement[Any]] = EXPORT_COLUMNS
+    # Whether the query already made the bytes (no details read, no formatting thread).
+    in_database = False
 
     def __init__(self, export: Export) -> None:
         self.export = export
@@ -330,7 +408,11 @@ class Encoder:
         """What comes before the first row."""
         return b""
 
-    def chunk(self, rows: list[dict[str, Any]], details: dict[int, tuple[str | None, dict[str, Any]]]) -> bytes:
+    async def lookup(self, rows: list[Any]) -> dict[int, Any]:
+        """What a chunk needs besides its rows, by bid id: the body (when wanted) and facts of each."""
+        return await _details(self.export.db, [row["id"] for row in rows], body=self.wants_body)
+
+    def chunk(self, rows: list[dict[str, Any]], details: dict[int, Any]) -> bytes:
         """One chunk of rows as bytes."""
         raise NotImplementedError
 
@@ -367,7 +449,10 @@ _NO_FACTS = [None] * len(DETAIL_FACTS)
 
 
 class CsvEncoder(Encoder):
-    """RFC 4180 CSV (CRLF, quotes doubled) in UTF-8 with a BOM, so Excel reads Korean text right."""
+    """RFC 4180 CSV (CRLF, quotes doubled) in UTF-8 with a BOM, so Excel reads Korean text right (SQLite; on
+    PostgreSQL the database writes the same bytes, `SqlCsvEncoder`)."""
+
+    columns = CSV_EXPORT_COLUMNS
 
     def head(self) -> bytes:
         """The BOM and the header row."""
@@ -403,6 +488,83 @@ class CsvEncoder(Encoder):
                 *(_NO_FACTS if detail is None else [_cell(_fact(detail[1], name)) for name in DETAIL_FACTS]),
                 _attachments_cell(attachments), _stamp(first_seen_at), _stamp(updated_at)])
         return out.getvalue().encode()
+
+
+# ---- CSV built by PostgreSQL -------------------------------------------------------------------------------
+#
+# On PostgreSQL the CSV lines come out of the export's own query (`fetch_rows`: the same filters, visibility,
+# keyset and bind parameters as `GET /bids`) as one text column per row, the whole line with its CRLF, which
+# the API only joins and sends. Encoding each row in Python capped an export at ~28k rows per API CPU second
+# (bench/RESULTS.md, "Export"); this way the database builds the lines on its own core. `COPY (…) TO STDOUT
+# (FORMAT csv)` was the other route, but it ends lines with LF only (its line ends can no longer be told from a
+# line break inside a quoted cell afterwards) and takes no bind parameters. The SQL below is constant text
+# written here, never a value: every value of a request reaches the statement as a bind parameter.
+# It writes exactly what `CsvEncoder` writes (tests/exports compare the two byte for byte): the same formula
+# neutralisation and Python's csv quoting (QUOTE_MINIMAL: a cell is quoted when it holds a comma, a double
+# quote, CR or LF).
+
+_NEEDS_QUOTES = r"""E'[",\r\n]'"""
+_FORMULA_SQL = r"""('=', '+', '-', '@', E'\t', E'\r')"""
+
+
+def _sql_cell(expr: str, *, neutralised: bool = True) -> str:
+    """The CSV cell of a text expression (NULL stays NULL), as `neutralise` and the csv module write it."""
+    prefix = f"CASE WHEN left({expr}, 1) IN {_FORMULA_SQL} THEN '''' ELSE '' END || " if neutralised else ""
+    return (f"""CASE WHEN {expr} ~ {_NEEDS_QUOTES} THEN '"' || {prefix}replace({expr}, '"', '""') || '"' """
+            f"ELSE {prefix}{expr} END")
+
+
+def _sql_stamp(expr: str) -> str:
+    """A timestamptz as `_stamp` writes it: RFC 3339 in UTC with `Z`, microseconds only when there are some."""
+    return (f"to_char({expr} AT TIME ZONE 'UTC', CASE WHEN date_trunc('second', {expr}) = {expr} "
+            """THEN 'YYYY-MM-DD"T"HH24:MI:SS"Z"' ELSE 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"' END)""")
+
+
+def _sql_fact(i: int) -> str:
+    """Fact `i` of `DETAIL_FACTS` as `_cell(_fact(…))` writes it: strings neutralised, booleans `true`/`false`."""
+    return (f"CASE d.t{i} WHEN 'string' THEN {_sql_cell(f'd.v{i}')} WHEN 'boolean' THEN d.v{i} ELSE '' END")
+
+
+# The facts of the row's `bid_detail` (a bid without a detail row gets empty cells): each fact's JSON type and
+# text are looked up once, in a subquery that OFFSET 0 keeps from being flattened (flattened, every use of a
+# value in the cell's expression would look it up in the document again: ~30 lookups a row instead of 12).
+_SQL_FACTS = (
+    "coalesce((SELECT " + " || ',' || ".join(_sql_fact(i) for i in range(len(DETAIL_FACTS)))
+    + " FROM (SELECT "
+    + ", ".join(f"jsonb_typeof(facts -> '{name}') AS t{i}, facts ->> '{name}' AS v{i}"
+                for i, name in enumerate(DETAIL_FACTS))
+    + " FROM bid_detail WHERE bid_detail.bid_id = bid.id OFFSET 0) AS d), '"
+    + "," * (len(DETAIL_FACTS) - 1) + "')")
+
+# Attachments as `name <url>` lines in one cell, in their order, as `_attachments_cell` writes them. Most notices
+# have one or two: those are read by position, the rest through a set-returning subquery (a few microseconds a
+# row more, which showed in the export's rate). (S608: the text is assembled from the constants of this module
+# only, no value of a request.)
+def _sql_attachment(i: int) -> str:
+    """Attachment `i` as its `name <url>` line."""
+    return (f"coalesce(bid.attachments -> {i} ->> 'name', '') || ' <' || "
+            f"coalesce(bid.attachments -> {i} ->> 'url', '') || '>'")
+
+
+_NEWLINE = r" || E'\n' || "
+_SQL_ALL_ATTACHMENTS = (
+    "(SELECT string_agg(coalesce(a ->> 'name', '') || ' <' || coalesce(a ->> 'url', '') || '>', "
+    r"E'\n' ORDER BY n) FROM jsonb_array_elements(bid.attachments) WITH ORDINALITY AS t(a, n))")
+_SQL_ATTACHMENTS = (
+    "CASE WHEN jsonb_typeof(bid.attachments) = 'array' THEN CASE jsonb_array_length(bid.attachments) "  # noqa: S608
+    f"WHEN 0 THEN NULL WHEN 1 THEN {_sql_cell(_sql_attachment(0))} "
+    f"WHEN 2 THEN {_sql_cell(_sql_attachment(0) + _NEWLINE + _sql_attachment(1))} "
+    f"ELSE (SELECT {_sql_cell('s')} FROM (SELECT {_SQL_ALL_ATTACHMENTS} AS s OFFSET 0) AS joined) END END")
+_SQL_CELLS = (
+    "bid.id::text", "bid.source_id::text", _sql_cell("bid.external_id"), _sql_cell("bid.title"),
+    _sql_cell("bid.department"), "bid.views::text", "to_char(bid.post_date, 'YYYY-MM-DD')", _sql_cell("bid.url"),
+    _sql_stamp("bid.closes_at"), _sql_stamp("bid.opens_at"), "trim_scale(bid.amount)::text",
+    _sql_cell("bid.amount_kind", neutralised=False), _sql_cell("bid.currency", neutralised=False),
+    _sql_cell("bid.category", neutralised=False), _sql_cell("bid.contract_method"), _SQL_FACTS,
+    _SQL_ATTACHMENTS, _sql_stamp("bid.first_seen_at"), _sql_stamp("bid.updated_at"))
+# One CSV line (CRLF included) per bid, the `CSV_COLUMNS` in order.
+CSV_LINE = literal_column(
+    " || ',' || ".join(f"coalesce({cell}, '')" for cell in _SQL_CELLS) + r" || E'\r\n'", Text).label("csv_line")
 
 
 def _json_row(row: dict[str, Any], body: str | None, facts: dict[str, Any]) -> dict[str, Any]:
@@ -461,4 +623,75 @@ class OcdsEncoder(Encoder):
         return b"]}"
 
 
-ENCODERS: dict[str, Callable[[Export], Encoder]] = {"csv": CsvEncoder, "jsonl": JsonlEncoder, "ocds": OcdsEncoder}
+class OcdsRecordsEncoder(OcdsEncoder):
+    """An OCDS 1.1 record package: one record per notice, with every release Forest kept of it (the versions
+    an edit replaced, `bid_release`, then the current one) and the compiled release (forest.bids.ocds)."""
+
+    def head(self) -> bytes:
+        """The package metadata and the opening of `records`."""
+        return super().head()[: -len(b'"releases": [')] + b'"records": ['
+
+    async def lookup(self, rows: list[Any]) -> dict[int, Any]:
+        """Body, facts and the earlier versions of each notice of the chunk."""
+        ids = [row["id"] for row in rows]
+        details = await _details(self.export.db, ids, body=True)
+        history = await _history(self.export.db, ids)
+        return {bid_id: (*details.get(bid_id, (None, {})), history.get(bid_id, [])) for bid_id in ids}
+
+    def chunk(self, rows: list[dict[str, Any]], details: dict[int, Any]) -> bytes:
+        """Records, comma-separated across chunks."""
+        parts = []
+        for row in rows:
+            body, facts, versions = details[row["id"]]
+            current = release(row, body, facts, prefix=self.export.ocds_prefix)
+            releases = [release({**row, **version}, version["body"], version["facts"],
+                                prefix=self.export.ocds_prefix) for version in versions]
+            # Merging compares dates as text: the releases as they will be written.
+            plain = json.loads(json.dumps([*releases, current], default=_json_default))
+            parts.append(json.dumps(record(plain), ensure_ascii=False))
+        text = ",".join(parts)
+        if parts and not self.first:
+            text = "," + text
+        self.first = self.first and not parts
+        return text.encode()
+
+
+# The columns of an earlier version that its release reads (the rest, such as the ocid's parts, never change).
+_VERSION_COLUMNS = ("content_hash", "updated_at", "title", "url", "attachments", "closes_at", "amount", "currency",
+                    "category", "contract_method", "body", "facts")
+
+
+async def _history(db: Database, ids: list[int]) -> dict[int, list[dict[str, Any]]]:
+    """The earlier versions of the bids among `ids`, oldest first, as release inputs."""
+    if not ids:
+        return {}
+    stmt = (select(BidRelease.bid_id, *(BidRelease.__table__.c[name] for name in _VERSION_COLUMNS))
+            .where(BidRelease.bid_id.in_(ids)).order_by(BidRelease.bid_id, BidRelease.updated_at, BidRelease.id))
+    out: dict[int, list[dict[str, Any]]] = {}
+    async with db.sessionmaker() as session:
+        for row in await session.execute(stmt):
+            version = row._asdict()
+            out.setdefault(version.pop("bid_id"), []).append(version)
+    return out
+
+
+class SqlCsvEncoder(CsvEncoder):
+    """The CSV of `CsvEncoder` with the lines written by PostgreSQL (`CSV_LINE`): a chunk is their join."""
+
+    columns = (CSV_LINE,)
+    in_database = True
+
+    def chunk(self, rows: list[Any], details: dict[int, tuple[str | None, dict[str, Any]]]) -> bytes:
+        """The chunk's lines as they came (a few milliseconds for 5,000 rows: no thread hop)."""
+        return "".join([row[0] for row in rows]).encode()
+
+
+ENCODERS: dict[str, Callable[[Export], Encoder]] = {"csv": CsvEncoder, "jsonl": JsonlEncoder, "ocds": OcdsEncoder,
+                                                   "ocds-records": OcdsRecordsEncoder}
+
+
+def encoder_for(export: Export) -> Encoder:
+    """The encoder of the export's format; CSV lines come from PostgreSQL itself there."""
+    if export.format == "csv" and export.db.engine.dialect.name == "postgresql":
+        return SqlCsvEncoder(export)
+    return ENCODERS[export.format](export)

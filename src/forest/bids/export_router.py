@@ -24,7 +24,8 @@ CACHE_CONTROL = "private, no-cache"
 async def export_bids(user: CurrentUser, query: Annotated[ExportQuery, Query()], request: Request) -> Response:
     """Every notice a `GET /bids` search selects, as one download: `format=csv` (UTF-8 with BOM, RFC 4180,
     for Excel; cells that a spreadsheet would run as a formula start with `'`), `jsonl` (one JSON object per
-    line) or `ocds` (an OCDS 1.1 release package, one `tender` release per notice).
+    line), `ocds` (an OCDS 1.1 release package, one `tender` release per notice) or `ocds-records` (an OCDS 1.1
+    record package: per notice every release kept from its edits, oldest first, and the compiled release).
 
     Same filters, sorts, errors and notices (shared sources and your own) as `GET /bids`. Streamed in
     constant memory. With `max_rows`, the

@@ -71,3 +71,31 @@ class BidDetail(Base):
     body: Mapped[str] = mapped_column(Text)
     # TenderFacts.to_json(): values and {"field": {"start", "end", "text"}} evidence spans into `body`.
     facts: Mapped[dict[str, Any]] = mapped_column(JsonType, default=dict)
+
+
+class BidRelease(Base):
+    """An earlier version of a notice, kept when an edit replaced it: the OCDS release history (`ocds-records`).
+
+    Written by a trigger on `bid` (migration 0010) whenever `content_hash` changes, whoever writes the row, with
+    the body and facts `bid_detail` held for that version. The current version is the `bid` row itself.
+    """
+
+    __tablename__ = "bid_release"
+    __table_args__ = (UniqueConstraint("bid_id", "updated_at", "content_hash"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    bid_id: Mapped[int] = mapped_column(ForeignKey("bid.id", ondelete="CASCADE"))
+    content_hash: Mapped[str] = mapped_column(String(64))
+    # When Forest recorded this version (the release's `date`): the replaced row's `updated_at`.
+    updated_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    title: Mapped[str] = mapped_column(Text)
+    url: Mapped[str] = mapped_column(String(2048))
+    attachments: Mapped[list[dict[str, Any]]] = mapped_column(JsonType)
+    closes_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+    amount: Mapped[Decimal | None] = mapped_column(Numeric(20, 2))
+    currency: Mapped[str | None] = mapped_column(String(3))
+    category: Mapped[str | None] = mapped_column(String(20))
+    contract_method: Mapped[str | None] = mapped_column(String(40))
+    body: Mapped[str] = mapped_column(Text)
+    # The facts without their evidence spans (no release shows them).
+    facts: Mapped[dict[str, Any]] = mapped_column(JsonType)

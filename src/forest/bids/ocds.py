@@ -12,6 +12,12 @@ Mapping (docs/exports.md, "OCDS"):
   `procurementMethodDetails` (the contract method as written), `mainProcurementCategory` (works, goods,
   services; a sale has no OCDS category and is left out), `documents` (the notice page and attachments).
 Datetimes and dates are left as Python values for the caller's JSON encoder (RFC 3339 in UTC).
+
+Records (`format=ocds-records`): one per notice, its `releases` every version Forest kept (the ones an edit
+replaced, `bid_release`, oldest first, then the current one) and `compiledRelease` their merge by the OCDS
+merging rules (`ocdsmerge`, the reference implementation): each release is a whole snapshot of the notice, so
+the compiled release is the newest version, except that a field a later version no longer has keeps its
+earlier value, as OCDS merging says of absent fields.
 """
 
 from __future__ import annotations
@@ -20,7 +26,13 @@ from decimal import Decimal
 from typing import Any
 from urllib.parse import quote
 
+from ocdsmerge import CompiledRelease
+
 CATEGORIES = ("works", "goods", "services")
+# The merging rules of the release schema (OCDS 1.1.5) for the fields Forest emits: `tag` is left out of a
+# compiled release (which gets `["compiled"]`); arrays of objects with an `id` (parties, documents) merge by
+# `id`, arrays of strings (roles) whole, both ocdsmerge's defaults. Given here, ocdsmerge does not fetch the schema.
+MERGE_RULES = {("tag",): "omitWhenMerged"}
 
 
 def ocid(prefix: str, source_id: int, external_id: str) -> str:
@@ -82,3 +94,13 @@ def release(row: dict[str, Any], body: str | None, facts: dict[str, Any], *, pre
     tender["documents"] = documents
     out["tender"] = tender
     return out
+
+
+def record(releases: list[dict[str, Any]]) -> dict[str, Any]:
+    """The OCDS record of one notice from its releases, oldest first, as JSON-ready values (dates as text)."""
+    compiled = CompiledRelease(merge_rules=MERGE_RULES)
+    # Merged in the order given (the order they were recorded in): ocdsmerge's own sort compares dates as
+    # text, where `…:05Z` sorts after `…:05.5Z`.
+    for one in releases:
+        compiled.append(one)
+    return {"ocid": releases[-1]["ocid"], "releases": releases, "compiledRelease": compiled.asdict()}

@@ -17,7 +17,7 @@ console = Console(stderr=True)
 
 def export_command(
     output: Annotated[Path, typer.Option("-o", "--output", help="File to write ('-' for standard output).")],
-    fmt: Annotated[str, typer.Option("--format", "-f", help="csv, jsonl or ocds.")] = "csv",
+    fmt: Annotated[str, typer.Option("--format", "-f", help="csv, jsonl, ocds or ocds-records.")] = "csv",
     department: Annotated[list[str] | None, typer.Option(help="Any of these departments (repeatable).")] = None,
     source_id: Annotated[list[int] | None, typer.Option(help="Any of these sources (repeatable).")] = None,
     category: Annotated[list[str] | None, typer.Option(help="works, goods, services or sale (repeatable).")] = None,
@@ -36,7 +36,8 @@ def export_command(
     max_rows: Annotated[int | None, typer.Option(min=1, help="Stop after about this many rows.")] = None,
     cursor: Annotated[str | None, typer.Option(help="Resume after a previous export's cursor.")] = None,
 ) -> None:
-    """Export every notice a search selects to FILE as csv (Excel-ready), jsonl or an OCDS release package."""
+    """Export every notice a search selects to FILE as csv (Excel-ready), jsonl, an OCDS release package (ocds) or
+    an OCDS record package with each notice's release history (ocds-records)."""
     from forest.bids import export
     from forest.config import get_settings
     from forest.database import Database
