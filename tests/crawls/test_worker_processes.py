@@ -28,7 +28,7 @@ def start_fleet_worker(stack: Stack, name: str, crawls: int = CRAWLS) -> None:
                 "--hostname", f"{name}@%h", extra_env={"FOREST_JOB_HEARTBEAT_TIMEOUT_SECONDS": DEFAULT_HEARTBEAT_TIMEOUT})
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def fleet(pg_stack: Stack) -> Iterator[Stack]:
     """The stack with its workers replaced by one `fleet-1` worker process; the usual worker comes back after."""
     for name in [n for n in pg_stack.procs if n.startswith(("worker", "fleet"))]:
@@ -92,7 +92,7 @@ def bid_ids(stack: Stack, headers: dict[str, str], job: dict) -> list[str]:  # t
 
 def test_many_crawls_run_at_once_in_one_worker_process(fleet: Stack) -> None:
     headers = register(fleet.apis[0])
-    ids = submit(fleet, headers, CRAWLS, delay=0.2)
+    ids = submit(fleet, headers, CRAWLS, delay=0.1)
     wait_all_running(fleet, headers, ids)
     # All of them run in the one process at once: its report says so on /metrics.
     deadline = time.monotonic() + 15
@@ -115,7 +115,7 @@ def test_many_crawls_run_at_once_in_one_worker_process(fleet: Stack) -> None:
 
 def test_cancel_among_many_crawls_of_one_process(fleet: Stack) -> None:
     headers = register(fleet.apis[0])
-    ids = submit(fleet, headers, CRAWLS, delay=0.5)
+    ids = submit(fleet, headers, CRAWLS, delay=0.3)
     wait_all_running(fleet, headers, ids)
     cancelled, kept = ids[: CRAWLS // 2], ids[CRAWLS // 2:]
     start = time.monotonic()
@@ -136,7 +136,7 @@ def test_cancel_among_many_crawls_of_one_process(fleet: Stack) -> None:
 
 def test_kill_9_of_a_worker_running_several_crawls_resumes_them_all(fleet: Stack) -> None:
     headers = register(fleet.apis[0])
-    ids = submit(fleet, headers, CRAWLS, delay=0.5)
+    ids = submit(fleet, headers, CRAWLS, delay=0.15)
     wait_all_running(fleet, headers, ids, pages=2)
     fleet.kill("fleet-1")  # SIGKILL: no clean-up, every message unacknowledged, every attempt left running
     killed_at = time.monotonic()
@@ -150,6 +150,7 @@ def test_kill_9_of_a_worker_running_several_crawls_resumes_them_all(fleet: Stack
         time.sleep(0.5)
     assert len(resumed) == CRAWLS, resumed
     assert max(resumed.values()) <= RECOVERY_TARGET_SECONDS, resumed
+    print(f"kill -9 -> every job resumed after {min(resumed.values()):.1f}-{max(resumed.values()):.1f} s")
     board_total = fleet.demo.board.total + len(fleet.demo.board.pinned)
     for job_id in ids:
         done = wait_for_job(fleet.apis[0], headers, job_id, {"succeeded", "failed", "cancelled"}, timeout=120)

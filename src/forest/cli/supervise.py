@@ -7,6 +7,8 @@ starts from 1 s again. Every exit and restart is logged with the child's pid and
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
 import time
 from collections.abc import Callable
@@ -44,7 +46,9 @@ class Supervisor:
         """Start a child and keep it running."""
         child = self.children.get(name) or Child(name=name, argv=argv, env=env)
         self.children[name] = child
-        child.proc = subprocess.Popen(child.argv, env=child.env)
+        # Each child leads its own process group, so what it started itself (the worker's beat process) is
+        # stopped with it, and does not outlive a child that was killed.
+        child.proc = subprocess.Popen(child.argv, env=child.env, start_new_session=True)
         child.started_at = time.monotonic()
         child.restart_at = None
         self.log(f"started {name} (pid {child.proc.pid})")
@@ -60,6 +64,7 @@ class Supervisor:
                 code = child.proc.poll()
                 if code is None:
                     continue
+                _signal_group(child.proc, signal.SIGKILL)  # its leftovers
                 if now - child.started_at >= HEALTHY_AFTER:
                     child.backoff = BACKOFF_FIRST
                 child.restart_at = now + child.backoff
@@ -75,7 +80,7 @@ class Supervisor:
         self.stopping = True
         running = [c.proc for c in reversed(self.children.values()) if c.proc is not None and c.proc.poll() is None]
         for proc in running:
-            proc.terminate()
+            _signal_group(proc, signal.SIGTERM)
         deadline = time.monotonic() + STOP_TIMEOUT
         for proc in running:
             try:
@@ -83,3 +88,11 @@ class Supervisor:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
+            _signal_group(proc, signal.SIGKILL)
+
+
+def _signal_group(proc: subprocess.Popen[bytes], sig: int) -> None:
+    try:
+        os.killpg(proc.pid, sig)
+    except (ProcessLookupError, PermissionError):  # the group is gone already
+        return
