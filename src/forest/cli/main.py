@@ -220,7 +220,7 @@ def _worker_processes(count: int, *, beat: bool, hostname: str | None, queues: s
 
 @app.command()
 def beat() -> None:
-    """Run the periodic scheduler (stale-job reaper and source schedules)."""
+    """Run the periodic scheduler (source schedules, the webhook sweep; workers reap stale jobs themselves)."""
     from forest.config import get_settings
     from forest.filemodes import private_dir
     from forest.worker.celery_app import celery
