@@ -183,10 +183,13 @@ class Fetcher:
             host = self._hosts[origin] = _Host(semaphore=asyncio.Semaphore(max(1, limit)), delay=delay)
         return host
 
-    def raise_delay(self, origin: str, seconds: float) -> None:
-        """Make requests to `origin` at least `seconds` apart (robots.txt Crawl-delay)."""
+    async def raise_delay(self, origin: str, seconds: float) -> None:
+        """Make requests to `origin` at least `seconds` apart (robots.txt Crawl-delay), this crawl's and, through
+        the shared schedule, every other crawl's (including those that have not read robots.txt yet)."""
         host = self._host(origin)
         host.delay = max(host.delay, seconds)
+        if self._schedule is not None:
+            await self._schedule.crawl_delay(host_key(origin), seconds)
 
 
     async def get(self, url: str, *, encoding: str | None = None, before_hop: BeforeHop | None = None) -> FetchedPage:

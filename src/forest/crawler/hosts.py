@@ -1,12 +1,13 @@
 """One politeness schedule per host, shared by every crawl that uses the same schedule object or Redis.
 
 The rule, for a host (`host:port`): a request may start only when the previous request to that host has
-both started and ended at least `gap` seconds ago, `gap` being the larger of this request's delay and the
-delay of the request before it (so a crawl with a 1 s Crawl-delay is followed by at least 1 s of silence
-whichever crawl comes next), and when no `Retry-After` hold is in force. Because the gap counts from the end of
-the previous response, two requests arrive at the host at least `gap` apart however long either one queued on
-the way: the board's own clock can never see them closer. As a consequence at most one request per host is in
-flight across the fleet.
+both started and ended at least `gap` seconds ago, `gap` being the largest of this request's delay, the
+delay of the request before it (so a crawl with a 2 s delay is followed by at least 2 s of silence whichever
+crawl comes next) and the host's robots.txt `Crawl-delay` as soon as any crawl has read it (`crawl_delay()`;
+also binding crawls that have not read robots.txt yet), and when no `Retry-After` hold is in force.
+Because the gap counts from the end of the previous response, two requests arrive at the host at least `gap`
+apart however long either one queued on the way: the board's own clock can never see them closer. As a
+consequence at most one request per host is in flight across the fleet.
 
 Waiting is a reservation, not polling: `turn()` atomically takes the next free slot of the host (a cursor
 that moves forward by one delay per reservation) and sleeps until it, so waiters are served in the order they
@@ -74,6 +75,10 @@ class HostSchedule(Protocol):
         """The host asked for a pause (`Retry-After`): no request of any crawl starts before it has passed."""
         ...
 
+    async def crawl_delay(self, host: str, seconds: float) -> None:
+        """The host's robots.txt asks for this delay: every crawl's requests keep at least it from now on."""
+        ...
+
     async def throttled(self, host: str) -> None:
         """Count a 429/503 answer of the host (for the metrics)."""
         ...
@@ -125,6 +130,7 @@ class _HostState:
     last_start: float = -math.inf
     last_end: float = -math.inf
     last_delay: float = 0.0
+    crawl_delay: float = 0.0
     hold_until: float = 0.0
     busy_until: float = 0.0
     requests: int = 0
@@ -162,14 +168,15 @@ class MemorySchedule(_Waiter):
         with self._lock:
             now = time.monotonic()
             state = self._state(host, now)
-            gap = max(delay, state.last_delay)
+            gap = max(delay, state.last_delay, state.crawl_delay)
             if state.busy_until > now:  # the previous request is still out: it ends at the earliest now
                 return max(gap, state.hold_until - now, 0.01)
             ready = max(state.last_start + gap, state.last_end + gap, state.hold_until)
             if ready > now:
                 return ready - now
-            state.last_start, state.last_delay, state.busy_until = now, delay, now + timeout
-            state.cursor = max(state.cursor, now + delay)
+            state.last_start, state.busy_until = now, now + timeout
+            state.last_delay = max(delay, state.crawl_delay)
+            state.cursor = max(state.cursor, now + gap)
             state.requests += 1
             state.wait_seconds += waited
             return 0.0
@@ -188,6 +195,11 @@ class MemorySchedule(_Waiter):
             state = self._state(host, now)
             state.hold_until = max(state.hold_until, now + seconds)
             state.cursor = max(state.cursor, state.hold_until)
+
+    async def crawl_delay(self, host: str, seconds: float) -> None:
+        """See HostSchedule.crawl_delay."""
+        with self._lock:
+            self._state(host, time.monotonic()).crawl_delay = seconds
 
     async def throttled(self, host: str) -> None:
         """See HostSchedule.throttled."""
@@ -208,19 +220,20 @@ class MemorySchedule(_Waiter):
 
 # One script for every step, so each step is one atomic round trip on Redis's clock. Times are stored with
 # six decimals (Lua's default number formatting keeps only 14 significant digits, ~0.1 ms of an epoch time).
-# Hash fields: c cursor, s last start, e last end, d last delay, h hold until, b busy until.
+# Hash fields: c cursor, s last start, e last end, d last request's delay, h hold until, b busy until, m Crawl-delay.
 _SCRIPT = """
 local key = KEYS[1]
 local op = ARGV[1]
 local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
-local v = redis.call('HMGET', key, 'c', 's', 'e', 'd', 'h', 'b')
+local v = redis.call('HMGET', key, 'c', 's', 'e', 'd', 'h', 'b', 'm')
 local cursor = tonumber(v[1]) or 0
 local last_start = tonumber(v[2]) or 0
 local last_end = tonumber(v[3]) or 0
 local last_delay = tonumber(v[4]) or 0
 local hold = tonumber(v[5]) or 0
 local busy = tonumber(v[6]) or 0
+local robots_delay = tonumber(v[7]) or 0
 local function f(x) return string.format('%.6f', x) end
 local function label()
   local host = ARGV[2]
@@ -237,7 +250,7 @@ if op == 'reserve' then
   result = slot - now
 elseif op == 'begin' then
   local delay = tonumber(ARGV[4])
-  local gap = math.max(delay, last_delay)
+  local gap = math.max(delay, last_delay, robots_delay)
   if busy > now then
     return f(math.max(gap, hold - now, 0.01))
   end
@@ -245,8 +258,8 @@ elseif op == 'begin' then
   if ready > now then
     return f(ready - now)
   end
-  redis.call('HSET', key, 's', f(now), 'd', f(delay), 'b', f(now + tonumber(ARGV[5])),
-             'c', f(math.max(cursor, now + delay)))
+  redis.call('HSET', key, 's', f(now), 'd', f(math.max(delay, robots_delay)), 'b', f(now + tonumber(ARGV[5])),
+             'c', f(math.max(cursor, now + gap)))
   local name = label()
   redis.call('HINCRBY', KEYS[2], name, 1)
   redis.call('HINCRBYFLOAT', KEYS[3], name, ARGV[6])
@@ -255,6 +268,8 @@ elseif op == 'end' then
 elseif op == 'hold' then
   local until_ = math.max(hold, now + tonumber(ARGV[4]))
   redis.call('HSET', key, 'h', f(until_), 'c', f(math.max(cursor, until_)))
+elseif op == 'crawl_delay' then
+  redis.call('HSET', key, 'm', f(tonumber(ARGV[4])))
 elseif op == 'throttled' then
   redis.call('HINCRBY', KEYS[4], label(), 1)
   return '0'
@@ -307,6 +322,10 @@ class RedisSchedule(_Waiter):
     async def hold(self, host: str, seconds: float) -> None:
         """See HostSchedule.hold."""
         await self._run("hold", host, seconds)
+
+    async def crawl_delay(self, host: str, seconds: float) -> None:
+        """See HostSchedule.crawl_delay."""
+        await self._run("crawl_delay", host, seconds)
 
     async def throttled(self, host: str) -> None:
         """See HostSchedule.throttled."""
