@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import asyncpg
+import httpx
 from redis.exceptions import RedisError
 from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy import exc as sa_exc
@@ -26,12 +27,13 @@ from forest.alerts import matching, webhooks
 from forest.bids.ingest import DbNoticeStore, upsert_notices
 from forest.bids.models import Bid
 from forest.config import Settings
-from forest.crawler.engine import CrawlConfig, CrawlProgress, crawl
+from forest.crawler.engine import CrawlConfig, CrawlProgress, CrawlResult, crawl
 from forest.crawler.hosts import process_schedule
 from forest.crawler.parse import Notice
 from forest.crawler.store import UpsertResult
 from forest.crawls.models import FINAL_STATES, CrawlJob, JobEvent
 from forest.crawls.schemas import progress_of
+from forest.crawls.watch import RunningJobs
 from forest.database import Database, utcnow
 from forest.realtime import events
 from forest.realtime.events import Publisher
@@ -39,7 +41,6 @@ from forest.sources.models import Source
 
 log = logging.getLogger(__name__)
 PROGRESS_MIN_INTERVAL = 0.25
-CANCEL_POLL_SECONDS = 1.0
 REAP_BATCH = 500
 
 
@@ -173,18 +174,6 @@ class JobRun:
             job = await self._mine(session)
             return job is None or job.cancel_requested
 
-    async def heartbeat(self) -> None:
-        """Keep telling the reaper this attempt is alive."""
-        interval = max(1.0, self.settings.job_heartbeat_timeout_seconds / 4)
-        while True:
-            await asyncio.sleep(interval)
-            async with self.db.sessionmaker() as session:
-                await session.execute(update(CrawlJob).where(CrawlJob.id == self.job_id,
-                                                             CrawlJob.attempt == self.attempt,
-                                                             CrawlJob.state == "running")
-                                      .values(heartbeat_at=utcnow()))
-                await session.commit()
-
     async def finish(self, state: str, progress: CrawlProgress | None, error: str | None) -> None:
         """End the attempt in a final state (unless a newer attempt owns the job)."""
         async with self.db.sessionmaker() as session:
@@ -245,14 +234,6 @@ async def _finish(session: AsyncSession, job: CrawlJob, state: str, *, error: st
     return await finish(session, job, state, error=error)
 
 
-async def _watch(run: JobRun, crawling: asyncio.Task[object]) -> None:
-    while not crawling.done():
-        await asyncio.sleep(CANCEL_POLL_SECONDS)
-        if await run.should_stop():
-            crawling.cancel()
-            return
-
-
 def is_infrastructure(exc: BaseException) -> bool:
     """Whether a failed attempt is the service's fault (database, broker or network down), worth another delivery.
 
@@ -284,81 +265,122 @@ def crawl_config(settings: Settings, job: CrawlJob, source: Source | None) -> Cr
     )
 
 
+@dataclass
+class JobContext:
+    """What the deliveries of one process share: its database, publisher, crawl transport and running attempts."""
+
+    db: Database
+    publisher: Publisher
+    running: RunningJobs
+    transport: httpx.AsyncBaseTransport | None = None
+
+
 async def run_job(settings: Settings, job_id: uuid.UUID,
                   crawl_fn: Callable[..., Awaitable[object]] | None = None,
-                  send_webhooks: webhooks.Sender | None = None) -> Outcome:
-    """Run one delivery of a job to its end. The engine lives and dies inside this event loop."""
+                  send_webhooks: webhooks.Sender | None = None, *, context: JobContext | None = None) -> Outcome:
+    """Run one delivery of a job to its end, on the process's shared `context` (or a private one made for it)."""
+    if context is not None:
+        return await _run(settings, job_id, context, send_webhooks)
     db = Database.from_settings(settings, pool_size=2, max_overflow=2) if not settings.is_sqlite \
         else Database.from_settings(settings)
     publisher = Publisher(settings.redis_url)
-    run = JobRun(db, settings, job_id, publisher)
-    beat: asyncio.Task[None] | None = None
+    running = RunningJobs(db, settings)
+    watching = asyncio.create_task(running.serve())
     try:
-        job = await run.claim()
-        if job is None:
-            return Outcome(state=None)
-        async with db.sessionmaker() as session:
-            source = await session.get(Source, job.source_id) if job.source_id else None
-        config = crawl_config(settings, job, source)
-        if job.attempt > 1:
-            # A resumed delivery must walk past the pages the lost attempt already stored.
-            config = dataclasses.replace(config, incremental=False)
-        assert job.source_id is not None
-        store = _AlertingStore(db.sessionmaker, job.source_id, publisher, send_webhooks,
-                               max_events=settings.alert_events_per_batch)
-        beat = asyncio.create_task(run.heartbeat())
-        crawling = asyncio.create_task(crawl(config, store, on_progress=run.on_progress, should_stop=run.should_stop))
-        # The crawler checks for a stop between pages; a slow page (many detail fetches) must not
-        # delay a cancel, so a watcher also interrupts the crawl mid-page.
-        watcher = asyncio.create_task(_watch(run, crawling))
-        try:
-            result = await crawling
-        except asyncio.CancelledError:
-            if run.superseded:
-                return Outcome(state=None)
-            await run.finish("cancelled", run.last_progress, None)
-            return Outcome(state="cancelled")
-        except Exception as exc:
-            if is_infrastructure(exc):  # the database or network under the worker: another delivery may work
-                log.exception("crawl %s attempt %s failed", job_id, run.attempt)
-                return Outcome(state="queued", requeue=await run.requeue(f"{type(exc).__name__}: {exc}"))
-            # Anything else (a board's answer the crawler did not turn into a crawl error, a bug) fails
-            # the same way on every delivery: the job fails once, with the reason, instead of being retried.
-            log.exception("crawl %s attempt %s failed and will not be retried", job_id, run.attempt)
-            await run.finish("failed", run.last_progress, f"crawl error: {type(exc).__name__}: {exc}")
-            return Outcome(state="failed")
-        finally:
-            watcher.cancel()
-        if run.superseded:
-            return Outcome(state=None)
-        if result.cancelled:
-            await run.finish("cancelled", result.progress, None)
-            return Outcome(state="cancelled")
-        if result.failed:
-            await run.finish("failed", result.progress, result.error)
-            return Outcome(state="failed")
-        await run.finish("succeeded", result.progress, None)
-        return Outcome(state="succeeded")
+        return await _run(settings, job_id, JobContext(db=db, publisher=publisher, running=running), send_webhooks)
     finally:
-        if beat is not None:
-            beat.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await beat
+        watching.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await watching
         await publisher.close()
         await db.dispose()
 
 
-async def reap(settings: Settings, enqueue: Callable[[uuid.UUID], str]) -> list[uuid.UUID]:
+async def _run(settings: Settings, job_id: uuid.UUID, context: JobContext,
+               send_webhooks: webhooks.Sender | None) -> Outcome:
+    db, publisher = context.db, context.publisher
+    run = JobRun(db, settings, job_id, publisher)
+    job = await run.claim()
+    if job is None:
+        return Outcome(state=None)
+    async with db.sessionmaker() as session:
+        source = await session.get(Source, job.source_id) if job.source_id else None
+    config = crawl_config(settings, job, source)
+    if job.attempt > 1:
+        # A resumed delivery must walk past the pages the lost attempt already stored.
+        config = dataclasses.replace(config, incremental=False)
+    assert job.source_id is not None
+    store = _AlertingStore(db.sessionmaker, job.source_id, publisher, send_webhooks,
+                           max_events=settings.alert_events_per_batch)
+
+    async def should_stop() -> bool:  # read from the process's watch: no query per page
+        return run.superseded or watched.stop
+
+    crawling: asyncio.Task[CrawlResult] = asyncio.create_task(
+        crawl(config, store, on_progress=run.on_progress, should_stop=should_stop, transport=context.transport))
+    # From here the process heart-beats this attempt and interrupts it on a cancel (crawls.watch).
+    watched = context.running.add(job_id, run.attempt, crawling)
+    limit = asyncio.timeout(settings.crawl_time_limit_seconds)
+    try:
+        async with limit:
+            result = await crawling
+    except asyncio.CancelledError:
+        current = asyncio.current_task()
+        if current is not None and current.cancelling():
+            raise  # this delivery itself was cancelled (the process is stopping): the reaper hands the job on
+        if run.superseded or watched.superseded:
+            return Outcome(state=None)
+        await run.finish("cancelled", run.last_progress, None)
+        return Outcome(state="cancelled")
+    except TimeoutError as exc:
+        if not limit.expired():
+            return await _failed(run, job_id, exc)
+        log.warning("crawl %s attempt %s ran out of its %s s", job_id, run.attempt, settings.crawl_time_limit_seconds)
+        await run.finish("failed", run.last_progress,
+                         f"the crawl did not end within its time limit of {settings.crawl_time_limit_seconds} s")
+        return Outcome(state="failed")
+    except Exception as exc:
+        return await _failed(run, job_id, exc)
+    finally:
+        context.running.remove(watched)
+        if not crawling.done():
+            crawling.cancel()
+    if run.superseded or watched.superseded:
+        return Outcome(state=None)
+    if result.cancelled:
+        await run.finish("cancelled", result.progress, None)
+        return Outcome(state="cancelled")
+    if result.failed:
+        await run.finish("failed", result.progress, result.error)
+        return Outcome(state="failed")
+    await run.finish("succeeded", result.progress, None)
+    return Outcome(state="succeeded")
+
+
+async def _failed(run: JobRun, job_id: uuid.UUID, exc: Exception) -> Outcome:
+    if is_infrastructure(exc):  # the database or network under the worker: another delivery may work
+        log.exception("crawl %s attempt %s failed", job_id, run.attempt)
+        return Outcome(state="queued", requeue=await run.requeue(f"{type(exc).__name__}: {exc}"))
+    # Anything else (a board's answer the crawler did not turn into a crawl error, a bug) fails
+    # the same way on every delivery: the job fails once, with the reason, instead of being retried.
+    log.exception("crawl %s attempt %s failed and will not be retried", job_id, run.attempt)
+    await run.finish("failed", run.last_progress, f"crawl error: {type(exc).__name__}: {exc}")
+    return Outcome(state="failed")
+
+
+async def reap(settings: Settings, enqueue: Callable[[uuid.UUID], str], *,
+               context: JobContext | None = None) -> list[uuid.UUID]:
     """Deliver again the jobs whose delivery was lost; fail those whose attempts are used up.
 
     A running job whose worker stopped heart-beating is re-queued (or failed at the attempt cap). A
     queued job that no delivery has started for `job_queued_timeout_seconds` (the API's send after
     commit was lost, or the broker dropped the message) is sent again. A queued job's `heartbeat_at`
     records when the reaper last sent it, so each such job is re-sent at most once per timeout; a
-    duplicate delivery is harmless (the attempt claim lets only one run).
+    duplicate delivery is harmless (the attempt claim lets only one run). Sends run in a thread, off the
+    event loop the process's crawls share.
     """
-    db = Database.from_settings(settings)
-    publisher = Publisher(settings.redis_url)
+    db = context.db if context else Database.from_settings(settings)
+    publisher = context.publisher if context else Publisher(settings.redis_url)
     requeued: list[uuid.UUID] = []
     try:
         now = utcnow()
@@ -406,15 +428,16 @@ async def reap(settings: Settings, enqueue: Callable[[uuid.UUID], str]) -> list[
                     await session.commit()
                     break
     finally:
-        await publisher.close()
-        await db.dispose()
+        if context is None:
+            await publisher.close()
+            await db.dispose()
     return requeued
 
 
 async def _resend(session: AsyncSession, job_id: uuid.UUID, enqueue: Callable[[uuid.UUID], str]) -> bool:
     """Send one more delivery of a job and record its task id; False if the broker refused it."""
     try:
-        task_id = enqueue(job_id)
+        task_id = await asyncio.to_thread(enqueue, job_id)
     except Exception:  # the broker is unreachable: the job stays queued and a later pass sends it
         log.exception("could not re-send job %s", job_id)
         return False

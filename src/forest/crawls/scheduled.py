@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Callable
 
@@ -17,10 +18,15 @@ from forest.sources.schedules import next_run
 from forest.users.models import User
 
 
-async def run_due(settings: Settings, enqueue: Callable[[uuid.UUID], str]) -> list[uuid.UUID]:
-    """Create and queue a job for every enabled source whose schedule is due, skipping busy sources."""
+async def run_due(settings: Settings, enqueue: Callable[[uuid.UUID], str], *,
+                  db: Database | None = None) -> list[uuid.UUID]:
+    """Create and queue a job for every enabled source whose schedule is due, skipping busy sources.
+
+    `db`: the worker process's database (left open); without it the pass builds and disposes its own.
+    """
     started: list[uuid.UUID] = []
-    db = Database.from_settings(settings)
+    shared = db
+    db = shared or Database.from_settings(settings)
     try:
         async with db.sessionmaker() as session:
             now = utcnow()
@@ -34,8 +40,8 @@ async def run_due(settings: Settings, enqueue: Callable[[uuid.UUID], str]) -> li
                 if owner is None:
                     continue
 
-                async def enqueue_async(job_id: uuid.UUID) -> str:
-                    return enqueue(job_id)
+                async def enqueue_async(job_id: uuid.UUID) -> str:  # the broker's I/O off the event loop
+                    return await asyncio.to_thread(enqueue, job_id)
 
                 async def no_publish(_events: object) -> None:
                     return None
@@ -46,5 +52,6 @@ async def run_due(settings: Settings, enqueue: Callable[[uuid.UUID], str]) -> li
                 if job.state == "queued" and job.attempt == 0 and isinstance(job, CrawlJob):
                     started.append(job.id)
     finally:
-        await db.dispose()
+        if shared is None:
+            await db.dispose()
     return started
