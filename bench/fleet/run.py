@@ -14,8 +14,8 @@ and Redis DB 13 (broker, events and the shared per-host schedule) it
   while the fleet crawls, waits for the crawls to end (or `--baseline-seconds` for the baseline) and reads the
   workers' CPU time and the boards' arrival logs;
 - phases: **baseline** = today's model, one crawl per process (`FOREST_WORKER_CRAWLS_PER_PROCESS=1`), measured for
-  `--baseline-seconds` and then stopped; **fleet** = many crawls per process (`--crawls-per-process`, default
-  sources / workers so every crawl runs at once), to the end;
+  `--baseline-seconds` and then stopped; **fleet** = many crawls per process (the worker's default, or
+  `--crawls-per-process`), to the end;
 
 then writes the `## Fleet` section of bench/RESULTS.md: aggregate pages/s, worker CPU per page, the most
 requests any host saw in any 1 s and 10 s window, violations of each host's delay (gaps between consecutive
@@ -73,6 +73,7 @@ NOTICES_PER_BOARD = 110  # 11 list pages of 10: a 10-page crawl never runs out o
 TARGET_PAGES_PER_SECOND = 200.0
 TARGET_READ_RATIO = 1.5
 FINAL = {"succeeded", "failed", "cancelled"}
+DEFAULT_CRAWLS_PER_PROCESS = Settings.model_fields["worker_crawls_per_process"].default
 
 
 def settings_for(var_dir: Path, allow: list[str]) -> Settings:
@@ -171,10 +172,11 @@ async def cancel_unfinished(settings: Settings, ids: list[str]) -> None:
         await db.dispose()
 
 
-def group_cpu(pgid: int) -> float:
-    """User + system CPU seconds of every live process in a process group (a worker and its children)."""
-    total = 0.0
+def tree_cpu(root: int) -> float:
+    """User + system CPU seconds of a process and all its live descendants (a worker's supervisor and its
+    worker processes, which lead process groups of their own), plus their reaped children's."""
     tick = os.sysconf("SC_CLK_TCK")
+    stats: dict[int, tuple[int, float]] = {}
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
@@ -182,10 +184,14 @@ def group_cpu(pgid: int) -> float:
             fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
         except OSError:
             continue
-        if int(fields[2]) == pgid:
-            # utime, stime, and the CPU of children already reaped (cutime, cstime)
-            total += (int(fields[11]) + int(fields[12]) + int(fields[13]) + int(fields[14])) / tick
-    return total
+        # ppid; utime, stime, and the CPU of children already reaped (cutime, cstime)
+        stats[int(entry.name)] = (int(fields[1]), sum(int(f) for f in fields[11:15]) / tick)
+    tree, grew = {root}, True
+    while grew:
+        more = {pid for pid, (ppid, _) in stats.items() if ppid in tree} - tree
+        tree |= more
+        grew = bool(more)
+    return sum(stats[pid][1] for pid in tree if pid in stats)
 
 
 def window_max(times: list[float], width: float) -> int:
@@ -240,13 +246,14 @@ def run_phase(stack: Stack, settings: Settings, args: argparse.Namespace, *, lab
     token, _ = create_access_token(settings, admin_id)
     headers = {"Authorization": f"Bearer {token}"}
     httpx.post(f"{fleet}/_fleet/reset", timeout=10).raise_for_status()
+    extra = {"FOREST_WORKER_CRAWLS_PER_PROCESS": str(crawls_per_process)} if crawls_per_process else {}
     worker = stack.spawn(f"worker-{label}", "worker", "--concurrency", str(WORKERS), "--hostname", f"{label}@%h",
-                         extra_env={"FOREST_WORKER_CRAWLS_PER_PROCESS": str(crawls_per_process)})
+                         extra_env=extra)
     time.sleep(8)
     entries = bid_list_reads(args.read_rate, args.read_seconds, seed=3)
     asyncio.run(replay(bid_list_reads(args.read_rate, 3, seed=3), target=api, headers=headers))  # warm-up
     idle = summary(asyncio.run(replay(entries, target=api, headers=headers)))
-    cpu_before = group_cpu(worker.pid)
+    cpu_before = tree_cpu(worker.pid)
     started = time.time()
     ids = asyncio.run(submit_all(settings, admin_id, source_ids))
     print(f"[{label}] submitted {len(ids)} crawls in {time.time() - started:.1f} s", flush=True)
@@ -261,7 +268,7 @@ def run_phase(stack: Stack, settings: Settings, args: argparse.Namespace, *, lab
         print(f"[{label}] {time.time() - started:.0f} s: {states}", flush=True)
         time.sleep(5)
     ended = time.time()
-    cpu = group_cpu(worker.pid) - cpu_before
+    cpu = tree_cpu(worker.pid) - cpu_before
     host_metrics = scrape_host_metrics(api)
     arrivals: dict[str, list[float]] = httpx.get(f"{fleet}/_fleet/arrivals", timeout=60).json()
     states = asyncio.run(job_states(settings, ids))
@@ -326,8 +333,9 @@ def write_results(m: dict[str, str], args: argparse.Namespace, command: str, sec
     for r in rounds:
         ended = sum(n for s, n in r["states"].items() if s in FINAL)
         margin = f"{r['min_margin_s'] * 1000:+.1f} ms" if r["min_margin_s"] is not None else "n/a"
+        per_process = r["crawls_per_process"] or f"{DEFAULT_CRAWLS_PER_PROCESS} (default)"
         lines.append(
-            f"| {r['label']} | {r['crawls_per_process']} | {ended}/{r['sources']} | {r['pages']:,} | "
+            f"| {r['label']} | {per_process} | {ended}/{r['sources']} | {r['pages']:,} | "
             f"{r['span_s']:.0f} | {r['pages_per_s']:.1f} | {r['cpu_ms_per_page']:.2f} | {r['max_1s']} | "
             f"{r['max_10s']} | {r['violations']} | {margin} | {r['idle']['p99_ms']:.1f} → "
             f"{r['loaded']['p99_ms']:.1f} ms | {r['read_p99_ratio']:.2f}× |")
@@ -361,7 +369,7 @@ def main() -> None:
     parser.add_argument("--delay", type=float, default=1.0, help="each source's politeness delay (s)")
     parser.add_argument("--crawl-delay-every", type=int, default=5, help="every N-th host has Crawl-delay: 1")
     parser.add_argument("--crawls-per-process", type=int, default=0,
-                        help="the fleet phase's FOREST_WORKER_CRAWLS_PER_PROCESS (0: sources / workers)")
+                        help="the fleet phase's FOREST_WORKER_CRAWLS_PER_PROCESS (0: the worker's default)")
     parser.add_argument("--rounds", type=int, default=1, help="fleet phases (each with fresh sources)")
     parser.add_argument("--baseline-seconds", type=float, default=60.0, help="how long the baseline runs")
     parser.add_argument("--max-seconds", type=float, default=1200.0, help="a fleet phase's time limit")
@@ -418,7 +426,7 @@ def main() -> None:
         print(f"seeded {args.bids} bids in {seed_seconds:.1f} s", flush=True)
         api = stack.start_api("api")
         urls = [f"http://{h}/b{k}/kfs/bid/list.do" for k in range(args.boards_per_host) for h in hosts]
-        cpp = args.crawls_per_process or -(-len(urls) // WORKERS)
+        cpp = args.crawls_per_process
         phases = [("baseline", 1, args.baseline_seconds)] + \
             [(f"fleet-{k + 1}" if args.rounds > 1 else "fleet", cpp, None) for k in range(args.rounds)]
         for label, per_process, limit in phases:
