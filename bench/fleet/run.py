@@ -223,12 +223,16 @@ def analyse(arrivals: dict[str, list[float]], delays: dict[str, float], since: f
     pages = len(all_times)
     span = (all_times[-1] - all_times[0]) if pages > 1 else 0.0
     busy = [len(ts) for ts in per_host.values()]
+    # Spread within the phase: pages/s of each whole minute from the first arrival on.
+    minutes = [sum(1 for t in all_times if all_times[0] + 60 * k <= t < all_times[0] + 60 * (k + 1)) / 60
+               for k in range(int(span // 60))] if pages > 1 else []
     return {
         "pages": pages, "span_s": span, "pages_per_s": pages / span if span else 0.0, "hosts": len(per_host),
         "violations": violations, "min_margin_s": min_margin if min_margin != float("inf") else None,
         "max_1s": max((window_max(ts, 1.0) for ts in per_host.values()), default=0),
         "max_10s": max((window_max(ts, 10.0) for ts in per_host.values()), default=0),
         "median_host_pages": statistics.median(busy) if busy else 0,
+        "per_minute": minutes,
     }
 
 
@@ -355,6 +359,11 @@ def write_results(m: dict[str, str], args: argparse.Namespace, command: str, sec
             "pages/s (less the response time, since each host's gap runs from the end of the previous response).",
             "",
         ]
+    for r in rounds:
+        if r["per_minute"]:
+            lines.append(f"{r['label']}: pages/s per whole minute of the phase: "
+                         + ", ".join(f"{x:.1f}" for x in r["per_minute"]) + ".")
+    lines.append("")
     lines.append("Requests the shared schedule counted (`forest_crawl_host_requests_total` on the API's /metrics) "
                  "vs requests the boards received, per phase: "
                  + "; ".join(f"{r['label']} {r['metrics_requests']:,} / {r['pages']:,}" for r in rounds) + ".")
