@@ -161,7 +161,7 @@ class MemorySchedule(_Waiter):
             now = time.monotonic()
             state = self._state(host, now)
             slot = max(now, state.cursor, state.hold_until)
-            state.cursor = slot + delay
+            state.cursor = slot + max(delay, state.crawl_delay)
             return slot - now
 
     async def _begin(self, host: str, delay: float, timeout: float, waited: float) -> float:
@@ -244,7 +244,7 @@ local function label()
 end
 local result = 0
 if op == 'reserve' then
-  local delay = tonumber(ARGV[4])
+  local delay = math.max(tonumber(ARGV[4]), robots_delay)
   local slot = math.max(now, cursor, hold)
   redis.call('HSET', key, 'c', f(slot + delay))
   result = slot - now
