@@ -17,6 +17,7 @@ from forest.crawler.definition import DefinitionParser, SourceDefinition, defini
 from forest.crawler.detect import detect_html, detect_json, full_title, json_list_url
 from forest.crawler.egress import EgressPolicy, UrlNotAllowed
 from forest.crawler.fetch import USER_AGENT, FetchedPage, Fetcher, FetchError, FetchOptions, MiB
+from forest.crawler.hosts import HostSchedule
 from forest.crawler.parse import (
     BoardParser,
     LayoutNotDetected,
@@ -79,6 +80,9 @@ class CrawlConfig:
     min_pages: int = 2
     # The board's time zone: deadlines written without one ("12.3. 10:00") are read in it.
     timezone: str = "Asia/Seoul"
+    # The per-host politeness schedule shared with other crawls (forest.crawler.hosts.process_schedule);
+    # None: this crawl keeps its own.
+    host_schedule: HostSchedule | None = None
 
     def fetch_options(self) -> FetchOptions:
         """The Fetcher tunables of this crawl."""
@@ -190,7 +194,7 @@ async def crawl(
         policy = EgressPolicy(config.allow_hosts, remember=True)
     except ValueError as exc:
         return CrawlResult(progress=progress, stopped_reason=ERROR, error=str(exc), errors=[str(exc)])
-    async with Fetcher(policy, config.fetch_options(), transport=transport) as fetcher:
+    async with Fetcher(policy, config.fetch_options(), transport=transport, schedule=config.host_schedule) as fetcher:
         robots = RobotsCache(fetcher, user_agent=config.user_agent, obey=config.obey_robots)
         run = _Crawl(config, store, fetcher, robots, parser, progress, on_progress, should_stop)
         return await run.run()

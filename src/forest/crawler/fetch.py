@@ -8,7 +8,7 @@ import random
 import time
 import zlib
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from types import TracebackType
 from urllib.parse import urlencode
 
@@ -16,10 +16,13 @@ import httpx
 
 from forest.crawler.decode import NotTextEncoding, decode_html
 from forest.crawler.egress import EgressPolicy, PinnedTransport, UrlNotAllowed, bracketed
+from forest.crawler.hosts import HostSchedule, MemorySchedule, host_key
 
 USER_AGENT = "Forest/0.1 (+https://github.com/forest-bids/forest)"
 MiB = 1024 * 1024
 RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
+# Answers by which a host says it is overloaded: counted per host, and their Retry-After holds the whole host.
+THROTTLE_STATUSES = frozenset({429, 503})
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 
 BeforeHop = Callable[[str], Awaitable[None]]
@@ -86,20 +89,18 @@ class FetchOptions:
     backoff_max: float = 30.0
     retry_after_cap: float = 60.0
     polite: bool = True
+    # The least time between two requests to a host (from the end of one to the start of the next).
     delay_seconds: float = 1.0
-    jitter: float = 0.25
     per_host_concurrency: int = 1
     concurrency: int = 4
 
 
 @dataclass
 class _Host:
-    """Politeness state of one origin."""
+    """This crawl's side of one origin: its requests in flight there, and its delay (robots.txt may raise it)."""
 
     semaphore: asyncio.Semaphore
     delay: float
-    next_start: float = 0.0
-    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
 
 def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
@@ -124,7 +125,11 @@ def origin_of(url: httpx.URL) -> str:
 
 
 class Fetcher:
-    """One crawl's HTTP client: every hop egress-checked, per-host polite, retried and size-capped."""
+    """One crawl's HTTP client: every hop egress-checked, per-host polite, retried and size-capped.
+
+    Politeness is a `HostSchedule` (forest.crawler.hosts): pass the process's or the fleet's to share each
+    host's pace with every other crawl using it; without one, a polite Fetcher keeps a schedule of its own.
+    """
 
     def __init__(
         self,
@@ -132,10 +137,12 @@ class Fetcher:
         options: FetchOptions | None = None,
         *,
         transport: httpx.AsyncBaseTransport | None = None,
+        schedule: HostSchedule | None = None,
     ) -> None:
         self.options = options or FetchOptions()
         self._policy = policy
         opts = self.options
+        self._schedule: HostSchedule | None = (schedule or MemorySchedule()) if opts.polite else None
         self._client = httpx.AsyncClient(
             transport=transport or PinnedTransport(policy),
             follow_redirects=False,
@@ -176,24 +183,14 @@ class Fetcher:
             host = self._hosts[origin] = _Host(semaphore=asyncio.Semaphore(max(1, limit)), delay=delay)
         return host
 
-    def raise_delay(self, origin: str, seconds: float) -> None:
-        """Make requests to `origin` at least `seconds` apart (robots.txt Crawl-delay)."""
+    async def raise_delay(self, origin: str, seconds: float) -> None:
+        """Make requests to `origin` at least `seconds` apart (robots.txt Crawl-delay), this crawl's and, through
+        the shared schedule, every other crawl's (including those that have not read robots.txt yet)."""
         host = self._host(origin)
         host.delay = max(host.delay, seconds)
+        if self._schedule is not None:
+            await self._schedule.crawl_delay(host_key(origin), seconds)
 
-    def _hold_off(self, origin: str, seconds: float) -> None:
-        host = self._host(origin)
-        host.next_start = max(host.next_start, time.monotonic() + seconds)
-
-    async def _wait_turn(self, host: _Host) -> None:
-        # Reserve a start time under the lock, sleep outside it, so waiting requests queue in order.
-        async with host.lock:
-            now = time.monotonic()
-            start = max(now, host.next_start)
-            spread = host.delay * self.options.jitter
-            host.next_start = start + max(0.0, host.delay + random.uniform(-spread, spread))
-        if start > now:
-            await asyncio.sleep(start - now)
 
     async def get(self, url: str, *, encoding: str | None = None, before_hop: BeforeHop | None = None) -> FetchedPage:
         """GET a page following up to `max_redirects` redirects; non-2xx final statuses are returned, not raised.
@@ -262,13 +259,18 @@ class Fetcher:
                 wait = self._backoff(attempt)
             else:
                 status, headers = result[1], result[2]
+                retry_after = parse_retry_after(headers.get("retry-after"))
+                if status in THROTTLE_STATUSES and self._schedule is not None:
+                    await self._schedule.throttled(host_key(origin))
+                    if retry_after is not None:
+                        # Every request to this host waits, not only this one, and not only this crawl's: the
+                        # server asked the crawler to slow down. The retry's own turn comes after the hold.
+                        await self._schedule.hold(host_key(origin), min(retry_after, opts.retry_after_cap))
                 if status not in RETRY_STATUSES or attempt >= opts.max_retries:
                     return result
-                retry_after = parse_retry_after(headers.get("retry-after"))
                 if retry_after is not None:
-                    wait = min(retry_after, opts.retry_after_cap)
-                    # Every request to this host waits, not only this one: the server asked the crawler to slow down.
-                    self._hold_off(origin, wait)
+                    wait = 0.0 if status in THROTTLE_STATUSES and self._schedule is not None \
+                        else min(retry_after, opts.retry_after_cap)
                 else:
                     wait = self._backoff(attempt)
             attempt += 1
@@ -284,16 +286,23 @@ class Fetcher:
     ) -> tuple[httpx.URL, int, httpx.Headers, bytes]:
         host = self._host(origin)
         async with self._global, host.semaphore:
-            await self._wait_turn(host)
-            self.requests_made += 1
-            async with asyncio.timeout(self.options.request_timeout):
-                headers = {"Content-Type": "application/x-www-form-urlencoded"} if body is not None else None
-                request = self._client.build_request(method, url, content=body, headers=headers)
-                response = await self._client.send(request, stream=True)
-                try:
-                    content = await self._read_capped(response)
-                finally:
-                    await response.aclose()
+            if self._schedule is None:
+                return await self._send(url, method, body)
+            # The turn ends when the response is read: the host's delay counts from there.
+            async with self._schedule.turn(host_key(origin), host.delay, timeout=self.options.request_timeout + 5):
+                return await self._send(url, method, body)
+
+    async def _send(self, url: httpx.URL, method: str, body: bytes | None
+                    ) -> tuple[httpx.URL, int, httpx.Headers, bytes]:
+        self.requests_made += 1
+        async with asyncio.timeout(self.options.request_timeout):
+            headers = {"Content-Type": "application/x-www-form-urlencoded"} if body is not None else None
+            request = self._client.build_request(method, url, content=body, headers=headers)
+            response = await self._client.send(request, stream=True)
+            try:
+                content = await self._read_capped(response)
+            finally:
+                await response.aclose()
         return url, response.status_code, response.headers, content
 
     async def _read_capped(self, response: httpx.Response) -> bytes:

@@ -76,5 +76,5 @@ class RobotsCache:
         parser = Protego.parse(page.text)
         delay = parser.crawl_delay(self._user_agent)
         if delay:
-            self._fetcher.raise_delay(origin, min(float(delay), MAX_CRAWL_DELAY))
+            await self._fetcher.raise_delay(origin, min(float(delay), MAX_CRAWL_DELAY))
         return _Rules(parser, allow_all=True)

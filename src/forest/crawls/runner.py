@@ -28,6 +28,7 @@ from forest.bids.ingest import DbNoticeStore, upsert_notices
 from forest.bids.models import Bid
 from forest.config import Settings
 from forest.crawler.engine import CrawlConfig, CrawlProgress, CrawlResult, crawl
+from forest.crawler.hosts import process_schedule
 from forest.crawler.parse import Notice
 from forest.crawler.store import UpsertResult
 from forest.crawls.models import FINAL_STATES, CrawlJob, JobEvent
@@ -260,6 +261,7 @@ def crawl_config(settings: Settings, job: CrawlJob, source: Source | None) -> Cr
         delay_seconds=delay,
         allow_hosts=tuple(settings.crawl_allow_hosts),
         timezone=source.timezone if source else "Asia/Seoul",
+        host_schedule=process_schedule(settings.redis_url),  # each host's pace, shared (docs/operations.md)
     )
 
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import random
 import re
 import threading
-from collections import Counter
+import time
+from collections import Counter, deque
 from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from typing import Any, Literal, get_args
@@ -402,6 +403,8 @@ class Board:
             self._faults: dict[FaultKind, Fault] = {}
             self._redirect_passes: Counter[str] = Counter()
             self._requests: Counter[str] = Counter()
+            # (wall-clock time, path) of the latest requests, for checking a crawler's pace at the board.
+            self._arrivals: deque[tuple[float, str]] = deque(maxlen=100_000)
 
     def reset(self) -> None:
         """Restore the board to its freshly generated state: notices, faults, counters and robots.txt."""
@@ -655,6 +658,12 @@ class Board:
         """Count one request for `path`."""
         with self._lock:
             self._requests[path] += 1
+            self._arrivals.append((time.time(), path))
+
+    def arrivals(self) -> list[tuple[float, str]]:
+        """When each request arrived (`time.time()`) and its path, oldest first, since the last reset."""
+        with self._lock:
+            return list(self._arrivals)
 
     def request_count(self, path: str) -> int:
         """How many requests `path` has received since the last reset."""
@@ -671,6 +680,7 @@ class Board:
         """Zero the per-path request counters."""
         with self._lock:
             self._requests.clear()
+            self._arrivals.clear()
 
     def state(self) -> dict[str, Any]:
         """A JSON-ready summary of the board for the control API."""
