@@ -10,15 +10,25 @@ query between walking the sort's index and probing each bid's row by key (a comm
 is found after a few hundred rows) and reading the index's matches then sorting them (a rare word).
 `q` of one character has no bigram and is matched by ILIKE alone.
 
-PostgreSQL picks that plan from its estimate, and for a word of three or more syllables the estimate is
-wrong by twenty times (it multiplies the frequencies of `소나` and `나무` as if they were independent), so a
-common word was read in full and sorted (0.5-1 s on 1M bids). A page is therefore read in two steps
-(`fetch_run`): first a walk of the sort's index, at most `walk_budget(want)` rows, testing each row's title
-and body (`walk_statement`: a plan with no choice in it); when those rows hold the page, it is done (a
-common word: the page is found after a few hundred rows). Otherwise the rest of the page is read from the
-last row walked by the statement above, where the planner's low estimate is the right one (a rare word: the
-index's few matches, sorted). Both steps select exactly what `title ILIKE q OR body ILIKE q` selects, in
-the page's order; the walk bounds the work of the first step whatever `q` is.
+The planner picks between those two from its estimate, and for a word of three or more syllables the
+estimate is wrong by twenty times (it multiplies the frequencies of `소나` and `나무` as if they were
+independent: 2,543 rows estimated, 52,683 real on 1M bids), so a common word was read in full and sorted
+(0.5-1 s). `fetch_rows` therefore reads a `q` page through `fetch_run`, which chooses at run time:
+
+- Every bigram of `q` common (`walks_first`: among ANALYZE's most common elements of the search index, each
+  in ~1.7 % of the bodies or more on 1M seeded bids): first a walk of the sort's index, at most
+  `walk_budget(want)` rows, testing each row's title, then its body read by key (`walk_statement`: a plan
+  with no choice in it). A common word fills its page within a few hundred rows. If the walk stops at its
+  budget first, the rest of the page is read by the plain statement above from the row it stopped at.
+- A bigram of `q` rare: the plain statement alone; the planner's estimate is then low, rightly, and it reads
+  the index's few matches and sorts them.
+
+Whatever the steps, a page holds exactly the rows `title ILIKE q OR body ILIKE q` selects, in the page's order
+(the walk and the rest meet at a row-value seek position, as keyset pages do). Work per request: the walk is
+bounded by its budget; the plain statement by the index's candidates (all rows containing every bigram of
+`q`) and, as every statement, by the service's statement timeout (a 503 past it). The worst `q` is one made
+of common pieces that rarely occur together (a notice number): the walk finds nothing and the candidates are
+many (bench/RESULTS.md, "Search (q) through the API").
 
 SQLite: the FTS5 table `bid_search` (trigram tokenizer, kept in step by triggers, migration 0006) for
 three characters or more; shorter text has no trigram to look up (and SQLite 3.40's trigram `LIKE` misses
@@ -62,6 +72,9 @@ FTS_MIN_CHARS = 3
 # "Search (`q`) on PostgreSQL: the plans tried", has the measurements.
 WALK_ROWS_PER_ROW = 100
 WALK_MIN_ROWS = 2000
+# ... and at most this many (an export's chunk of 5,000 rows would otherwise walk half a million rows of a word
+# that turns out sparse, about ten seconds, before the index takes over).
+WALK_MAX_ROWS = 50_000
 # Names of the walk statement's own output columns (besides the page's columns).
 HIT, ROW = "q_hit", "q_row"
 SEARCH_INDEX = "ix_bid_detail_search_bigram"
@@ -86,7 +99,7 @@ def bind_values(q: str) -> dict[str, Any]:
 
 def walk_budget(want: int) -> int:
     """How many rows the walk of a page of `want` rows reads at most before the index takes over."""
-    return max(WALK_MIN_ROWS, WALK_ROWS_PER_ROW * want)
+    return min(WALK_MAX_ROWS, max(WALK_MIN_ROWS, WALK_ROWS_PER_ROW * want))
 
 
 def walk_statement(columns: Sequence[ColumnElement[Any]], where: Sequence[ColumnElement[bool]],
