@@ -15,6 +15,7 @@ from forest.bids import search
 from forest.bids.filters import BidFilters, matches
 from forest.bids.models import BidDetail
 from forest.database import Database
+from forest.errors import ServiceUnavailable
 from tests.bids.factories import DEPARTMENTS, BidRow, make_bids
 from tests.bids.test_bids_list import walk
 
@@ -115,3 +116,19 @@ async def test_bids_q_walks_first_only_for_words_of_common_bigrams(db: Database,
     assert await search.walks_first(db, "방")
     assert not await search.walks_first(db, "산양")
     assert not await search.walks_first(db, "숲가꾸기 산양")
+
+
+@pytest.mark.parametrize("backend", ["postgres"])
+async def test_a_statement_past_its_own_timeout_is_a_503_and_leaves_the_connection_as_it_was(
+    db: Database, backend: str,
+) -> None:
+    """The rest of a `q` page after a walk runs under `search.REST_TIMEOUT_MS` (Database.fetch's
+    `timeout_ms`): past it the request is refused like any statement past the service's timeout, and the
+    pooled connection keeps the service's own timeout."""
+    before = (await db.fetch("SHOW statement_timeout"))[0][0]
+    with pytest.raises(ServiceUnavailable):
+        await db.fetch("SELECT pg_sleep(2)", timeout_ms=100)
+    rows = await db.fetch("SELECT $1::int + 1", 1, timeout_ms=search.REST_TIMEOUT_MS)
+    assert rows[0][0] == 2
+    for _ in range(3):  # every pooled connection the pool hands out
+        assert (await db.fetch("SHOW statement_timeout"))[0][0] == before != "100ms"

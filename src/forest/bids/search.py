@@ -75,6 +75,12 @@ WALK_MIN_ROWS = 2000
 # ... and at most this many (an export's chunk of 5,000 rows would otherwise walk half a million rows of a word
 # that turns out sparse, about ten seconds, before the index takes over).
 WALK_MAX_ROWS = 50_000
+# The statement reading the rest of a page after a walk that stopped short runs with this statement timeout
+# (a 503 past it, as any statement past the service's): its work is the index's candidates, and a `q` made of
+# common pieces that rarely occur together (`공고 입찰 공고`) has half the table as candidates and few matches,
+# 11-15 s on 1M bids. A word the walk missed because its matches are elsewhere in the order reads its
+# candidates in well under a second.
+REST_TIMEOUT_MS = 3000
 # Names of the walk statement's own output columns (besides the page's columns).
 HIT, ROW = "q_hit", "q_row"
 SEARCH_INDEX = "ix_bid_detail_search_bigram"
@@ -130,8 +136,8 @@ def walk_statement(columns: Sequence[ColumnElement[Any]], where: Sequence[Column
 
 
 # Runs one statement of a page's run on PostgreSQL: (the run with its seek position, rows wanted, the walk's
-# budget or None for the plain statement) -> the driver's rows.
-RunStatement = Callable[[Any, int, "int | None"], Awaitable[Sequence[Any]]]
+# budget or None for the plain statement, a statement timeout in ms or None for the service's) -> the rows.
+RunStatement = Callable[[Any, int, "int | None", "int | None"], Awaitable[Sequence[Any]]]
 
 
 async def common_bigrams(db: Database) -> frozenset[str]:
@@ -165,15 +171,15 @@ async def fetch_run(db: Database, run: RunStatement, q: str, segment: Any, keys:
     are the page's sort columns and id.
     """
     if not await walks_first(db, q):
-        return list(await run(segment, want, None))
+        return list(await run(segment, want, None, None))
     budget = walk_budget(want)
-    walked = await run(segment, want, budget)
+    walked = await run(segment, want, budget, None)
     found = [row for row in walked if row[HIT]]
     stop = next((row for row in walked if row[ROW] == budget), None)
     if len(found) >= want or stop is None:
         return found[:want]
     resume = dataclasses.replace(segment, seek=tuple(stop[k.key] for k in keys))
-    return found + list(await run(resume, want - len(found), None))
+    return found + list(await run(resume, want - len(found), None, REST_TIMEOUT_MS))
 
 
 def fts_phrase(text_: str) -> str:

@@ -303,11 +303,11 @@ async def fetch_rows(
 
 async def _run(db: Database, plan: PagePlan, filters: BidFilters, user: User | None, now: dt.datetime,
                columns: Sequence[ColumnElement[Any]], segment: Segment, limit: int,
-               walk_budget: int | None) -> Sequence[Any]:
+               walk_budget: int | None, timeout_ms: int | None) -> Sequence[Any]:
     """One statement of a `q` page's run (see `search.fetch_run`)."""
     sql, args = page_query(db.engine.dialect, plan, filters, user, segment=segment, now=now, limit=limit,
                            columns=columns, walk_budget=walk_budget)
-    return await db.fetch(sql, *args)
+    return await db.fetch(sql, *args, timeout_ms=timeout_ms)
 
 
 def _item(row: dict[str, Any], name: str) -> Any:
