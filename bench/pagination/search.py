@@ -63,7 +63,11 @@ CASES: list[tuple[str, dict[str, str], str]] = [
     ("산양삼", {}, "absent, 3 syllables"),
     ("멧돼지포획", {}, "absent, 5 syllables (not a target case)"),
     ("R25BK00499999", {}, "notice number: one bid, every piece common (not a target case)"),
+    ("숲", {}, "one character: no bigram, walked (not a target case)"),
 ]
+# Input built to be slow: common pieces that rarely occur together (the rest of the page after the walk is
+# refused past search.REST_TIMEOUT_MS); timed to the answer, whatever its status.
+HOSTILE = ["공고 입찰 공고"]
 TARGETED = {i for i, (q, _extra, _what) in enumerate(CASES) if 2 <= len(q) <= 4 and q.isalpha() and not q.isascii()}
 
 
@@ -145,6 +149,7 @@ async def measure(settings: Settings, token: str) -> dict[str, Any]:
     samples: dict[tuple[int, str], list[float]] = {}
     rounds: dict[tuple[int, str], list[float]] = {}
     counts: dict[int, int] = {}
+    hostile: dict[str, list[tuple[float, int]]] = {}
     conn = await asyncpg.connect(dsn(pagination.BENCH_DB))
     try:
         async with httpx.AsyncClient(base_url=base, timeout=60) as client:
@@ -164,9 +169,16 @@ async def measure(settings: Settings, token: str) -> dict[str, Any]:
                         got = await timed(client, url, headers, SAMPLES)
                         samples.setdefault((i, page), []).extend(got)
                         rounds.setdefault((i, page), []).append(statistics.median(got))
+                    if len(q) < 2:
+                        continue  # no bigram: the plain statement is a scan of every body
                     got = await baseline_ms(conn, q, extra, BASELINE_SAMPLES)
                     samples.setdefault((i, "baseline"), []).extend(got)
                     rounds.setdefault((i, "baseline"), []).append(statistics.median(got))
+                for q in HOSTILE:
+                    start = time.perf_counter()
+                    r_ = await client.get("/api/v1/bids", params={"limit": PAGE, "q": q}, headers=headers)
+                    status = r_.status_code
+                    hostile.setdefault(q, []).append(((time.perf_counter() - start) * 1000, status))
                 print(f"round {r + 1}: " + ", ".join(
                     f"{CASES[i][0]} {rounds[(i, 'first')][-1]:.1f}" for i in range(len(CASES))), flush=True)
     finally:
@@ -176,7 +188,7 @@ async def measure(settings: Settings, token: str) -> dict[str, Any]:
             proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
             proc.kill()
-    return {"samples": samples, "rounds": rounds, "counts": counts}
+    return {"samples": samples, "rounds": rounds, "counts": counts, "hostile": hostile}
 
 
 async def matches(settings: Settings) -> list[int]:
@@ -221,6 +233,10 @@ def write(results: dict[str, Any], found: list[int], total: int, info: dict[str,
                      f"{spread(i, 'first')} | {cell(i, 'later')} | {cell(i, 'baseline')} |")
     header = (f"| case | what | bids matching | first page p50 ms | p95 ms | spread of round p50s | "
               f"page {LATER} p50 ms | p95 ms | baseline p50 ms | p95 ms |\n|{'---|' * 10}")
+    hostile = "\n".join(
+        f"Hostile `q={q}`: answered in {statistics.median(ms for ms, _ in got):.0f} ms (median of {len(got)}, "
+        f"{min(ms for ms, _ in got):.0f}–{max(ms for ms, _ in got):.0f}), status "
+        f"{', '.join(str(s) for s in sorted({st for _, st in got}))}." for q, got in results["hostile"].items())
     verdict = ("met for every targeted case" if not missed else f"missed for {', '.join(missed)}")
     section = f"""## Search (q) through the API
 
@@ -242,6 +258,8 @@ def write(results: dict[str, Any], found: list[int], total: int, info: dict[str,
 
 {header}
 {chr(10).join(lines)}
+
+{hostile}
 
 Target (issue 14: a 2–4 syllable Korean word, first page p50 ≤ {TARGET_MS:.0f} ms through the API): {verdict}.
 """
