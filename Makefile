@@ -5,15 +5,36 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test install lint typecheck migrate browser bench-tools clean bench
+.PHONY: run test install lock lint typecheck migrate browser bench-tools clean bench
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
 
-$(STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+# requirements.lock pins every package `.[dev]` needs, with hashes: `make install` installs exactly those, then
+# the project itself (editable, --no-deps), so every install is the same. `make lock` regenerates it on purpose
+# (after a change to pyproject.toml's dependencies, or to take newer releases).
+LOCK := requirements.lock
+UV_VERSION := 0.13.9
+UV := $(BIN)/uv
+# uv reads its own settings, not pip's: a package index given to pip through the environment is passed on.
+ifdef PIP_INDEX_URL
+export UV_DEFAULT_INDEX ?= $(PIP_INDEX_URL)
+endif
+
+$(UV): | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check 'uv==$(UV_VERSION)'
+
+$(STAMP): pyproject.toml $(LOCK) | $(UV)
+	$(UV) pip install --quiet --python $(BIN)/python --require-hashes -r $(LOCK)
+	$(UV) pip install --quiet --python $(BIN)/python --no-deps -e .
+	$(UV) pip check --python $(BIN)/python || { echo "$(LOCK) does not satisfy pyproject.toml: run make lock"; exit 1; }
 	touch $(STAMP)
+
+# One lock for every platform and for Python 3.11 and 3.12 (requires-python), with the hashes of every file.
+# Versions already in the lock are kept when they still fit; `make lock UPGRADE=1` takes the newest releases.
+lock: | $(UV)
+	$(UV) pip compile pyproject.toml --extra dev --universal --generate-hashes $(if $(UPGRADE),--upgrade) --quiet \
+	  --custom-compile-command 'make lock' -o $(LOCK)
 
 install: $(STAMP)
 

@@ -36,15 +36,10 @@ def pg_url(db: str) -> str:
 
 
 async def recreate_db(db: str, *, drop_only: bool = False) -> None:
-    """Drop (and unless `drop_only`, create) a scratch database, ending its sessions first."""
-    conn = await asyncpg.connect(PG_ADMIN_DSN)
-    try:
-        await conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1", db)
-        await conn.execute(f'DROP DATABASE IF EXISTS "{db}"')
-        if not drop_only:
-            await conn.execute(f'CREATE DATABASE "{db}"')
-    finally:
-        await conn.close()
+    """Drop (and unless `drop_only`, create) a scratch database on the bench server, ending its sessions first."""
+    from tests.plugin import recreate_database  # the tests' helper; imported late, it loads the whole app
+
+    await recreate_database(db, drop_only=drop_only, admin_dsn=PG_ADMIN_DSN)
 
 
 async def ensure_db(db: str) -> None:

@@ -46,7 +46,7 @@ from forest.database import Database, utcnow  # noqa: E402
 from forest.replay.runner import RunResult, replay  # noqa: E402
 from forest.security import create_access_token, hash_password  # noqa: E402
 from forest.users.models import User  # noqa: E402
-from tests.crawls.conftest import Stack  # noqa: E402  (the process spawning shared with the job tests)
+from tests.plugin import Stack  # noqa: E402  (the process spawning shared with the job tests)
 
 PG_DB = "forest_bench_abuse"
 REDIS_URL = os.environ.get("FOREST_BENCH_REDIS_URL", "redis://127.0.0.1:6379/10")

@@ -56,7 +56,7 @@ from forest.replay.runner import ReplayEntry, RunResult, replay  # noqa: E402
 from forest.security import create_access_token  # noqa: E402
 from forest.sources.models import Source  # noqa: E402
 from forest.users.models import User  # noqa: E402
-from tests.crawls.conftest import Stack  # noqa: E402  (the process spawning shared with the job tests)
+from tests.plugin import Stack  # noqa: E402  (the process spawning shared with the job tests)
 
 PLOT = ROOT / "bench" / "plots" / "jobs.png"
 PG_DB = "forest_bench_jobs"

@@ -59,8 +59,9 @@ def create_before_app(settings: Settings | None = None) -> FastAPI:
         offset, limit = _offset(query.cursor), query.limit
         _name, key, desc = BID_KEYSET.resolve(query.sort)
         order = (key.column.desc(), Bid.id.desc()) if desc else (key.column.asc(), Bid.id.asc())
-        stmt = apply_filters(select(Bid), query.filters()).order_by(*order).offset(offset).limit(limit + 1)
-        rows = list((await session.scalars(stmt)).all())
+        columns = [Bid.__table__.c[name] for name in BidRead.model_fields]
+        stmt = apply_filters(select(*columns), query.filters()).order_by(*order).offset(offset).limit(limit + 1)
+        rows = list((await session.execute(stmt)).mappings().all())
         has_more = len(rows) > limit
         result = PageResult(items=rows[:limit], next_cursor=str(offset + limit) if has_more else None,
                             prev_cursor=str(max(offset - limit, 0)) if offset else None, has_more=has_more,

@@ -62,7 +62,7 @@ from forest.replay.synthetic import DEFAULT_MIX, Catalog, discover_catalog, synt
 from forest.security import create_access_token  # noqa: E402
 from forest.sources.models import Source  # noqa: E402
 from forest.users import service as users  # noqa: E402
-from tests.crawls.conftest import Stack  # noqa: E402  (the process spawning shared with the job tests)
+from tests.plugin import Stack  # noqa: E402  (the process spawning shared with the job tests)
 
 TEMPLATE_DB = "forest_bench_replay_seed"
 PG_DB = "forest_bench_replay"

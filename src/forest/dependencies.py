@@ -17,14 +17,12 @@ from starlette.requests import HTTPConnection
 from forest.config import Settings
 from forest.database import Database
 from forest.errors import Forbidden, Unauthorized, UnknownParameter, ValidationFailed
+from forest.pagination import API_PREFIX as API_PREFIX  # defined beside the lists it names
 from forest.pagination import CursorSigner, PageParams, page_params
 from forest.ratelimit import RateLimits
 from forest.security import AccessClaims, verify_access_token
 from forest.users.models import User
 from forest.validation import field_errors, nul_locations, pairs_nul_locations
-
-API_PREFIX = "/api/v1"
-
 
 # Dependencies are `async def` even when they do not await: FastAPI runs a plain `def` dependency
 # in the threadpool, a thread hop per dependency per request.
@@ -62,6 +60,7 @@ async def get_rate_limits(conn: HTTPConnection) -> RateLimits:
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
+Db = Annotated[Database, Depends(get_database)]
 Limits = Annotated[RateLimits, Depends(get_rate_limits)]
 DbSession = Annotated[AsyncSession, Depends(get_session)]
 Signer = Annotated[CursorSigner, Depends(get_signer)]

@@ -8,27 +8,36 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import functools
 import hashlib
 import hmac
 import json
+import types
+import typing
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any, Generic, Literal, TypeVar
 from urllib.parse import urlencode
 
+import orjson
 from fastapi import Query, Request, Response
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
-from sqlalchemy import Select, func, literal, select, text, tuple_
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, TypeAdapter
+from sqlalchemy import Integer, Select, bindparam, func, literal, select, text, tuple_
+from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.elements import ColumnElement
 
+from forest.database import Database
 from forest.errors import CursorError, CursorMismatch, UnsupportedSort
 from forest.explain import Explain
 
 T = TypeVar("T")
+# Where the API is mounted: list endpoints (and so their cursors) are named by their full path.
+API_PREFIX = "/api/v1"
 CURSOR_VERSION = 1
 # Longer than any cursor the server signs (a few hundred characters); a longer one is refused unread.
 MAX_CURSOR_LENGTH = 2048
@@ -371,6 +380,51 @@ def finish_page(plan: PagePlan, rows: list[T], signer: CursorSigner,
     return PageResult(items=rows, next_cursor=next_cursor, prev_cursor=prev_cursor, has_more=has_more, count=None)
 
 
+Row = Mapping[str, Any]
+# Builds the SQL (`$n` parameters) and arguments of one run of a page on the driver: (plan, segment, rows wanted).
+DriverStatement = Callable[[PagePlan, Segment, int], tuple[str, list[Any]]]
+# A list that reads a run in more than one statement on the driver engine (the bid list's `q`:
+# bids.search.fetch_run) gives this instead: (plan, run, rows wanted) -> the rows, read by column name.
+DriverRun = Callable[[PagePlan, Segment, int], Awaitable[Sequence[Any]]]
+
+
+def columns_of(table: Any, schema: type[BaseModel], *extra: str) -> tuple[ColumnElement[Any], ...]:
+    """The columns of `table` (a mapped class or a Table) named like the fields of `schema`, plus `extra` ones:
+    what a list selects, so its rows hold the schema's fields and nothing the API does not show."""
+    columns = getattr(table, "__table__", table).c
+    return tuple(columns[name] for name in (*schema.model_fields, *extra) if name in columns)
+
+
+@functools.cache
+def _built(build: Callable[..., Select[Any]], shape: tuple[Any, ...]) -> Select[Any]:
+    return build(*shape)
+
+
+@dataclass(frozen=True)
+class ListSelect:
+    """What a list selects before order and limit: a Core select of the columns it shows with its filters.
+
+    `build(*shape)` makes the statement with named bind parameters (`bindparam("viewer")`) where the request's
+    values go, and `values` holds them: a list has a few shapes (admin or not, which filters are set), so each
+    is built and compiled once and a request only binds its values. Constructing SQLAlchemy expressions and
+    their cache keys on every request cost a third of a list request's CPU (bench/RESULTS.md, Pagination).
+    """
+
+    build: Callable[..., Select[Any]]
+    shape: tuple[Any, ...] = ()
+    values: Mapping[str, Any] = field(default_factory=dict)
+    #: False for a statement built with its values inline (read per request, never compiled for the driver).
+    cached: bool = True
+
+    def statement(self) -> Select[Any]:
+        """The statement of this shape (built once), values unbound."""
+        return _built(self.build, self.shape) if self.cached else self.build(*self.shape)
+
+    def bound(self) -> Select[Any]:
+        """The statement with this request's values bound: a self-contained select (counts, plans, tools)."""
+        return self.statement().params(**self.values) if self.values else self.statement()
+
+
 def page_statement(stmt: Select[Any], plan: PagePlan, segment: Segment | None = None, *,
                    limit: int | None = None) -> Select[Any]:
     """`stmt` cut to one run of the page of `plan` (its first by default): the seek from the cursor, the keyset
@@ -382,33 +436,120 @@ def page_statement(stmt: Select[Any], plan: PagePlan, segment: Segment | None = 
             .limit(plan.limit + 1 if limit is None else limit))
 
 
+def _page_template(stmt: Select[Any], plan: PagePlan, segment: Segment) -> Select[Any]:
+    """`stmt` cut to one run of a page with the seek position and the limit as bind parameters."""
+    seek = None if segment.seek is None else [bindparam(f"seek_{i}", type_=c.type) for i, c in enumerate(plan.cols)]
+    return (stmt.where(*plan.segment_clauses(segment, seek)).order_by(*plan.segment_order_by(segment))
+            .limit(bindparam("page_limit", type_=Integer)))
+
+
+def _page_values(query: ListSelect, plan: PagePlan, segment: Segment, limit: int) -> dict[str, Any]:
+    values = dict(query.values)
+    values.update((f"seek_{i}", v) for i, v in enumerate(segment.seek or ()))
+    values["page_limit"] = limit
+    return values
+
+
+# Compiled page statements: a few per list (its shapes × sort, direction, cursor or not, run of the page).
+_compiled: dict[tuple[Any, ...], SQLCompiler] = {}
+
+
+def page_query(dialect: Dialect, query: ListSelect, plan: PagePlan, segment: Segment | None = None, *,
+               limit: int | None = None) -> tuple[str, list[Any]]:
+    """One run of a page of `query` as the driver runs it: its SQL (`$n` parameters), compiled once per shape,
+    and its arguments in order, after SQLAlchemy's bind processing."""
+    segment = segment or plan.segments()[0]
+    key = (query.build, query.shape, dialect.name, plan.sort_name, plan.backwards, segment.kind,
+           segment.seek is not None)
+    if not query.cached:
+        raise ValueError("a statement built with its values inline is not compiled for the driver")
+    compiled = _compiled.get(key)
+    if compiled is None:
+        compiled = _compiled[key] = _page_template(query.statement(), plan, segment).compile(dialect=dialect)
+    params: Mapping[str, Any] = compiled.construct_params(
+        _page_values(query, plan, segment, plan.limit + 1 if limit is None else limit))
+    sql: str = compiled.string
+    names: Sequence[str] = compiled.positiontup or ()
+    processors: Mapping[str, Any] = compiled._bind_processors
+    if compiled.post_compile_params or compiled.literal_execute_params:  # `IN (…)` lists: expanded per call
+        state = compiled.construct_expanded_state(params)
+        sql, names, params, processors = state.statement, state.positiontup or (), state.parameters, state.processors
+    args: list[Any] = []
+    for name in names:
+        process: Any = processors.get(name)
+        args.append(params[name] if process is None else process(params[name]))
+    return sql, args
+
+
+def uses_driver(db: Database) -> bool:
+    """Whether pages of `db` are read by the driver engine (PostgreSQL on asyncpg) rather than a session."""
+    return db.engine.dialect.name == "postgresql" and db.engine.dialect.driver == "asyncpg"
+
+
+async def fetch_page(
+    db: Database, query: ListSelect, plan: PagePlan, *, limit: int | None = None,
+    driver: DriverStatement | None = None, as_dicts: bool = False, run: DriverRun | None = None,
+) -> list[Row]:
+    """Up to `limit` rows (the plan's `limit + 1` by default) of `query` in the order of `plan` from its seek
+    position, read run by run (`PagePlan.segments`).
+
+    Two engines: on PostgreSQL the compiled statement runs on the asyncpg driver outside a transaction (`driver`
+    builds it when a list tunes its own SQL, else `page_query`); elsewhere a short session runs the statement
+    through SQLAlchemy. Rows are read by column name; `as_dicts` copies the driver's records to dicts.
+    """
+    want_total = plan.limit + 1 if limit is None else limit
+    rows: list[Row] = []
+    if uses_driver(db):
+        for segment in plan.segments():
+            want = want_total - len(rows)
+            if want <= 0:
+                break
+            if run is not None:
+                found: Sequence[Any] = await run(plan, segment, want)
+            else:
+                if driver is not None:
+                    sql, args = driver(plan, segment, want)
+                else:
+                    sql, args = page_query(db.engine.dialect, query, plan, segment, limit=want)
+                found = await db.fetch(sql, *args)
+            rows.extend((dict(row) for row in found) if as_dicts else found)
+        return rows
+    async with db.sessionmaker() as session:
+        conn = await session.connection()
+        for segment in plan.segments():
+            want = want_total - len(rows)
+            if want <= 0:
+                break
+            page = _page_template(query.statement(), plan, segment)
+            result = await conn.execute(page, _page_values(query, plan, segment, want))
+            rows.extend(dict(row) for row in result.mappings())
+    return rows
+
+
+def _column(row: Row, name: str) -> Any:
+    return row[name]
+
+
 async def paginate(
-    session: AsyncSession,
-    stmt: Select[Any],
+    db: Database,
+    query: ListSelect,
     *,
     keyset: Keyset,
     params: PageParams,
     filters: Mapping[str, Any],
     signer: CursorSigner,
     count_timeout_ms: int = 250,
-) -> PageResult[Any]:
-    """Run one keyset page of `stmt` (one ORM entity or a Core select of columns, filters already applied)."""
+    driver: DriverStatement | None = None,
+    run: DriverRun | None = None,
+) -> PageResult[Row]:
+    """One keyset page of a list: the cursor checked against the list's sort and `filters`, the rows of `query`
+    read by `fetch_page`, cursors signed, and the total when asked for. The one pagination flow of every list."""
     plan = plan_page(keyset, params, filters, signer)
-    base = stmt
-    rows: list[Any] = []
-    for segment in plan.segments():
-        want = plan.limit + 1 - len(rows)
-        if want <= 0:
-            break
-        page = page_statement(base, plan, segment, limit=want)
-        if len(page.column_descriptions) == 1:
-            rows.extend((await session.scalars(page)).all())
-        else:
-            # A Core select of columns: run on the session's connection, skipping the ORM's result machinery.
-            rows.extend((await (await session.connection()).execute(page)).all())
-    result = finish_page(plan, rows, signer)
+    rows = await fetch_page(db, query, plan, driver=driver, run=run)
+    result = finish_page(plan, rows, signer, _column)
     if params.count != "none":
-        result.count = await count_rows(session, base, params.count, count_timeout_ms)
+        async with db.sessionmaker() as session:
+            result.count = await count_rows(session, query.bound(), params.count, count_timeout_ms)
     return result
 
 
@@ -455,20 +596,112 @@ def link_header(request: Request, result: PageResult[Any]) -> str | None:
     return ", ".join(links) or None
 
 
+Convert = Callable[[Any], Any]
+_UNSUPPORTED = object()
+# Types whose values orjson writes exactly as pydantic does (checked by tests/pagination/test_json_body.py).
+_AS_IS: tuple[Any, ...] = (int, str, bool, float, dt.date, dt.datetime, uuid.UUID, Any)
+
+
+def _optional(convert: Convert) -> Convert:
+    return lambda value: None if value is None else convert(value)
+
+
+def _converter(annotation: Any, metadata: Sequence[Any] = ()) -> Any:
+    """How a value of `annotation` becomes JSON-ready: None (as it is), a function, or _UNSUPPORTED."""
+    for item in metadata:
+        if isinstance(item, PlainSerializer):
+            return item.func if item.when_used in ("always", "json") else _UNSUPPORTED
+    origin, args = typing.get_origin(annotation), typing.get_args(annotation)
+    if origin is Annotated:
+        return _converter(args[0], args[1:])
+    if origin in (typing.Union, types.UnionType):
+        inner = [arg for arg in args if arg is not type(None)]
+        if len(inner) != 1:
+            return _UNSUPPORTED
+        convert = _converter(inner[0])
+        return convert if convert is None or convert is _UNSUPPORTED else _optional(convert)
+    if origin is Literal:
+        return None if all(isinstance(arg, str) for arg in args) else _UNSUPPORTED
+    if origin is list and len(args) == 1:
+        convert = _converter(args[0])
+        if convert is None or convert is _UNSUPPORTED:
+            return convert
+        return lambda values: [convert(value) for value in values]
+    if origin is dict and len(args) == 2 and args[0] is str:
+        return None if args[1] in _AS_IS else _UNSUPPORTED
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return _item_builder(annotation) or _UNSUPPORTED
+    return None if annotation in _AS_IS else _UNSUPPORTED
+
+
+@functools.cache
+def _item_builder(schema: type[BaseModel]) -> Callable[[Row], dict[str, Any]] | None:
+    """A function turning a row (or a JSON object) into the JSON-ready item of `schema`, field by field in the
+    schema's order, when orjson then writes the bytes pydantic would; None when the schema validates, renames
+    or serialises in its own way (its items then go through pydantic)."""
+    decorators = schema.__pydantic_decorators__
+    if (decorators.validators or decorators.field_validators or decorators.root_validators
+            or decorators.model_validators or decorators.field_serializers or decorators.model_serializers
+            or decorators.computed_fields or any(key.startswith("ser_") for key in schema.model_config)):
+        return None
+    fields: list[tuple[str, Convert | None]] = []
+    for name, info in schema.model_fields.items():
+        if info.alias or info.serialization_alias or info.exclude or info.exclude_if is not None:
+            return None
+        convert = _converter(info.annotation, info.metadata)
+        if convert is _UNSUPPORTED:
+            return None
+        fields.append((name, convert))
+
+    names = tuple(name for name, _ in fields)
+    converted = tuple((name, convert) for name, convert in fields if convert is not None)
+
+    def build(row: Row) -> dict[str, Any]:
+        item = dict(row)
+        if tuple(item) != names:  # not a row of exactly the schema's columns in its order (a stored JSON object)
+            item = {name: item[name] for name in names}
+        for name, convert in converted:
+            item[name] = convert(item[name])
+        return item
+
+    return build
+
+
+def _default(value: Any) -> Any:
+    if isinstance(value, uuid.UUID):  # the driver's own UUID type
+        return str(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
 _page_adapters: dict[type[BaseModel], TypeAdapter[Any]] = {}
 
 
-def page_response(result: PageResult[Any], request: Request, schema: type[BaseModel]) -> Response:
-    """The list body as JSON bytes plus its Link header, for routes that return a Response themselves.
+def page_body(result: PageResult[Any], schema: type[BaseModel]) -> bytes:
+    """The JSON of one page whose items are rows (or dicts) holding the fields of `schema`: `Page[schema]` is the
+    documented contract, and these are the bytes its pydantic serialisation would give.
 
-    Rows are validated against `schema` and serialised in one pydantic-core pass; FastAPI then sends the
-    Response as it is instead of validating and serialising the return value again.
+    A schema of plain fields (no validators, aliases or own serialisers) is written by orjson straight from the
+    rows: validating rows the database just returned into models only to dump them again was the largest cost
+    of a list request after the query (bench/RESULTS.md, Pagination). Other schemas are validated and dumped.
     """
-    adapter = _page_adapters.get(schema)
-    if adapter is None:
-        adapter = _page_adapters[schema] = TypeAdapter(Page[schema])  # type: ignore[valid-type]
-    body = {"items": result.items, "next_cursor": result.next_cursor, "prev_cursor": result.prev_cursor,
-            "has_more": result.has_more, "count": result.count}
+    build = _item_builder(schema)
+    if build is None:
+        adapter = _page_adapters.get(schema)
+        if adapter is None:
+            adapter = _page_adapters[schema] = TypeAdapter(Page[schema])  # type: ignore[valid-type]
+        items = [row if isinstance(row, dict) else dict(row) for row in result.items]
+        page = {"items": items, "next_cursor": result.next_cursor, "prev_cursor": result.prev_cursor,
+                "has_more": result.has_more, "count": result.count}
+        return adapter.dump_json(adapter.validate_python(page))
+    body: dict[str, Any] = {"items": [build(row) for row in result.items], "next_cursor": result.next_cursor,
+                            "prev_cursor": result.prev_cursor, "has_more": result.has_more}
+    if result.count is not None:
+        body["count"] = {"value": result.count.value, "exact": result.count.exact}
+    return orjson.dumps(body, default=_default, option=orjson.OPT_UTC_Z)
+
+
+def page_response(result: PageResult[Any], request: Request, schema: type[BaseModel]) -> Response:
+    """The list body as JSON bytes (`page_body`) plus its Link header; FastAPI sends the Response as it is."""
     header = link_header(request, result)
-    return Response(adapter.dump_json(adapter.validate_python(body)), media_type="application/json",
+    return Response(page_body(result, schema), media_type="application/json",
                     headers={"Link": header} if header else None)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import types
 import typing
@@ -19,6 +20,16 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 Handler = Callable[[Request], Coroutine[Any, Any, Response]]
+# The fields of FastAPI's (internal) Dependant this module reads. pyproject.toml pins FastAPI to the minor release
+# they were checked against; a release that renames one fails here, at import, instead of serving requests wrong.
+DEPENDANT_FIELDS = frozenset({
+    "path_params", "query_params", "header_params", "cookie_params", "body_params", "dependencies", "name", "call",
+    "request_param_name", "websocket_param_name", "http_connection_param_name", "response_param_name",
+    "background_tasks_param_name", "security_scopes_param_name"})
+_missing = DEPENDANT_FIELDS - {f.name for f in dataclasses.fields(Dependant)}
+if _missing:
+    raise ImportError(f"forest.routing.LeanRoute needs FastAPI's Dependant fields {sorted(_missing)}; this FastAPI "
+                      "release changed them: install the version pinned in pyproject.toml")
 _SEQUENCES = (list, set, frozenset, tuple)
 
 
@@ -102,6 +113,12 @@ def _plan(dependant: Dependant) -> _Plan | None:
             or dependant.response_param_name or dependant.background_tasks_param_name
             or dependant.security_scopes_param_name or len(dependant.query_params) > 1):
         return None
+    try:
+        returns = typing.get_type_hints(dependant.call).get("return")
+    except (NameError, TypeError):
+        return None
+    if not (isinstance(returns, type) and issubclass(returns, Response)):
+        return None  # FastAPI validates and serialises other return values against the response model
     query = None
     if dependant.query_params:
         field = dependant.query_params[0]
@@ -125,13 +142,13 @@ class LeanRoute(APIRoute):
 
     FastAPI resolves every parameter of every dependency through a generic solver on each request; on the bid
     list that was a fifth of the CPU time (bench/RESULTS.md, Pagination). This route resolves one simple shape
-    itself: `async def` endpoints whose parameters are the `Request` (or `HTTPConnection`), at most one query
-    model (`Annotated[Model, Query()]`, validated in one pydantic call) and dependencies that are `async def`
-    functions of the request alone (such as the current user). The app's own dependencies run first, as in
-    FastAPI. Any other shape (path, header or body parameters, generator dependencies) and any request made
-    while dependency overrides are set goes to FastAPI's handler, so a route is never wrong, only not faster.
-    Dependencies given to `include_router(..., dependencies=...)` are not seen here: give them to the router or
-    the route instead.
+    itself: `async def` endpoints that return a `Response` and whose parameters are the `Request` (or
+    `HTTPConnection`), at most one query model (`Annotated[Model, Query()]`, validated in one pydantic call) and
+    dependencies that are `async def` functions of the request alone (such as the current user). The app's own
+    dependencies run first, as in FastAPI. Any other shape (path, header or body parameters, generator
+    dependencies, a model to return) and any request made while dependency overrides are set goes to FastAPI's
+    handler, so a route is never wrong, only not faster. Dependencies given to
+    `include_router(..., dependencies=...)` are not seen here: give them to the router or the route instead.
     """
 
     #: Whether this route resolves requests itself (False: its shape is left to FastAPI).

@@ -13,7 +13,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from forest.demo_site.testing import DemoSite, running_demo_site
+from forest.demo_site.testing import DemoSite
 
 
 @dataclass(frozen=True)
@@ -115,10 +115,9 @@ def receiver() -> Iterator[Receiver]:
 
 
 @pytest.fixture(scope="session")
-def demo_board() -> Iterator[DemoSite]:
+def demo_board(demo_boards: Callable[..., DemoSite]) -> DemoSite:
     """A small demo board (reset by the tests that need it fresh)."""
-    with running_demo_site(notices=40, seed=11) as site:
-        yield site
+    return demo_boards(notices=40, seed=11)
 
 
 def verify_signature(secret: str, header: str, body: bytes, *, tolerance: float = 300) -> bool:

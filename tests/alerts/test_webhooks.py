@@ -7,7 +7,6 @@ import datetime as dt
 import json
 import socket
 import uuid
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
@@ -40,14 +39,6 @@ def settings(database_url: str, tmp_path: Path, receiver: Receiver, demo_board: 
     demo_board.board.reset()
     return make_settings(database_url, tmp_path, crawl_allow_hosts=[demo_board.base_url.removeprefix("http://")],
                          webhook_allow_hosts=[receiver.host_port])
-
-
-@pytest.fixture
-async def database(settings: Settings) -> AsyncIterator[Database]:
-    """A database handle for the test's own reads and writes."""
-    db = Database.from_settings(settings)
-    yield db
-    await db.dispose()
 
 
 async def _user(db: Database) -> User:

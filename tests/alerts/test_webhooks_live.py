@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import time
@@ -13,26 +12,23 @@ import httpx
 import pytest
 import redis
 
-from forest.cli import migrate
 from forest.demo_site.testing import running_demo_site
 from tests.alerts.conftest import Received, Receiver, running_receiver, verify_signature
-from tests.conftest import REDIS_URL, SECRET, _recreate_pg, make_settings, pg_url
-from tests.crawls.conftest import Stack, register, wait_for_job
+from tests.conftest import REDIS_URL, SECRET
+from tests.plugin import Stack, database_name, fresh_pg_database, register, wait_for_job
 
 # Its own database and Redis database, so it can run beside the tests/crawls stack.
-DB_NAME = "forest_test_webhooks_live"
+DB_NAME = database_name("webhooks_live")
 LIVE_REDIS_URL = REDIS_URL.rsplit("/", 1)[0] + "/11"
 
 
 @pytest.fixture(scope="module")
 def stack_with_receiver(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Stack, Receiver]]:
     """PostgreSQL + Redis, one API process, a crawl worker with beat, a webhook worker, the demo board, a receiver."""
-    asyncio.run(_recreate_pg(DB_NAME))
+    url = fresh_pg_database(DB_NAME)
     var_dir: Path = tmp_path_factory.mktemp("webhook-stack")
-    url = pg_url(DB_NAME)
     redis.Redis.from_url(LIVE_REDIS_URL).flushdb()
     with running_demo_site(notices=60, seed=5) as demo, running_receiver() as receiver:
-        migrate.upgrade("head", make_settings(url, var_dir))
         env = {**os.environ, "FOREST_DATABASE_URL": url, "FOREST_BROKER_URL": LIVE_REDIS_URL,
                "FOREST_REDIS_URL": LIVE_REDIS_URL, "FOREST_SECRET_KEY": SECRET, "FOREST_VAR_DIR": str(var_dir),
                "FOREST_CRAWL_ALLOW_HOSTS": demo.base_url.removeprefix("http://"),

@@ -135,3 +135,63 @@ async def test_lean_route_leaves_other_shapes_and_overrides_to_fastapi(client: h
         assert r.status_code == 200 and r.json()["who"] == "override"
     finally:
         app.dependency_overrides.clear()
+
+
+# Every field FastAPI's Dependant had when LeanRoute was last checked (fastapi 0.163): LeanRoute reads the ones in
+# forest.routing.DEPENDANT_FIELDS and must refuse (leave to FastAPI) every shape it does not know. A new field can be
+# a new kind of parameter LeanRoute would silently drop, so any change here needs a look at forest/routing.py.
+KNOWN_DEPENDANT_FIELDS = {
+    "path_params", "query_params", "header_params", "cookie_params", "body_params", "dependencies", "name", "call",
+    "request_param_name", "websocket_param_name", "http_connection_param_name", "response_param_name",
+    "background_tasks_param_name", "security_scopes_param_name", "own_oauth_scopes", "parent_oauth_scopes",
+    "use_cache", "path", "scope", "concurrency"}
+
+
+def test_fastapi_is_the_release_lean_route_was_checked_against() -> None:
+    import dataclasses
+    import tomllib
+    from importlib.metadata import version
+    from pathlib import Path
+
+    from fastapi.dependencies.models import Dependant
+    from packaging.requirements import Requirement
+    from packaging.version import Version
+
+    from forest.routing import DEPENDANT_FIELDS
+
+    pyproject = tomllib.loads((Path(__file__).parents[2] / "pyproject.toml").read_text())
+    pins = [Requirement(dep) for dep in pyproject["project"]["dependencies"] if dep.startswith("fastapi")]
+    bounds = {spec.operator: Version(spec.version) for spec in pins[0].specifier} if len(pins) == 1 else {}
+    low, high = bounds.get(">="), bounds.get("<")
+    assert low and high and (high.major, high.minor) == (low.major, low.minor + 1), f"pin one minor release: {pins}"
+    assert pins[0].specifier.contains(version("fastapi")), (
+        f"fastapi {version('fastapi')} is outside the pin {pins[0]}: reinstall (`make install`)")
+    fields = {f.name for f in dataclasses.fields(Dependant)}
+    assert fields == KNOWN_DEPENDANT_FIELDS, (
+        f"FastAPI's Dependant changed (new: {sorted(fields - KNOWN_DEPENDANT_FIELDS)}, "
+        f"gone: {sorted(KNOWN_DEPENDANT_FIELDS - fields)}): check forest/routing.py before moving the pin")
+    assert DEPENDANT_FIELDS <= fields
+
+
+def test_every_list_endpoint_is_a_lean_route() -> None:
+    from forest.alerts.router import router as alerts
+    from forest.bids.router import router as bids
+    from forest.crawls.router import router as crawls
+    from forest.sources.router import router as sources
+
+    lean = {route.path for router in (alerts, bids, crawls, sources) for route in router.routes
+            if isinstance(route, LeanRoute) and route.lean}
+    assert {"/api/v1/bids", "/api/v1/sources", "/api/v1/crawls", "/api/v1/alerts"} <= lean
+
+
+def test_lean_route_leaves_endpoints_returning_models_to_fastapi() -> None:
+    router = APIRouter(route_class=LeanRoute)
+
+    @router.get("/model")
+    async def model(who: Annotated[str, Depends(caller)]) -> dict[str, Any]:
+        return {"who": who}
+
+    app = FastAPI()
+    app.include_router(router)
+    route = next(r for r in router.routes if isinstance(r, LeanRoute))
+    assert route.lean is False  # FastAPI serialises the return value against the response model

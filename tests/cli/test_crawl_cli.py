@@ -5,10 +5,9 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -19,26 +18,24 @@ from sqlalchemy import func, select
 from forest.bids.models import Bid
 from forest.crawler.presets.demo import DEMO_LIST_PATH
 from forest.database import Database, utcnow
-from forest.demo_site.testing import DemoSite, running_demo_site
+from forest.demo_site.testing import DemoSite
 from forest.sources.models import Source
 from tests.conftest import SECRET, make_settings
+from tests.plugin import fresh_sqlite_database
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
-def demo() -> Iterator[DemoSite]:
+def demo(demo_boards: Callable[..., DemoSite]) -> DemoSite:
     """A demo board with 30 notices (three list pages plus pinned notices)."""
-    with running_demo_site(notices=30, seed=5) as site:
-        yield site
+    return demo_boards(notices=30, seed=5)
 
 
 @pytest.fixture
-def db_url(sqlite_template: Path, tmp_path: Path) -> str:
+def db_url(tmp_path: Path) -> str:
     """A fresh migrated SQLite database file."""
-    target = tmp_path / "forest.db"
-    shutil.copyfile(sqlite_template, target)
-    return f"sqlite+aiosqlite:///{target}"
+    return fresh_sqlite_database(tmp_path / "forest.db")
 
 
 def _run_db(url: str, tmp_path: Path, work: Any) -> Any:

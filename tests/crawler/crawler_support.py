@@ -3,16 +3,11 @@
 from __future__ import annotations
 
 import socket
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import urlsplit
 
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
-
-import forest.models  # noqa: F401 - registers every table on Base.metadata
 from forest.crawler.engine import CrawlConfig
-from forest.database import Base
 from forest.demo_site.testing import DemoSite
 
 # Definitions of two of the demo board's shapes (forest.demo_site.shapes), as a user would write them; the cards
@@ -56,22 +51,6 @@ def demo_config(site: DemoSite, path: str = "/kfs/bid/list.do", **overrides: Any
     }
     values.update(overrides)
     return CrawlConfig(**values)
-
-
-@asynccontextmanager
-async def fresh_tables(url: str, *, drop_after: bool) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
-    """Sessions on `url` with every table dropped and created anew (and with `drop_after`, dropped again after)."""
-    engine = create_async_engine(url)
-    async with engine.begin() as conn:
-        await conn.run_sync(Base.metadata.drop_all)
-        await conn.run_sync(Base.metadata.create_all)
-    try:
-        yield async_sessionmaker(engine, expire_on_commit=False)
-    finally:
-        if drop_after:
-            async with engine.begin() as conn:
-                await conn.run_sync(Base.metadata.drop_all)
-        await engine.dispose()
 
 
 def fake_dns(table: dict[str, list[str]]) -> Callable[[str, int], Awaitable[list[str]]]:

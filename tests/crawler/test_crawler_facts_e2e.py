@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import pytest
-from crawler_support import demo_config, fresh_tables
+from crawler_support import demo_config
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -41,23 +40,18 @@ def _stored_json(bid: Bid) -> dict[str, Any]:
     }
 
 
-@pytest.fixture
-async def pg_sessionmaker(pg_scratch_url: str) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
-    async with fresh_tables(pg_scratch_url, drop_after=False) as maker:
-        yield maker
-
-
+@pytest.mark.parametrize("backend", ["postgres"])
 async def test_crawl_of_a_5000_notice_board_stores_every_fact_exactly(
-    pg_sessionmaker: async_sessionmaker[AsyncSession], source_id_pg: int,
+    sessionmaker: async_sessionmaker[AsyncSession], source_id: int,
 ) -> None:
     with running_demo_site(notices=BIG_BOARD, seed=23) as site:
         started = time.perf_counter()
         result = await crawl(demo_config(site, max_pages=10_000, concurrency=8, incremental=False),
-                             DbNoticeStore(pg_sessionmaker, source_id_pg))
+                             DbNoticeStore(sessionmaker, source_id))
         seconds = time.perf_counter() - started
         truth = _truth(site)
     assert result.error is None and not result.errors, result.errors[:3]
-    async with pg_sessionmaker() as session:
+    async with sessionmaker() as session:
         bids = {b.external_id: b for b in (await session.scalars(select(Bid))).all()}
         details = {d.bid_id: d for d in (await session.scalars(select(BidDetail))).all()}
     assert len(bids) >= BIG_BOARD and set(bids) == set(truth)
@@ -80,17 +74,6 @@ async def test_crawl_of_a_5000_notice_board_stores_every_fact_exactly(
         for span in detail.facts.get("evidence", {}).values():
             assert detail.body[span["start"]:span["end"]] == span["text"]
     assert seconds < 120, f"crawl took {seconds:.0f} s"
-
-
-@pytest.fixture
-async def source_id_pg(pg_sessionmaker: async_sessionmaker[AsyncSession]) -> int:
-    from forest.sources.models import Source
-
-    async with pg_sessionmaker() as session, session.begin():
-        source = Source(name="데모 게시판", start_url="http://demo.invalid/kfs/bid/list.do", preset="demo_board")
-        session.add(source)
-        await session.flush()
-        return source.id
 
 
 async def test_recrawl_after_a_correction_moves_closes_at_and_raises_bid_updated(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -25,10 +25,9 @@ from tests.conftest import make_settings
 
 
 @pytest.fixture(scope="module")
-def board() -> Iterator[DemoSite]:
+def board(demo_boards: Callable[..., DemoSite]) -> DemoSite:
     """A small demo board on 127.0.0.1."""
-    with running_demo_site(notices=30, seed=3) as site:
-        yield site
+    return demo_boards(notices=30, seed=3)
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,7 @@ import time
 import httpx
 from websockets.sync.client import connect
 
-from tests.crawls.conftest import Stack, register, user_id_of, wait_for_job, ws_close_code
+from tests.plugin import Stack, register, user_id_of, wait_for_job, ws_close_code
 
 
 def test_crawl_on_the_embedded_default_succeeds(embedded_stack: Stack) -> None:

@@ -19,7 +19,7 @@ from forest.crawls.schemas import CrawlCreate
 from forest.database import Database
 from forest.users.models import User
 from tests.conftest import make_settings
-from tests.crawls.conftest import Stack, register, wait_for_job
+from tests.plugin import Stack, register, wait_for_job
 
 
 def ws_url(base: str, headers: dict[str, str], after: int | None = None) -> str:

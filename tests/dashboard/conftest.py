@@ -11,10 +11,9 @@ from dataclasses import dataclass
 import pytest
 from playwright.sync_api import Browser, sync_playwright
 
-from forest.cli import migrate
 from forest.demo_site.testing import DemoSite, running_demo_site
-from tests.conftest import REDIS_URL, SECRET, make_settings
-from tests.crawls.conftest import Stack, fresh_storage
+from tests.conftest import REDIS_URL, SECRET
+from tests.plugin import Stack, database_name, fresh_storage
 
 CHROMIUM = os.environ.get("FOREST_TEST_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
@@ -46,9 +45,6 @@ def browser_stack(tmp_path_factory: pytest.TempPathFactory, db_name: str, var_na
     url, var_dir = fresh_storage(tmp_path_factory, db_name, var_name, BROWSER_REDIS_URL)
     with running_demo_site(notices=notices, seed=seed) as demo:
         host_port = demo.base_url.removeprefix("http://")
-        settings = make_settings(url, var_dir, crawl_allow_hosts=[host_port], broker_url=BROWSER_REDIS_URL,
-                                 redis_url=BROWSER_REDIS_URL)
-        migrate.upgrade("head", settings)
         stack_env = {**os.environ, "FOREST_DATABASE_URL": url, "FOREST_BROKER_URL": BROWSER_REDIS_URL,
                      "FOREST_REDIS_URL": BROWSER_REDIS_URL, "FOREST_SECRET_KEY": SECRET,
                      "FOREST_VAR_DIR": str(var_dir), "FOREST_CRAWL_ALLOW_HOSTS": host_port, **env,
@@ -64,8 +60,8 @@ def browser_stack(tmp_path_factory: pytest.TempPathFactory, db_name: str, var_na
 
 @pytest.fixture(scope="module")
 def forest(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Forest]:
-    """PostgreSQL (`forest_test_browser`, fresh), Redis DB 13, one API, one worker with beat, the demo board."""
-    with browser_stack(tmp_path_factory, "forest_test_browser", "browser-stack", notices=DEMO_NOTICES, seed=1,
+    """PostgreSQL (`<FOREST_TEST_PG_DB>_browser`, fresh), Redis DB 13, one API, one worker with beat, the demo board."""
+    with browser_stack(tmp_path_factory, database_name("browser"), "browser-stack", notices=DEMO_NOTICES, seed=1,
                        FOREST_EVENT_POLL_INTERVAL_SECONDS="0.2", FOREST_WS_HEARTBEAT_SECONDS="5") as (stack, demo, base):
         yield Forest(
             stack=stack,

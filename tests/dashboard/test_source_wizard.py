@@ -19,8 +19,8 @@ from forest.database import Database
 from forest.demo_site.testing import DemoSite
 from forest.users.models import User
 from tests.conftest import make_settings
-from tests.crawls.conftest import register
 from tests.dashboard.conftest import browser_stack
+from tests.plugin import database_name, register
 
 DEMO_NOTICES = 30
 CRAWL_TIMEOUT_MS = 40_000
@@ -38,8 +38,8 @@ class Wizardry:
 
 @pytest.fixture(scope="module")
 def wizard_forest(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Wizardry]:
-    """PostgreSQL (`forest_test_browser_wizard`), Redis DB 13, one API and one worker crawling without delay."""
-    with browser_stack(tmp_path_factory, "forest_test_browser_wizard", "wizard-stack", notices=DEMO_NOTICES, seed=5,
+    """PostgreSQL (`<FOREST_TEST_PG_DB>_browser_wizard`), Redis DB 13, one API and one worker crawling without delay."""
+    with browser_stack(tmp_path_factory, database_name("browser_wizard"), "wizard-stack", notices=DEMO_NOTICES, seed=5,
                        FOREST_CRAWL_POLITE_DELAY_SECONDS="0", FOREST_EVENT_POLL_INTERVAL_SECONDS="0.2") as (stack, demo, base):
         yield Wizardry(base_url=base, database_url=stack.database_url, var_dir=stack.var_dir, demo=demo)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import date
 from typing import Any
 
@@ -18,23 +18,18 @@ from typer.testing import CliRunner
 from forest.demo_site import cli as demo_cli
 from forest.demo_site.app import OVERSIZED_BYTES, create_demo_app, get_board
 from forest.demo_site.board import ANCHOR_DATE, DEFAULT_ROBOTS_TXT, DEPARTMENTS, PER_PAGE, Board
-from forest.demo_site.testing import DemoSite, running_demo_site
+from forest.demo_site.testing import DemoSite
 
 SIZE = 95  # ten pages, the last one half full
 LAST_PAGE = 10
 LIST = "/kfs/bid/list.do"
 
 
-@pytest.fixture(scope="module")
-def shared_site() -> Iterator[DemoSite]:
-    with running_demo_site(notices=SIZE, seed=7) as site:
-        yield site
-
-
 @pytest.fixture
-def site(shared_site: DemoSite) -> DemoSite:
-    shared_site.board.reset()
-    return shared_site
+def site(demo_boards: Callable[..., DemoSite]) -> DemoSite:
+    shared = demo_boards(notices=SIZE, seed=7)
+    shared.board.reset()
+    return shared
 
 
 @pytest.fixture

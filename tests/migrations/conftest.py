@@ -12,18 +12,18 @@ from sqlalchemy import Engine, create_engine
 
 from forest.cli import migrate
 from forest.config import Settings
-from tests.conftest import PG_TEST_DB, _recreate_pg, make_settings, pg_url
+from tests.plugin import database_name, make_settings, pg_url, recreate_database
 
-MIGRATIONS_DB = f"{PG_TEST_DB}_migrations"
+MIGRATIONS_DB = database_name("migrations")
 
 
 @pytest.fixture(params=["postgres", "sqlite"])
 def migration_settings(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Settings]:
     """Settings for an empty database on each backend."""
     if request.param == "postgres":
-        asyncio.run(_recreate_pg(MIGRATIONS_DB))
+        asyncio.run(recreate_database(MIGRATIONS_DB))
         yield make_settings(pg_url(MIGRATIONS_DB), tmp_path)
-        asyncio.run(_recreate_pg(MIGRATIONS_DB, drop_only=True))
+        asyncio.run(recreate_database(MIGRATIONS_DB, drop_only=True))
     else:
         yield make_settings(f"sqlite+aiosqlite:///{tmp_path / 'm.db'}", tmp_path)
 

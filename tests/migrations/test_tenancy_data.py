@@ -16,7 +16,10 @@ from forest.cli import migrate
 from forest.config import Settings
 from forest.database import Database
 from forest.sources import urls
-from tests.conftest import _recreate_pg, make_settings, pg_url
+from tests.plugin import database_name, make_settings, pg_url, recreate_database
+
+# Its own database: it migrates step by step from 0003, so no copy of the migrated template.
+TENANCY_DB = database_name("migrations_tenancy")
 
 T0 = dt.datetime(2026, 11, 1, tzinfo=dt.UTC)
 
@@ -73,8 +76,8 @@ def _seed(settings: Settings) -> None:
 @pytest.mark.parametrize("backend", ["postgres", "sqlite"])
 def test_0004_gives_adhoc_sources_owners_and_keys_and_alerts_routes(backend: str, tmp_path: Path) -> None:
     if backend == "postgres":
-        asyncio.run(_recreate_pg("forest_test_migrations_tenancy"))
-        url = pg_url("forest_test_migrations_tenancy")
+        asyncio.run(recreate_database(TENANCY_DB))
+        url = pg_url(TENANCY_DB)
     else:
         url = f"sqlite+aiosqlite:///{tmp_path / 'm.db'}"
     settings = make_settings(url, tmp_path)

@@ -26,14 +26,14 @@ from alembic import command
 from forest.cli import migrate
 from forest.config import Settings
 from forest.security import create_access_token
-from tests.conftest import PG_TEST_DB, SECRET, _recreate_pg, make_settings, pg_url
 from tests.datasets import checksums, columns, seed, sync_engine
+from tests.plugin import SECRET, database_name, make_settings, pg_url, recreate_database
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = Path(__file__).parent / "fixtures"
 # The last commit before revisions after 0003 were written: the released code that served schema 0003.
 RELEASE = "6383b1f9dc63e574dd933781935f81d89bfb6ec9"
-UPGRADE_DB = f"{PG_TEST_DB}_upgrade"
+UPGRADE_DB = database_name("upgrade")
 
 
 @pytest.fixture(scope="module")
@@ -51,7 +51,7 @@ def release_src(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture
 def released_db(tmp_path: Path) -> Iterator[Settings]:
     """A PostgreSQL database at revision 0003, filled."""
-    asyncio.run(_recreate_pg(UPGRADE_DB))
+    asyncio.run(recreate_database(UPGRADE_DB))
     settings = make_settings(pg_url(UPGRADE_DB), tmp_path)
     migrate.upgrade("0003", settings)
     engine = sync_engine(settings)
@@ -59,7 +59,7 @@ def released_db(tmp_path: Path) -> Iterator[Settings]:
         seed(conn)
     engine.dispose()
     yield settings
-    asyncio.run(_recreate_pg(UPGRADE_DB, drop_only=True))
+    asyncio.run(recreate_database(UPGRADE_DB, drop_only=True))
 
 
 class Reader(threading.Thread):

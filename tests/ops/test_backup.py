@@ -15,26 +15,22 @@ from forest import backup
 from forest.cli import migrate
 from forest.cli.main import app
 from forest.config import Settings, get_settings
-from tests.conftest import PG_TEST_DB, _recreate_pg, make_settings, pg_url
 from tests.datasets import Writer, checksums, columns, seed, sync_engine
+from tests.plugin import database_name, fresh_pg_database, fresh_sqlite_database, make_settings, recreate_database
 
 
 @pytest.fixture(params=["postgres", "sqlite"])
 def two_databases(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[Settings, Settings]]:
     """A source and a target database, both migrated to head."""
     if request.param == "postgres":
-        names = (f"{PG_TEST_DB}_backup_source", f"{PG_TEST_DB}_backup_target")
-        for name in names:
-            asyncio.run(_recreate_pg(name))
-        pair = tuple(make_settings(pg_url(n), tmp_path) for n in names)
+        names = (database_name("backup_source"), database_name("backup_target"))
+        pair = tuple(make_settings(fresh_pg_database(n), tmp_path) for n in names)
     else:
-        pair = tuple(make_settings(f"sqlite+aiosqlite:///{tmp_path / n}.db", tmp_path) for n in ("source", "target"))
-    for settings in pair:
-        migrate.upgrade("head", settings)
+        pair = tuple(make_settings(fresh_sqlite_database(tmp_path / f"{n}.db"), tmp_path) for n in ("source", "target"))
     yield pair  # type: ignore[misc]
     if request.param == "postgres":
         for name in names:
-            asyncio.run(_recreate_pg(name, drop_only=True))
+            asyncio.run(recreate_database(name, drop_only=True))
 
 
 def _wait_for(predicate, timeout: float = 20.0) -> None:  # type: ignore[no-untyped-def]

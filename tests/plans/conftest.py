@@ -14,11 +14,10 @@ import pytest
 from sqlalchemy import text
 
 from forest.bids.seed import seed_bids
-from forest.cli import migrate
 from forest.database import Database
-from tests.conftest import PG_TEST_DB, _recreate_pg, make_settings, pg_url
+from tests.plugin import database_name, fresh_pg_database, make_settings
 
-PLANS_DB = f"{PG_TEST_DB}_plans"
+PLANS_DB = database_name("plans")
 TODAY = dt.date(2026, 11, 26)
 N_BIDS = 30_000
 
@@ -64,10 +63,8 @@ async def _seed(db: Database) -> None:
 def plans_url(tmp_path_factory: pytest.TempPathFactory) -> str:
     """The seeded plan-test database (its own name per engineer, from FOREST_TEST_PG_DB)."""
     var: Path = tmp_path_factory.mktemp("plans")
-    url = pg_url(PLANS_DB)
-    asyncio.run(_recreate_pg(PLANS_DB))
+    url = fresh_pg_database(PLANS_DB)
     settings = make_settings(url, var)
-    migrate.upgrade("head", settings)
 
     async def run() -> None:
         db = Database.from_settings(settings)

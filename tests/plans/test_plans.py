@@ -20,20 +20,20 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from forest.alerts import service as alerts
 from forest.alerts import webhooks
-from forest.alerts.router import ALERT_KEYSET, DELIVERY_KEYSET
+from forest.alerts.service import ALERT_KEYSET, DELIVERY_KEYSET
 from forest.analytics import service as analytics
 from forest.bids import service as bids
 from forest.bids.schemas import BidListQuery
 from forest.crawls import service as crawls
-from forest.crawls.router import EVENT_KEYSET, JOB_KEYSET
+from forest.crawls.service import EVENT_KEYSET, JOB_KEYSET
 from forest.database import Database
 from forest.pagination import CursorSigner, Keyset, PageParams, PagePlan, page_statement, plan_page
 from forest.sources import service as sources
-from forest.sources.router import SOURCE_KEYSET
 from forest.sources.schemas import SourceFilters
+from forest.sources.service import SOURCE_KEYSET
 from forest.users import service as users
 from forest.users.models import User
-from forest.users.router import USER_KEYSET
+from forest.users.service import USER_KEYSET
 from tests.plans.checker import Expect, Explain, assert_plan
 from tests.plans.conftest import TODAY
 
@@ -206,10 +206,10 @@ async def test_plan_other_lists_use_their_index(plans_db: Database, case: tuple[
     what, base, keyset, sort, seek, index = case
     async with plans_db.engine.connect() as conn:
         for at, plan in (("first page", _plan(keyset, sort, None)), ("deep page", _plan(keyset, sort, seek))):
-            stmt = page_statement(base, plan)
+            stmt = page_statement(base.bound(), plan)
             raw = (await conn.execute(Explain(stmt))).scalar_one()
             assert_plan(raw, Expect(index=index, keyset=True, presorted_ok=sort == "name",
-                                    no_seq_scan=(base.get_final_froms()[0].name,)),
+                                    no_seq_scan=(stmt.get_final_froms()[0].name,)),
                         what=f"{what} ({at})", sql=str(stmt))
 
 

@@ -4,29 +4,25 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Request, Response
+from fastapi import APIRouter, Path, Query, Request, Response
 
-from forest.alerts import service, webhooks
-from forest.alerts.models import Alert, WebhookDelivery
+from forest.alerts import service
+from forest.alerts.models import Alert
 from forest.alerts.schemas import AlertCreate, AlertRead, WebhookDeliveryRead
-from forest.dependencies import API_PREFIX, CurrentUser, DbSession, ListParams, SettingsDep, Signer
-from forest.pagination import Keyset, Page, SortKey, page_response, paginate
+from forest.dependencies import API_PREFIX, CurrentUser, Db, DbSession, SettingsDep, Signer
+from forest.pagination import ListQuery, Page, page_response
+from forest.routing import LeanRoute
 
-router = APIRouter(prefix=API_PREFIX, tags=["alerts"])
-ALERT_KEYSET = Keyset(endpoint=f"{API_PREFIX}/alerts", id_column=Alert.id, id_kind="int",
-                      sorts={"id": SortKey(Alert.id, "int")}, default="-id")
-DELIVERY_KEYSET = Keyset(endpoint=f"{API_PREFIX}/alerts/{{alert_id}}/deliveries",
-                          id_column=WebhookDelivery.id, id_kind="uuid",
-                          sorts={"created_at": SortKey(WebhookDelivery.created_at, "datetime")}, default="-created_at")
+router = APIRouter(prefix=API_PREFIX, tags=["alerts"], route_class=LeanRoute)
 AlertId = Annotated[int, Path(ge=1, le=2**62)]
 
 
 @router.get("/alerts", response_model=Page[AlertRead])
-async def list_alerts(user: CurrentUser, session: DbSession, params: ListParams, signer: Signer, settings: SettingsDep,
-                      request: Request) -> Response:
+async def list_alerts(user: CurrentUser, query: Annotated[ListQuery, Query()], db: Db, signer: Signer,
+                      settings: SettingsDep, request: Request) -> Response:
     """Your alerts, newest first."""
-    result = await paginate(session, service.list_query(user=user), keyset=ALERT_KEYSET, params=params,
-                            filters={"user": user.id}, signer=signer, count_timeout_ms=settings.count_timeout_ms)
+    result = await service.list(db=db, user=user, query=query, signer=signer,
+                                count_timeout_ms=settings.count_timeout_ms)
     return page_response(result, request, AlertRead)
 
 
@@ -51,10 +47,9 @@ async def delete_alert(alert_id: AlertId, user: CurrentUser, session: DbSession)
 
 
 @router.get("/alerts/{alert_id}/deliveries", response_model=Page[WebhookDeliveryRead])
-async def list_deliveries(alert_id: AlertId, user: CurrentUser, session: DbSession, params: ListParams,
-                          signer: Signer, request: Request) -> Response:
+async def list_deliveries(alert_id: AlertId, user: CurrentUser, query: Annotated[ListQuery, Query()], db: Db,
+                          signer: Signer, settings: SettingsDep, request: Request) -> Response:
     """The alert's webhook deliveries, newest first: state, attempts and the latest error of each."""
-    await service.get_owned(session=session, user=user, alert_id=alert_id)
-    result = await paginate(session, webhooks.list_query(alert_id=alert_id), keyset=DELIVERY_KEYSET,
-                            params=params, signer=signer, filters={"alert": alert_id})
+    result = await service.list_deliveries(db=db, user=user, alert_id=alert_id, query=query, signer=signer,
+                                           count_timeout_ms=settings.count_timeout_ms)
     return page_response(result, request, WebhookDeliveryRead)

@@ -2,23 +2,63 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Select, select
+from typing import Any
+
+from sqlalchemy import BigInteger, Select, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from forest import quotas
 from forest.alerts import webhooks
-from forest.alerts.models import Alert
-from forest.alerts.schemas import AlertCreate
+from forest.alerts.models import Alert, WebhookDelivery
+from forest.alerts.schemas import AlertCreate, AlertRead
 from forest.config import Settings
 from forest.crawler.egress import UrlNotAllowed as EgressRefused
-from forest.database import utcnow
+from forest.database import Database, utcnow
 from forest.errors import Conflict, NotFound, UrlNotAllowed
+from forest.pagination import (
+    API_PREFIX,
+    CursorSigner,
+    Keyset,
+    ListQuery,
+    ListSelect,
+    PageResult,
+    SortKey,
+    columns_of,
+    paginate,
+)
 from forest.users.models import User
 
+ALERT_KEYSET = Keyset(endpoint=f"{API_PREFIX}/alerts", id_column=Alert.id, id_kind="int",
+                      sorts={"id": SortKey(Alert.id, "int")}, default="-id")
+DELIVERY_KEYSET = Keyset(endpoint=f"{API_PREFIX}/alerts/{{alert_id}}/deliveries",
+                         id_column=WebhookDelivery.id, id_kind="uuid",
+                         sorts={"created_at": SortKey(WebhookDelivery.created_at, "datetime")}, default="-created_at")
 
-def list_query(*, user: User) -> Select[tuple[Alert]]:
-    """The user's alerts."""
-    return select(Alert).where(Alert.user_id == user.id)
+
+def _list_select() -> Select[Any]:
+    return select(*columns_of(Alert, AlertRead)).where(Alert.user_id == bindparam("viewer", type_=BigInteger))
+
+
+def list_query(*, user: User) -> ListSelect:
+    """The user's alerts: the columns `AlertRead` shows."""
+    return ListSelect(_list_select, values={"viewer": user.id})
+
+
+async def list(*, db: Database, user: User, query: ListQuery, signer: CursorSigner,
+               count_timeout_ms: int = 250) -> PageResult[Any]:
+    """One keyset page of the user's alerts, newest first."""
+    return await paginate(db, list_query(user=user), keyset=ALERT_KEYSET, params=query.page_params(),
+                          filters={"user": user.id}, signer=signer, count_timeout_ms=count_timeout_ms)
+
+
+async def list_deliveries(*, db: Database, user: User, alert_id: int, query: ListQuery, signer: CursorSigner,
+                          count_timeout_ms: int = 250) -> PageResult[Any]:
+    """One keyset page of the webhook deliveries of one of the user's alerts (NotFound for anyone else's)."""
+    async with db.sessionmaker() as session:
+        await get_owned(session=session, user=user, alert_id=alert_id)
+    return await paginate(db, webhooks.list_query(alert_id=alert_id), keyset=DELIVERY_KEYSET,
+                          params=query.page_params(), filters={"alert": alert_id}, signer=signer,
+                          count_timeout_ms=count_timeout_ms)
 
 
 async def create(*, session: AsyncSession, settings: Settings, user: User, alert_in: AlertCreate) -> Alert:

@@ -24,17 +24,20 @@ import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from typing import Any
 
 import httpx
-from sqlalchemy import Select, or_, select, update
+from sqlalchemy import BigInteger, Select, bindparam, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from forest.alerts.models import Alert, WebhookDelivery
+from forest.alerts.schemas import WebhookDeliveryRead
 from forest.config import Settings
 from forest.crawler.egress import EgressPolicy, PinnedTransport, UrlNotAllowed
 from forest.crawler.fetch import parse_retry_after
 from forest.crawls.models import JobEvent
 from forest.database import Database, utcnow
+from forest.pagination import ListSelect, columns_of
 
 log = logging.getLogger(__name__)
 
@@ -306,6 +309,11 @@ async def sweep(settings: Settings, *, limit: int = 500) -> list[uuid.UUID]:
     return ids
 
 
-def list_query(*, alert_id: int) -> Select[tuple[WebhookDelivery]]:
-    """An alert's deliveries."""
-    return select(WebhookDelivery).where(WebhookDelivery.alert_id == alert_id)
+def _list_select() -> Select[Any]:
+    return select(*columns_of(WebhookDelivery, WebhookDeliveryRead)).where(
+        WebhookDelivery.alert_id == bindparam("alert_id", type_=BigInteger))
+
+
+def list_query(*, alert_id: int) -> ListSelect:
+    """An alert's deliveries: the columns `WebhookDeliveryRead` shows."""
+    return ListSelect(_list_select, values={"alert_id": alert_id})

@@ -9,16 +9,17 @@ from fastapi import APIRouter, Path, Query, Request, Response
 from forest.bids import service
 from forest.bids.filters import MAX_INT64
 from forest.bids.schemas import BidDetailRead, BidListQuery, BidRead
-from forest.dependencies import API_PREFIX, CurrentUser, DbSession
+from forest.dependencies import API_PREFIX, CurrentUser, Db, DbSession, SettingsDep, Signer
 from forest.pagination import Page, page_response
 from forest.routing import LeanRoute
 
-# The list is the busiest route: LeanRoute resolves its simple signature itself (the detail falls back to FastAPI).
+# LeanRoute resolves the list's simple signature itself (the detail falls back to FastAPI).
 router = APIRouter(prefix=API_PREFIX, tags=["bids"], route_class=LeanRoute)
 
 
 @router.get("/bids", response_model=Page[BidRead])
-async def list_bids(user: CurrentUser, query: Annotated[BidListQuery, Query()], request: Request) -> Response:
+async def list_bids(user: CurrentUser, query: Annotated[BidListQuery, Query()], db: Db, signer: Signer,
+                    settings: SettingsDep, request: Request) -> Response:
     """Crawled notices, keyset-paginated: those of shared sources and of your own ad-hoc crawls (admins: all).
 
     Sorts: `-post_date` (default), `post_date`, `-views`, `views`, `id`, `-id`, `closes_at` (closing soonest
@@ -27,11 +28,8 @@ async def list_bids(user: CurrentUser, query: Annotated[BidListQuery, Query()], 
     `category` or `contract_method` values mean "any of". `q` matches the title or the notice body. A cursor
     only works with the sort and filters it was issued for; the `Link` header carries them for you.
     """
-    # The query string is one model; the database, signer and settings are read from the app instead of
-    # through dependencies; the body is serialised once (see bench/RESULTS.md, Pagination).
-    state = request.app.state
-    result = await service.list(db=state.db, user=user, query=query, signer=state.signer,
-                                count_timeout_ms=state.settings.count_timeout_ms)
+    result = await service.list(db=db, user=user, query=query, signer=signer,
+                                count_timeout_ms=settings.count_timeout_ms)
     return page_response(result, request, BidRead)
 
 

@@ -13,7 +13,8 @@ is found after a few hundred rows) and reading the index's matches then sorting 
 The planner picks between those two from its estimate, and for a word of three or more syllables the
 estimate is wrong by twenty times (it multiplies the frequencies of `소나` and `나무` as if they were
 independent: 2,543 rows estimated, 52,683 real on 1M bids), so a common word was read in full and sorted
-(0.5-1 s). `fetch_rows` therefore reads a `q` page through `fetch_run`, which chooses at run time:
+(0.5-1 s). The bid list (`bids.service`, as `pagination.fetch_page`'s `run`) therefore reads each run of a
+`q` page through `fetch_run`, which chooses at run time:
 
 - Every bigram of `q` common (`walks_first`: among ANALYZE's most common elements of the search index, each
   in ~1.7 % of the bodies or more on 1M seeded bids): first a walk of the sort's index, at most

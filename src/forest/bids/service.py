@@ -5,7 +5,6 @@ from __future__ import annotations
 import builtins
 import dataclasses
 import datetime as dt
-import functools
 from collections.abc import Sequence
 from typing import Any
 
@@ -21,7 +20,6 @@ from sqlalchemy import (
     bindparam,
     cast,
     func,
-    literal,
     select,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
@@ -40,21 +38,23 @@ from forest.database import Database, utcnow
 from forest.errors import NotFound
 from forest.pagination import (
     CursorSigner,
+    DriverRun,
+    DriverStatement,
     Keyset,
+    ListSelect,
     PagePlan,
     PageResult,
     Segment,
     SortKey,
-    count_rows,
-    finish_page,
-    plan_page,
+    fetch_page,
+    paginate,
 )
 from forest.sources.models import Source
 from forest.sources.service import shared_or_owned_by, visible_source_ids
 from forest.users.models import User
 
 __all__ = ["BID_KEYSET", "BidFilters", "apply_filters", "fetch_rows", "filter_clauses", "get", "get_detail",
-           "get_or_raise", "list", "matches", "page_query", "visible_to"]
+           "get_or_raise", "list", "list_statement", "matches", "page_query", "visible_to"]
 
 BID_KEYSET = Keyset(
     endpoint="/api/v1/bids",
@@ -238,20 +238,65 @@ def page_query(
     return sql, [values[name] for name in names]
 
 
+def list_statement(filters: BidFilters, user: User | None, *, now: dt.datetime | None = None,
+                   columns: Sequence[ColumnElement[Any]] | None = None) -> Select[Any]:
+    """The Core select of `columns` (by default the API's) of the bids `filters` select that `user` may see (None:
+    every bid), before order and limit: what the session engine runs and what counts are taken of."""
+    stmt = select(*(_COLUMNS if columns is None else columns)).where(*filter_clauses(filters, now=now or utcnow()))
+    if user is not None and (visible := visible_to(user)) is not None:
+        stmt = stmt.where(visible)
+    return stmt
+
+
+def _list_select(filters: BidFilters, user: User | None, now: dt.datetime,
+                 columns: Sequence[ColumnElement[Any]] | None) -> ListSelect:
+    """The session engine's statement, built only when read (the driver engine runs `page_query`'s SQL)."""
+    def build() -> Select[Any]:
+        return list_statement(filters, user, now=now, columns=columns)
+    return ListSelect(build, cached=False)
+
+
+def _driver(dialect: Dialect, filters: BidFilters, user: User | None, now: dt.datetime,
+            columns: Sequence[ColumnElement[Any]] | None) -> DriverStatement:
+    """The bid list's own statement for the driver engine (`page_query`: compiled once per shape)."""
+    def statement(plan: PagePlan, segment: Segment, limit: int) -> tuple[str, builtins.list[Any]]:
+        return page_query(dialect, plan, filters, user, segment=segment, now=now, limit=limit, columns=columns)
+    return statement
+
+
+def _q_run(db: Database, filters: BidFilters, user: User | None, now: dt.datetime,
+           columns: Sequence[ColumnElement[Any]] | None) -> DriverRun | None:
+    """With `q`, the driver engine reads each run of a page in up to two statements (`search.fetch_run`: a walk
+    of the sort's index, then the index's matches from where it stopped); rows hold `columns` only."""
+    if filters.q is None:
+        return None
+    q = filters.q
+    names = [str(c.key) for c in (_COLUMNS if columns is None else columns)]
+
+    async def run(plan: PagePlan, segment: Segment, limit: int) -> builtins.list[Any]:
+        async def statement(at: Segment, want: int, walk_budget: int | None,
+                            timeout_ms: int | None) -> Sequence[Any]:
+            sql, args = page_query(db.engine.dialect, plan, filters, user, segment=at, now=now, limit=want,
+                                   columns=columns, walk_budget=walk_budget)
+            return await db.fetch(sql, *args, timeout_ms=timeout_ms)
+
+        found = await search.fetch_run(db, statement, q, segment, plan.cols, limit)
+        return [{name: row[name] for name in names} for row in found]
+
+    return run
+
+
 async def list(
     *, db: Database, user: User, query: BidListQuery, signer: CursorSigner, count_timeout_ms: int = 250,
 ) -> PageResult[Any]:
-    """One keyset page of the bids `user` may see selected by the query's filters, rows as dicts."""
+    """One keyset page of the bids `user` may see selected by the query's filters (rows by column name)."""
     filters = query.filters()
-    params = query.page_params()
-    plan = plan_page(BID_KEYSET, params, filters.cursor_binding(), signer)
-    rows = await fetch_rows(db=db, filters=filters, plan=plan, limit=plan.limit + 1, user=user)
-    result = finish_page(plan, rows, signer, _item)
-    if params.count != "none":
-        async with db.sessionmaker() as session:
-            result.count = await count_rows(session, apply_filters(select(Bid.id), filters, user), params.count,
-                                            count_timeout_ms)
-    return result
+    now = utcnow()
+    return await paginate(db, _list_select(filters, user, now, None), keyset=BID_KEYSET,
+                          params=query.page_params(), filters=filters.cursor_binding(), signer=signer,
+                          count_timeout_ms=count_timeout_ms,
+                          driver=_driver(db.engine.dialect, filters, user, now, None),
+                          run=_q_run(db, filters, user, now, None))
 
 
 async def fetch_rows(
@@ -260,58 +305,14 @@ async def fetch_rows(
 ) -> builtins.list[Any]:
     """Up to `limit` rows (dicts of `columns`, by default the API's) of the bids selected by `filters` that
     `user` may see (None: every bid, for the operator's CLI), in the order of `plan` from its seek position:
-    the one statement builder of lists, exports and feeds.
+    the one statement builder of lists, exports and feeds (`pagination.fetch_page` with the bid statements).
 
     `as_dicts=False` leaves PostgreSQL's rows as the driver's records (read by column name like a dict, and
     no copy per row: what a bulk export wants)."""
-    columns = _COLUMNS if columns is None else columns
     now = now or utcnow()
-    rows: builtins.list[dict[str, Any]] = []
-    if db.engine.dialect.name != "postgresql":
-        async with db.sessionmaker() as session:
-            conn = await session.connection()
-            stmt = select(*columns).where(*filter_clauses(filters, now=now))
-            if user is not None and (visible := visible_to(user)) is not None:
-                stmt = stmt.where(visible)
-            for segment in plan.segments():
-                want = limit - len(rows)
-                if want <= 0:
-                    break
-                seek = None if segment.seek is None else [
-                    None if v is None else literal(v, c.type) for v, c in zip(segment.seek, plan.cols, strict=True)]
-                page = stmt.where(*plan.segment_clauses(segment, seek)).order_by(
-                    *plan.segment_order_by(segment)).limit(want)
-                rows.extend(row._asdict() for row in (await conn.execute(page)).all())
-        return rows
-    # PostgreSQL: one statement per shape compiled once, run on the driver (see Database.fetch).
-    for segment in plan.segments():
-        want = limit - len(rows)
-        if want <= 0:
-            break
-        if filters.q is not None:
-            found = await search.fetch_run(db, functools.partial(_run, db, plan, filters, user, now, columns),
-                                           filters.q, segment, plan.cols, want)
-            names = [str(c.key) for c in columns]
-            rows.extend(({name: row[name] for name in names} for row in found) if as_dicts else found)
-            continue
-        sql, args = page_query(db.engine.dialect, plan, filters, user, segment=segment, now=now, limit=want,
-                               columns=columns)
-        found = await db.fetch(sql, *args)
-        rows.extend((dict(row) for row in found) if as_dicts else found)
-    return rows
-
-
-async def _run(db: Database, plan: PagePlan, filters: BidFilters, user: User | None, now: dt.datetime,
-               columns: Sequence[ColumnElement[Any]], segment: Segment, limit: int,
-               walk_budget: int | None, timeout_ms: int | None) -> Sequence[Any]:
-    """One statement of a `q` page's run (see `search.fetch_run`)."""
-    sql, args = page_query(db.engine.dialect, plan, filters, user, segment=segment, now=now, limit=limit,
-                           columns=columns, walk_budget=walk_budget)
-    return await db.fetch(sql, *args, timeout_ms=timeout_ms)
-
-
-def _item(row: dict[str, Any], name: str) -> Any:
-    return row[name]
+    return await fetch_page(db, _list_select(filters, user, now, columns), plan, limit=limit,
+                            driver=_driver(db.engine.dialect, filters, user, now, columns), as_dicts=as_dicts,
+                            run=_q_run(db, filters, user, now, columns))
 
 
 async def get(*, session: AsyncSession, bid_id: int, user: User | None = None) -> Bid | None:

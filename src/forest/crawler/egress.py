@@ -8,16 +8,27 @@ transport connects to exactly that address, so a DNS answer cannot change betwee
 from __future__ import annotations
 
 import asyncio
+import functools
 import ipaddress
+import logging
+import os
 import socket
 import ssl
-from collections.abc import Awaitable, Callable, Collection
+from collections.abc import Awaitable, Callable, Collection, Mapping
 from dataclasses import dataclass
 from types import TracebackType
 
 import httpx
 
 from forest.crawler.netio import ConnectionCache
+
+log = logging.getLogger(__name__)
+
+# The variables through which httpx (like curl and requests) would send requests to a proxy. Outbound requests
+# never go through one: a proxy resolves the name again and connects wherever it likes, so the address this
+# module checked would not be the address reached, and a proxy inside the network would carry requests to the
+# private addresses the policy refuses. They are ignored, loudly (docs/security.md "Proxies").
+PROXY_VARIABLES = frozenset({"HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY"})
 
 # Every address must be globally routable. `ipaddress.is_global` alone is not enough on the Python this
 # runs on (3.11.7 calls `fec0::1`, `::127.0.0.1` and `64:ff9b:1::1` global, and its meaning has changed
@@ -246,6 +257,19 @@ class EgressPolicy:
         )
 
 
+def proxy_variables_set(environ: Mapping[str, str] | None = None) -> tuple[str, ...]:
+    """The proxy variables (any case) set to something in `environ` (default: this process's environment)."""
+    env = os.environ if environ is None else environ
+    return tuple(sorted(name for name, value in env.items() if name.upper() in PROXY_VARIABLES and value.strip()))
+
+
+@functools.cache
+def _warn_proxies_ignored(names: tuple[str, ...]) -> None:
+    # Once per process and set of variables: every crawl and webhook attempt builds a transport.
+    log.warning("%s set but ignored: crawls and webhooks connect directly to the address the egress policy checked, "
+                "never through a proxy (docs/security.md, Proxies)", ", ".join(names))
+
+
 class PinnedTransport(httpx.AsyncBaseTransport):
     """Checks every request against the policy and connects to the checked address, not a fresh lookup.
 
@@ -256,6 +280,8 @@ class PinnedTransport(httpx.AsyncBaseTransport):
 
     def __init__(self, policy: EgressPolicy, *, ssl_context: ssl.SSLContext | None = None) -> None:
         self._policy = policy
+        if proxies := proxy_variables_set():
+            _warn_proxies_ignored(proxies)
         # The default verifies certificates against certifi's roots.
         self._connections = ConnectionCache(ssl_context=ssl_context)
 

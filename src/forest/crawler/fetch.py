@@ -313,6 +313,9 @@ class Fetcher:
             raise PageTooLarge(f"page is {int(declared)} bytes, over the {limit} byte limit", url=url)
         chunks: list[bytes] = []
         total = 0
+        # `deflate` means a zlib stream (RFC 9110), but some servers send raw deflate without the zlib header, which
+        # browsers and httpx accept too: if the header check fails, the bytes read so far are inflated raw instead.
+        head = b"" if coding == "deflate" else None
         async for raw in response.aiter_raw():
             pending = raw
             while pending:
@@ -323,7 +326,13 @@ class Fetcher:
                     try:
                         out = decoder.decompress(pending, limit - total + 1)
                     except zlib.error as exc:
-                        raise FetchError(f"corrupt {coding} body from {url}: {exc}", url=url) from exc
+                        if head is None:
+                            raise FetchError(f"corrupt {coding} body from {url}: {exc}", url=url) from exc
+                        decoder, pending, head = zlib.decompressobj(-zlib.MAX_WBITS), head + pending, None
+                        continue
+                    if head is not None:
+                        # The header is two bytes: once they passed, the body is a zlib stream.
+                        head = head + pending if len(head) + len(pending) < 2 else None
                     pending = decoder.unconsumed_tail
                 total += len(out)
                 if total > limit:

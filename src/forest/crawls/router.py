@@ -3,29 +3,33 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Literal
+from typing import Annotated
 
 from fastapi import APIRouter, Header, Path, Query, Request, Response
 
 from forest.crawls import service
-from forest.crawls.models import CrawlJob, JobEvent
-from forest.crawls.schemas import CrawlCreate, CrawlJobRead, JobEventRead, TaskAccepted, TaskStatus, progress_of
-from forest.dependencies import API_PREFIX, CurrentUser, DbSession, Limits, ListParams, SettingsDep, Signer
+from forest.crawls.models import CrawlJob
+from forest.crawls.schemas import (
+    CrawlCreate,
+    CrawlJobRead,
+    CrawlListQuery,
+    JobEventRead,
+    TaskAccepted,
+    TaskStatus,
+    progress_of,
+)
+from forest.dependencies import API_PREFIX, CurrentUser, Db, DbSession, Limits, ListParams, SettingsDep, Signer
 from forest.errors import NotFound
-from forest.pagination import Keyset, Page, SortKey, page_response, paginate
+from forest.pagination import Page, page_response
 from forest.realtime.events import Publisher
+from forest.routing import LeanRoute
 from forest.worker.dispatch import Dispatcher
 
-router = APIRouter(prefix=API_PREFIX, tags=["crawls"])
+router = APIRouter(prefix=API_PREFIX, tags=["crawls"], route_class=LeanRoute)
 aliases = APIRouter(tags=["crawls (seed-compatible)"])
 
-JOB_KEYSET = Keyset(endpoint=f"{API_PREFIX}/crawls", id_column=CrawlJob.id, id_kind="uuid",
-                    sorts={"created_at": SortKey(CrawlJob.created_at, "datetime")}, default="-created_at")
-EVENT_KEYSET = Keyset(endpoint=f"{API_PREFIX}/crawls/{{job_id}}/events", id_column=JobEvent.id, id_kind="int",
-                      sorts={"id": SortKey(JobEvent.id, "int")}, default="id")
 IdempotencyKeyHeader = Annotated[str | None, Header(alias="Idempotency-Key", min_length=1, max_length=255)]
 JobId = Annotated[uuid.UUID, Path(description="The job's id.")]
-State = Literal["queued", "running", "succeeded", "failed", "cancelled"]
 
 
 def _dispatcher(request: Request) -> Dispatcher:
@@ -64,18 +68,11 @@ async def create_crawl(
 
 
 @router.get("/crawls", response_model=Page[CrawlJobRead])
-async def list_crawls(
-    user: CurrentUser, session: DbSession, params: ListParams, signer: Signer, settings: SettingsDep,
-    request: Request,
-    state: Annotated[list[State], Query(description="Any of these states.")] = [],  # noqa: B006
-    source_id: Annotated[list[Annotated[int, Query(ge=1, le=2**62)]], Query()] = [],  # noqa: B006
-) -> Response:
+async def list_crawls(user: CurrentUser, query: Annotated[CrawlListQuery, Query()], db: Db, signer: Signer,
+                      settings: SettingsDep, request: Request) -> Response:
     """Your crawl jobs (all jobs for admins), newest first."""
-    stmt = service.list_query(user=user, states=state, source_ids=source_id)
-    result = await paginate(session, stmt, keyset=JOB_KEYSET, params=params, signer=signer,
-                            filters={"state": state, "source_id": source_id, "user": user.id},
-                            count_timeout_ms=settings.count_timeout_ms)
-    result.items = [CrawlJobRead.of(job) for job in result.items]
+    result = await service.list_jobs(db=db, user=user, query=query, signer=signer,
+                                     count_timeout_ms=settings.count_timeout_ms)
     return page_response(result, request, CrawlJobRead)
 
 
@@ -105,14 +102,11 @@ async def retry_crawl(job_id: JobId, user: CurrentUser, session: DbSession, sett
 
 @router.get("/crawls/{job_id}/events", response_model=Page[JobEventRead])
 async def crawl_events(
-    job_id: JobId, user: CurrentUser, session: DbSession, params: ListParams, signer: Signer,
-    request: Request,
+    job_id: JobId, user: CurrentUser, db: Db, params: ListParams, signer: Signer, request: Request,
     after: Annotated[int, Query(ge=0, le=2**62, description="Only events with a greater id.")] = 0,
 ) -> Response:
     """The job's events, oldest first; poll with `after=<last id seen>`."""
-    await service.get_visible(session=session, user=user, job_id=job_id)
-    result = await paginate(session, service.events_query(job_id=job_id, after=after), keyset=EVENT_KEYSET,
-                            params=params, signer=signer, filters={"job": str(job_id), "after": after})
+    result = await service.list_events(db=db, user=user, job_id=job_id, after=after, params=params, signer=signer)
     return page_response(result, request, JobEventRead)
 
 

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from forest.crawls.models import CrawlJob
+from forest.pagination import ListQuery
 
 JobState = Literal["queued", "running", "succeeded", "failed", "cancelled"]
 
@@ -96,3 +97,10 @@ class TaskStatus(BaseModel):
     task_id: str
     state: Literal["PENDING", "STARTED", "PROGRESS", "SUCCESS", "FAILURE", "REVOKED"]
     details: dict[str, Any] | None
+
+
+class CrawlListQuery(ListQuery):
+    """The query string of `GET /crawls`: page parameters plus its filters, validated in one pass."""
+
+    state: list[JobState] = Field(default_factory=list, description="Any of these states.")
+    source_id: list[Annotated[int, Field(ge=1, le=2**62)]] = Field(default_factory=list)

@@ -7,10 +7,10 @@ import datetime as dt
 import hashlib
 import json
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Select, delete, select, text, update
+from sqlalchemy import BigInteger, Select, bindparam, delete, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -20,9 +20,20 @@ from forest.config import Settings
 from forest.crawler.egress import EgressPolicy
 from forest.crawler.egress import UrlNotAllowed as EgressRefused
 from forest.crawls.models import FINAL_STATES, CrawlJob, IdempotencyKey, JobEvent
-from forest.crawls.schemas import CrawlCreate, progress_of
-from forest.database import utcnow
+from forest.crawls.schemas import CrawlCreate, CrawlJobRead, CrawlListQuery, JobEventRead, Progress, progress_of
+from forest.database import Database, utcnow
 from forest.errors import Conflict, IdempotencyKeyReused, NotFound, RateLimited, ServiceUnavailable, UrlNotAllowed
+from forest.pagination import (
+    API_PREFIX,
+    CursorSigner,
+    Keyset,
+    ListSelect,
+    PageParams,
+    PageResult,
+    SortKey,
+    columns_of,
+    paginate,
+)
 from forest.realtime import events
 from forest.sources import service as sources
 from forest.users.models import User
@@ -53,16 +64,45 @@ async def get_visible(*, session: AsyncSession, user: User, job_id: uuid.UUID) -
     return job
 
 
-def list_query(*, user: User, states: Sequence[str], source_ids: Sequence[int]) -> Select[tuple[CrawlJob]]:
-    """The jobs a user may list, with the given filters."""
-    stmt = select(CrawlJob)
-    if not user.is_admin:
-        stmt = stmt.where(CrawlJob.user_id == user.id)
+JOB_KEYSET = Keyset(endpoint=f"{API_PREFIX}/crawls", id_column=CrawlJob.id, id_kind="uuid",
+                    sorts={"created_at": SortKey(CrawlJob.created_at, "datetime")}, default="-created_at")
+EVENT_KEYSET = Keyset(endpoint=f"{API_PREFIX}/crawls/{{job_id}}/events", id_column=JobEvent.id, id_kind="int",
+                      sorts={"id": SortKey(JobEvent.id, "int")}, default="id")
+_PROGRESS = tuple(Progress.model_fields)
+
+
+def _list_select(admin: bool, states: bool, source_ids: bool) -> Select[Any]:
+    stmt = select(*columns_of(CrawlJob, CrawlJobRead, *_PROGRESS))
+    if not admin:
+        stmt = stmt.where(CrawlJob.user_id == bindparam("viewer", type_=BigInteger))
     if states:
-        stmt = stmt.where(CrawlJob.state.in_(states))
+        stmt = stmt.where(CrawlJob.state.in_(bindparam("states", expanding=True)))
     if source_ids:
-        stmt = stmt.where(CrawlJob.source_id.in_(source_ids))
+        stmt = stmt.where(CrawlJob.source_id.in_(bindparam("source_ids", expanding=True)))
     return stmt
+
+
+def list_query(*, user: User, states: Sequence[str], source_ids: Sequence[int]) -> ListSelect:
+    """The jobs a user may list, with the given filters: the columns `CrawlJobRead` shows."""
+    values: dict[str, Any] = {"viewer": user.id, "states": list(states), "source_ids": list(source_ids)}
+    return ListSelect(_list_select, (user.is_admin, bool(states), bool(source_ids)), values)
+
+
+def _job_item(row: Mapping[str, Any]) -> dict[str, Any]:
+    item = {name: row[name] for name in CrawlJobRead.model_fields if name != "progress"}
+    item["progress"] = {name: row[name] for name in _PROGRESS}
+    return item
+
+
+async def list_jobs(*, db: Database, user: User, query: CrawlListQuery, signer: CursorSigner,
+                    count_timeout_ms: int = 250) -> PageResult[Any]:
+    """One keyset page of the user's jobs (all jobs for admins), newest first, as `CrawlJobRead` items."""
+    result = await paginate(db, list_query(user=user, states=query.state, source_ids=query.source_id),
+                            keyset=JOB_KEYSET, params=query.page_params(), signer=signer,
+                            filters={"state": query.state, "source_id": query.source_id, "user": user.id},
+                            count_timeout_ms=count_timeout_ms)
+    result.items = [_job_item(row) for row in result.items]
+    return result
 
 
 def _insert(session: AsyncSession) -> Any:
@@ -260,6 +300,20 @@ async def retry(*, session: AsyncSession, settings: Settings, user: User, job_id
                         enqueue=enqueue, publish=publish, retry_of=old.id)
 
 
-def events_query(*, job_id: uuid.UUID, after: int) -> Select[tuple[JobEvent]]:
-    """A job's events after an id, for polling clients."""
-    return select(JobEvent).where(JobEvent.job_id == job_id, JobEvent.id > after)
+def _events_select() -> Select[Any]:
+    return select(*columns_of(JobEvent, JobEventRead)).where(
+        JobEvent.job_id == bindparam("job_id", type_=JobEvent.job_id.type), JobEvent.id > bindparam("after"))
+
+
+def events_query(*, job_id: uuid.UUID, after: int) -> ListSelect:
+    """A job's events after an id, for polling clients: the columns `JobEventRead` shows."""
+    return ListSelect(_events_select, values={"job_id": job_id, "after": after})
+
+
+async def list_events(*, db: Database, user: User, job_id: uuid.UUID, after: int, params: PageParams,
+                      signer: CursorSigner) -> PageResult[Any]:
+    """One keyset page of the events of a job the user may see (NotFound otherwise), oldest first."""
+    async with db.sessionmaker() as session:
+        await get_visible(session=session, user=user, job_id=job_id)
+    return await paginate(db, events_query(job_id=job_id, after=after), keyset=EVENT_KEYSET,
+                          params=params, signer=signer, filters={"job": str(job_id), "after": after})

@@ -6,14 +6,15 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 
-from forest.dependencies import API_PREFIX, AdminUser, CurrentUser, DbSession, ListParams, SettingsDep, Signer
-from forest.pagination import Keyset, Page, SortKey, page_response, paginate
+from forest.dependencies import API_PREFIX, AdminUser, CurrentUser, Db, DbSession, SettingsDep, Signer
+from forest.pagination import Page, page_response
+from forest.routing import LeanRoute
 from forest.sources import service
 from forest.sources.models import Source
 from forest.sources.schemas import (
     PresetRead,
     SourceCreate,
-    SourceFilters,
+    SourceListQuery,
     SourcePreview,
     SourcePreviewIn,
     SourceRead,
@@ -21,21 +22,8 @@ from forest.sources.schemas import (
     SourceValidation,
 )
 
-router = APIRouter(prefix=API_PREFIX, tags=["sources"])
-SOURCE_KEYSET = Keyset(endpoint=f"{API_PREFIX}/sources", id_column=Source.id, id_kind="int",
-                       sorts={"id": SortKey(Source.id, "int"), "name": SortKey(Source.name, "str")},
-                       default="id", allowed=("id", "-id", "name"))
+router = APIRouter(prefix=API_PREFIX, tags=["sources"], route_class=LeanRoute)
 SourceId = Annotated[int, Path(ge=1, le=2**62)]
-
-
-async def source_filters(
-    enabled: Annotated[bool | None, Query(description="Only enabled (`true`) or disabled (`false`) sources.")] = None,
-) -> SourceFilters:
-    """Dependency reading the source filters from the query string."""
-    return SourceFilters(enabled=enabled)
-
-
-Filters = Annotated[SourceFilters, Depends(source_filters)]
 
 
 async def valid_source(source_id: SourceId, session: DbSession, user: CurrentUser) -> Source:
@@ -47,13 +35,12 @@ ValidSource = Annotated[Source, Depends(valid_source)]
 
 
 @router.get("/sources", response_model=Page[SourceRead])
-async def list_sources(user: CurrentUser, session: DbSession, params: ListParams, filters: Filters, signer: Signer,
+async def list_sources(user: CurrentUser, query: Annotated[SourceListQuery, Query()], db: Db, signer: Signer,
                        settings: SettingsDep, request: Request) -> Response:
     """Crawl sources, keyset-paginated: the shared ones and your own ad-hoc sources (`owner_id` is yours);
     admins see all. Sorts: `id` (default), `-id`, `name`; filter `enabled`."""
-    result = await paginate(session, service.list_query(user=user, filters=filters), keyset=SOURCE_KEYSET,
-                            params=params, filters=filters.model_dump(), signer=signer,
-                            count_timeout_ms=settings.count_timeout_ms)
+    result = await service.list(db=db, user=user, query=query, signer=signer,
+                                count_timeout_ms=settings.count_timeout_ms)
     return page_response(result, request, SourceRead)
 
 

@@ -12,6 +12,7 @@ from forest.crawler.decode import normalise_encoding
 from forest.crawler.definition import SourceDefinition
 from forest.crawler.presets import PRESETS
 from forest.crawler.selectors import validate_selectors
+from forest.pagination import ListQuery
 from forest.sources import schedules
 
 # Fields that exist on every source: PATCH may change them but never set them to null.
@@ -171,7 +172,15 @@ class SourceRead(BaseModel):
 class SourceFilters(BaseModel):
     """The filters of GET /sources."""
 
-    enabled: bool | None = None
+    enabled: bool | None = Field(None, description="Only enabled (`true`) or disabled (`false`) sources.")
+
+
+class SourceListQuery(ListQuery, SourceFilters):
+    """The query string of `GET /sources`: page parameters plus the source filters, validated in one pass."""
+
+    def filters(self) -> SourceFilters:
+        """The filter part (already validated)."""
+        return SourceFilters.model_construct(enabled=self.enabled)
 
 
 class SourcePreviewIn(_SourceFields):

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import builtins
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import Select, or_, select
+from sqlalchemy import BigInteger, Select, bindparam, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
@@ -17,8 +18,18 @@ from forest.crawler.egress import UrlNotAllowed as EgressRefused
 from forest.crawler.engine import CrawlConfig, crawl
 from forest.crawler.memory import MemoryStore
 from forest.crawler.presets.definitions import PRESET_DEFINITIONS, PRESET_DESCRIPTIONS
-from forest.database import utcnow
+from forest.database import Database, utcnow
 from forest.errors import Conflict, Forbidden, NotFound, UrlNotAllowed, ValidationFailed
+from forest.pagination import (
+    API_PREFIX,
+    CursorSigner,
+    Keyset,
+    ListSelect,
+    PageResult,
+    SortKey,
+    columns_of,
+    paginate,
+)
 from forest.sources import schedules, urls
 from forest.sources.models import Source
 from forest.sources.schemas import (
@@ -29,8 +40,10 @@ from forest.sources.schemas import (
     PreviewRowError,
     SourceCreate,
     SourceFilters,
+    SourceListQuery,
     SourcePreview,
     SourcePreviewIn,
+    SourceRead,
     SourceUpdate,
     SourceValidation,
     stored_definition,
@@ -141,14 +154,32 @@ async def ensure_demo_source(*, session: AsyncSession, base_url: str) -> Source:
     return source
 
 
-def list_query(*, user: User, filters: SourceFilters) -> Select[tuple[Source]]:
-    """The sources `user` may see that match the list filters (the caller adds order and limit)."""
-    stmt = select(Source)
-    if (visible := visible_to(user)) is not None:
-        stmt = stmt.where(visible)
-    if filters.enabled is not None:
-        stmt = stmt.where(Source.enabled.is_(filters.enabled))
+SOURCE_KEYSET = Keyset(endpoint=f"{API_PREFIX}/sources", id_column=Source.id, id_kind="int",
+                       sorts={"id": SortKey(Source.id, "int"), "name": SortKey(Source.name, "str")},
+                       default="id", allowed=("id", "-id", "name"))
+
+
+def _list_select(admin: bool, enabled: bool | None) -> Select[Any]:
+    stmt = select(*columns_of(Source, SourceRead))
+    if not admin:
+        stmt = stmt.where(shared_or_owned_by(bindparam("viewer", type_=BigInteger)))
+    if enabled is not None:
+        stmt = stmt.where(Source.enabled.is_(enabled))
     return stmt
+
+
+def list_query(*, user: User, filters: SourceFilters) -> ListSelect:
+    """The sources `user` may see that match the list filters: the columns `SourceRead` shows."""
+    return ListSelect(_list_select, (user.is_admin, filters.enabled), {} if user.is_admin else {"viewer": user.id})
+
+
+async def list(*, db: Database, user: User, query: SourceListQuery, signer: CursorSigner,
+               count_timeout_ms: int = 250) -> PageResult[Any]:
+    """One keyset page of the sources `user` may see (admins: all) that match the query's filters."""
+    filters = query.filters()
+    return await paginate(db, list_query(user=user, filters=filters), keyset=SOURCE_KEYSET,
+                          params=query.page_params(), filters=filters.model_dump(), signer=signer,
+                          count_timeout_ms=count_timeout_ms)
 
 
 async def check_start_url(*, settings: Settings, url: str) -> None:
@@ -272,8 +303,8 @@ async def validate(*, settings: Settings, source: Source) -> SourceValidation:
         result = await crawl(validation_config(settings, source), store)
     except Exception as exc:  # a parser bug on a strange page must still answer ok=false, not 500
         return SourceValidation(ok=False, notices_found=0, sample=[], errors=[f"{type(exc).__name__}: {exc}"])
-    notices = list(store.notices.values())
-    errors = list(result.errors)
+    notices = builtins.list(store.notices.values())
+    errors = builtins.list(result.errors)
     if not notices and not result.failed:
         errors.append("the first page has no notices the layout could read")
     sample = [NoticeSample(external_id=n.external_id, title=n.title, department=n.department,
@@ -307,7 +338,7 @@ async def preview(*, settings: Settings, preview_in: SourcePreviewIn) -> SourceP
         next_page=next_page, last_page=result.last_page, errors=errors)
 
 
-def presets() -> list[PresetRead]:
+def presets() -> builtins.list[PresetRead]:
     """The built-in layouts as definitions to copy."""
     return [PresetRead(name=name, description=PRESET_DESCRIPTIONS[name], definition=definition)
             for name, definition in PRESET_DEFINITIONS.items()]

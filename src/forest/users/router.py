@@ -4,20 +4,20 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Form, Path, Request, Response
+from fastapi import APIRouter, Form, Path, Query, Request, Response
 
 from forest.dependencies import (
     API_PREFIX,
     AdminUser,
     CurrentUser,
+    Db,
     DbSession,
     Limits,
-    ListParams,
     SettingsDep,
     Signer,
     auth_cache,
 )
-from forest.pagination import Keyset, Page, SortKey, page_response, paginate
+from forest.pagination import ListQuery, Page, page_response
 from forest.security import create_access_token
 from forest.users import passwords, service
 from forest.users.models import User
@@ -26,8 +26,6 @@ from forest.users.schemas import PasswordChange, Token, UserCreate, UserRead, Ws
 router = APIRouter(prefix=API_PREFIX)
 
 UserId = Annotated[int, Path(ge=1, le=2**62)]
-USER_KEYSET = Keyset(endpoint=f"{API_PREFIX}/users", id_column=User.id, id_kind="int",
-                     sorts={"id": SortKey(User.id, "int")}, default="id")
 
 
 @router.post("/auth/register", status_code=201, response_model=UserRead, tags=["auth"])
@@ -107,11 +105,8 @@ async def delete_user(user_id: UserId, _admin: AdminUser, session: DbSession, re
 
 
 @router.get("/users", response_model=Page[UserRead], tags=["users"])
-async def list_users(
-    _admin: AdminUser, session: DbSession, params: ListParams, signer: Signer, settings: SettingsDep,
-    request: Request,
-) -> Response:
+async def list_users(_admin: AdminUser, query: Annotated[ListQuery, Query()], db: Db, signer: Signer,
+                     settings: SettingsDep, request: Request) -> Response:
     """All users, ordered by id, keyset-paginated (admin only)."""
-    result = await paginate(session, service.list_query(), keyset=USER_KEYSET, params=params, filters={}, signer=signer,
-                            count_timeout_ms=settings.count_timeout_ms)
+    result = await service.list(db=db, query=query, signer=signer, count_timeout_ms=settings.count_timeout_ms)
     return page_response(result, request, UserRead)

@@ -3,15 +3,28 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 from sqlalchemy import Select, delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from forest.database import utcnow
+from forest.database import Database, utcnow
 from forest.errors import Conflict, Forbidden, NotFound, Unauthorized
+from forest.pagination import (
+    API_PREFIX,
+    CursorSigner,
+    Keyset,
+    ListQuery,
+    ListSelect,
+    PageResult,
+    SortKey,
+    columns_of,
+    paginate,
+)
 from forest.security import hash_password_off_loop, new_ticket, ticket_hash, verify_password_off_loop
 from forest.users.models import User, WsTicket
+from forest.users.schemas import UserRead
 
 
 def normalise_email(email: str) -> str:
@@ -19,9 +32,23 @@ def normalise_email(email: str) -> str:
     return email.strip().lower()
 
 
-def list_query() -> Select[tuple[User]]:
-    """Every user (the caller adds order and limit)."""
-    return select(User)
+USER_KEYSET = Keyset(endpoint=f"{API_PREFIX}/users", id_column=User.id, id_kind="int",
+                     sorts={"id": SortKey(User.id, "int")}, default="id")
+
+
+def _list_select() -> Select[Any]:
+    return select(*columns_of(User, UserRead))
+
+
+def list_query() -> ListSelect:
+    """Every user: the columns `UserRead` shows."""
+    return ListSelect(_list_select)
+
+
+async def list(*, db: Database, query: ListQuery, signer: CursorSigner, count_timeout_ms: int = 250) -> PageResult[Any]:
+    """One keyset page of all users, by id (for admins)."""
+    return await paginate(db, list_query(), keyset=USER_KEYSET, params=query.page_params(), filters={}, signer=signer,
+                          count_timeout_ms=count_timeout_ms)
 
 
 async def get(*, session: AsyncSession, user_id: int) -> User | None:

@@ -15,7 +15,7 @@ from starlette.websockets import WebSocketDisconnect
 from forest.errors import Unauthorized, install_error_handlers
 from forest.security import create_access_token
 from tests.conftest import make_settings
-from tests.crawls.conftest import Stack, register, user_id_of, ws_close_code
+from tests.plugin import Stack, register, user_id_of, ws_close_code
 
 
 def _app() -> FastAPI:
