@@ -144,18 +144,25 @@ class Database:
         async with self.sessionmaker() as session:
             yield session
 
-    async def fetch(self, sql: str, *args: Any) -> list[asyncpg.Record]:
+    async def fetch(self, sql: str, *args: Any, timeout_ms: int | None = None) -> list[asyncpg.Record]:
         """Run one read-only statement (PostgreSQL) on a pooled connection's asyncpg driver, outside a transaction.
 
         For the hottest reads: it skips SQLAlchemy's execution layer and the BEGIN/ROLLBACK around a session's
         statement (see bench/RESULTS.md, Pagination). `sql` is compiled by SQLAlchemy with `$n` parameters;
         no bind or result processing happens here, so it suits columns the driver returns as they are.
         A dropped connection empties the pool, as SQLAlchemy does on a disconnect; the error is a 503.
+        `timeout_ms`: a statement timeout below the service's for this statement alone (in a read-only
+        transaction: `SET LOCAL`).
         """
         async with self.engine.connect() as conn:
             driver: asyncpg.Connection = (await conn.get_raw_connection()).driver_connection
             try:
-                rows: list[asyncpg.Record] = await driver.fetch(sql, *args)
+                if timeout_ms is None:
+                    rows: list[asyncpg.Record] = await driver.fetch(sql, *args)
+                else:
+                    async with driver.transaction(readonly=True):
+                        await driver.execute("SELECT set_config('statement_timeout', $1, true)", str(timeout_ms))
+                        rows = await driver.fetch(sql, *args)
             except asyncpg.QueryCanceledError as exc:
                 raise ServiceUnavailable("The query took too long; try a narrower filter.") from exc
             except TimeoutError as exc:

@@ -15,7 +15,7 @@ import json
 import types
 import typing
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any, Generic, Literal, TypeVar
@@ -383,6 +383,9 @@ def finish_page(plan: PagePlan, rows: list[T], signer: CursorSigner,
 Row = Mapping[str, Any]
 # Builds the SQL (`$n` parameters) and arguments of one run of a page on the driver: (plan, segment, rows wanted).
 DriverStatement = Callable[[PagePlan, Segment, int], tuple[str, list[Any]]]
+# A list that reads a run in more than one statement on the driver engine (the bid list's `q`:
+# bids.search.fetch_run) gives this instead: (plan, run, rows wanted) -> the rows, read by column name.
+DriverRun = Callable[[PagePlan, Segment, int], Awaitable[Sequence[Any]]]
 
 
 def columns_of(table: Any, schema: type[BaseModel], *extra: str) -> tuple[ColumnElement[Any], ...]:
@@ -485,7 +488,7 @@ def uses_driver(db: Database) -> bool:
 
 async def fetch_page(
     db: Database, query: ListSelect, plan: PagePlan, *, limit: int | None = None,
-    driver: DriverStatement | None = None, as_dicts: bool = False,
+    driver: DriverStatement | None = None, as_dicts: bool = False, run: DriverRun | None = None,
 ) -> list[Row]:
     """Up to `limit` rows (the plan's `limit + 1` by default) of `query` in the order of `plan` from its seek
     position, read run by run (`PagePlan.segments`).
@@ -501,11 +504,14 @@ async def fetch_page(
             want = want_total - len(rows)
             if want <= 0:
                 break
-            if driver is not None:
-                sql, args = driver(plan, segment, want)
+            if run is not None:
+                found: Sequence[Any] = await run(plan, segment, want)
             else:
-                sql, args = page_query(db.engine.dialect, query, plan, segment, limit=want)
-            found = await db.fetch(sql, *args)
+                if driver is not None:
+                    sql, args = driver(plan, segment, want)
+                else:
+                    sql, args = page_query(db.engine.dialect, query, plan, segment, limit=want)
+                found = await db.fetch(sql, *args)
             rows.extend((dict(row) for row in found) if as_dicts else found)
         return rows
     async with db.sessionmaker() as session:
@@ -534,11 +540,12 @@ async def paginate(
     signer: CursorSigner,
     count_timeout_ms: int = 250,
     driver: DriverStatement | None = None,
+    run: DriverRun | None = None,
 ) -> PageResult[Row]:
     """One keyset page of a list: the cursor checked against the list's sort and `filters`, the rows of `query`
     read by `fetch_page`, cursors signed, and the total when asked for. The one pagination flow of every list."""
     plan = plan_page(keyset, params, filters, signer)
-    rows = await fetch_page(db, query, plan, driver=driver)
+    rows = await fetch_page(db, query, plan, driver=driver, run=run)
     result = finish_page(plan, rows, signer, _column)
     if params.count != "none":
         async with db.sessionmaker() as session:

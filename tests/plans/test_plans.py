@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import json
 import uuid
 from typing import Any
 
@@ -120,6 +121,33 @@ async def test_plan_bid_list_first_page_and_deep_seek(plans_db: Database, shape:
                                       (shape.deep(), True, "previous page at depth")):
             raw, sql = await explain_bids(conn, query, seek, backwards)
             assert_plan(raw, expect, what=f"GET /bids?{shape} ({what})", sql=sql)
+
+
+# The first step of a `q` page (bids/search.py): the sort's index walked in order, each row's body read by key,
+# never a Sort, a join reading every body, or a hashed subplan; the same at depth and backwards.
+WALK_SHAPES = [
+    BidShape({"q": "재선충"}, ("ix_bid_post_date_id",)),
+    BidShape({"q": "재선충", "sort": "-views"}, ("ix_bid_views_id",)),
+    BidShape({"q": "재선충", "department": [BIG]}, ("ix_bid_department_post_date_id",)),
+]
+
+
+@pytest.mark.parametrize("shape", WALK_SHAPES, ids=str)
+async def test_plan_q_walk_reads_the_sort_index_in_order(plans_db: Database, shape: BidShape) -> None:
+    query = BidListQuery(**shape.params)
+    plan = plan_page(bids.BID_KEYSET, query.page_params(), query.filters().cursor_binding(), SIGNER)
+    async with plans_db.engine.connect() as conn:
+        raw_conn = (await conn.get_raw_connection()).driver_connection
+        assert raw_conn is not None
+        for seek, backwards, what in ((None, False, "first page"), (shape.deep(), False, "deep page"),
+                                      (shape.deep(), True, "previous page at depth")):
+            at = dataclasses.replace(plan, seek=seek, backwards=backwards)
+            sql, args = bids.page_query(conn.dialect, at, query.filters(), VIEWER, walk_budget=2100)
+            raw = await raw_conn.fetchval("EXPLAIN (FORMAT JSON) " + sql, *args)
+            assert_plan(raw, Expect(index=shape.index, keyset=True, no_seq_scan=("bid", "bid_detail")),
+                        what=f"walk of GET /bids?{shape} ({what})", sql=f"{sql}  -- {args}")
+            text_plan = json.dumps(raw, ensure_ascii=False)
+            assert '"Hash' not in text_plan and "pk_bid_detail" in text_plan, text_plan
 
 
 # The amounts need columns the covering index does not carry: they read the post-date range by index.

@@ -38,6 +38,7 @@ from forest.database import Database, utcnow
 from forest.errors import NotFound
 from forest.pagination import (
     CursorSigner,
+    DriverRun,
     DriverStatement,
     Keyset,
     ListSelect,
@@ -189,24 +190,29 @@ _compiled: dict[tuple[Any, ...], tuple[str, tuple[str, ...]]] = {}
 
 def _page_sql(
     dialect: Dialect, plan: PagePlan, segment: Segment, filters: BidFilters, values: dict[str, Any],
-    now: dt.datetime, user: User | None, columns: Sequence[ColumnElement[Any]],
+    now: dt.datetime, user: User | None, columns: Sequence[ColumnElement[Any]], walk: bool = False,
 ) -> tuple[str, tuple[str, ...]]:
     """The SQL of one segment of a page for `user` (None: every bid) and its parameter names in `$n` order,
-    compiled once per shape."""
+    compiled once per shape. `walk`: the first step of a `q` page (`search.walk_statement`)."""
     key = (tuple(c.key for c in columns), plan.sort_name, plan.backwards, segment.kind, segment.seek is not None,
-           user is None or user.is_admin,
+           user is None or user.is_admin, walk,
            tuple((name, isinstance(value, builtins.list) or (name == "~exclusive" and value))
                  for name, value in values.items()))
     hit = _compiled.get(key)
     if hit is None:
-        stmt = select(*columns).where(*filter_clauses(filters, bound=True, now=now))
+        where = filter_clauses(filters.model_copy(update={"q": None}) if walk else filters, bound=True, now=now)
         if user is not None and (visible := visible_to(user, bound=True)) is not None:
-            stmt = stmt.where(visible)
+            where.append(visible)
         seek = None if segment.seek is None else [bindparam(f"seek_{i}", type_=c.type)
                                                   for i, c in enumerate(plan.cols)]
-        stmt = stmt.where(*plan.segment_clauses(segment, seek))
-        compiled = stmt.order_by(*plan.segment_order_by(segment)).limit(
-            bindparam("page_limit", type_=Integer)).compile(dialect=dialect)
+        where.extend(plan.segment_clauses(segment, seek))
+        if walk:
+            keys = plan.cols[-1:] if segment.kind == "nulls" else plan.cols
+            stmt = search.walk_statement(columns, where, keys, plan.order_desc, carry=plan.cols)
+        else:
+            stmt = select(*columns).where(*where).order_by(*plan.segment_order_by(segment)).limit(
+                bindparam("page_limit", type_=Integer))
+        compiled = stmt.compile(dialect=dialect)
         hit = _compiled[key] = (compiled.string, tuple(compiled.positiontup or ()))
     return hit
 
@@ -214,14 +220,17 @@ def _page_sql(
 def page_query(
     dialect: Dialect, plan: PagePlan, filters: BidFilters, user: User | None, *, segment: Segment | None = None,
     now: dt.datetime | None = None, limit: int | None = None, columns: Sequence[ColumnElement[Any]] | None = None,
+    walk_budget: int | None = None,
 ) -> tuple[str, builtins.list[Any]]:
     """The PostgreSQL statement (`$n` parameters) of one run of a page for `user` (None: every bid; the
-    page's first run by default) and its arguments, as `fetch_rows` runs it."""
+    page's first run by default) and its arguments, as `fetch_rows` runs it. `walk_budget` (with `q`): the
+    statement of the walk reading at most that many rows (`search.fetch_run`)."""
     now = now or utcnow()
     segment = segment or plan.segments()[0]
     values = _bind_values(filters, now)
     sql, names = _page_sql(dialect, plan, segment, filters, values, now, user,
-                           _COLUMNS if columns is None else columns)
+                           _COLUMNS if columns is None else columns, walk=walk_budget is not None)
+    values["q_budget"] = walk_budget
     values["viewer_id"] = user.id if user is not None else None
     if segment.seek is not None:
         values.update({f"seek_{i}": v for i, v in enumerate(segment.seek)})
@@ -255,6 +264,28 @@ def _driver(dialect: Dialect, filters: BidFilters, user: User | None, now: dt.da
     return statement
 
 
+def _q_run(db: Database, filters: BidFilters, user: User | None, now: dt.datetime,
+           columns: Sequence[ColumnElement[Any]] | None) -> DriverRun | None:
+    """With `q`, the driver engine reads each run of a page in up to two statements (`search.fetch_run`: a walk
+    of the sort's index, then the index's matches from where it stopped); rows hold `columns` only."""
+    if filters.q is None:
+        return None
+    q = filters.q
+    names = [str(c.key) for c in (_COLUMNS if columns is None else columns)]
+
+    async def run(plan: PagePlan, segment: Segment, limit: int) -> builtins.list[Any]:
+        async def statement(at: Segment, want: int, walk_budget: int | None,
+                            timeout_ms: int | None) -> Sequence[Any]:
+            sql, args = page_query(db.engine.dialect, plan, filters, user, segment=at, now=now, limit=want,
+                                   columns=columns, walk_budget=walk_budget)
+            return await db.fetch(sql, *args, timeout_ms=timeout_ms)
+
+        found = await search.fetch_run(db, statement, q, segment, plan.cols, limit)
+        return [{name: row[name] for name in names} for row in found]
+
+    return run
+
+
 async def list(
     *, db: Database, user: User, query: BidListQuery, signer: CursorSigner, count_timeout_ms: int = 250,
 ) -> PageResult[Any]:
@@ -264,7 +295,8 @@ async def list(
     return await paginate(db, _list_select(filters, user, now, None), keyset=BID_KEYSET,
                           params=query.page_params(), filters=filters.cursor_binding(), signer=signer,
                           count_timeout_ms=count_timeout_ms,
-                          driver=_driver(db.engine.dialect, filters, user, now, None))
+                          driver=_driver(db.engine.dialect, filters, user, now, None),
+                          run=_q_run(db, filters, user, now, None))
 
 
 async def fetch_rows(
@@ -279,7 +311,8 @@ async def fetch_rows(
     no copy per row: what a bulk export wants)."""
     now = now or utcnow()
     return await fetch_page(db, _list_select(filters, user, now, columns), plan, limit=limit,
-                            driver=_driver(db.engine.dialect, filters, user, now, columns), as_dicts=as_dicts)
+                            driver=_driver(db.engine.dialect, filters, user, now, columns), as_dicts=as_dicts,
+                            run=_q_run(db, filters, user, now, columns))
 
 
 async def get(*, session: AsyncSession, bid_id: int, user: User | None = None) -> Bid | None:
