@@ -13,15 +13,17 @@ from forest.alerts import webhooks
 from forest.config import get_settings
 from forest.crawls import runner
 from forest.worker.celery_app import celery
+from forest.worker.dispatch import Dispatcher
 
 log = logging.getLogger(__name__)
 REQUEUE_DELAY_SECONDS = 5
+queue = Dispatcher(celery)  # the job queue the reaper and the scheduler send through
 
 
 def send_crawl(job_id: uuid.UUID, countdown: float | None = None) -> str:
     """Queue a delivery of a job; returns the Celery task id."""
     task_id = str(uuid.uuid4())
-    celery.send_task("forest.crawl", args=[str(job_id)], task_id=task_id, countdown=countdown)
+    queue.deliver(job_id, task_id, countdown=countdown)
     return task_id
 
 
@@ -37,7 +39,7 @@ def crawl_job(self: Task, job_id: str) -> str | None:  # type: ignore[type-arg]
 @celery.task(name="forest.reap")
 def reap_stale_jobs() -> list[str]:
     """Re-queue jobs whose worker died (no heartbeat), or fail them when attempts are used up."""
-    return [str(j) for j in asyncio.run(runner.reap(get_settings(), send_crawl))]
+    return [str(j) for j in asyncio.run(runner.reap(get_settings(), queue))]
 
 
 @celery.task(name="forest.schedule")
@@ -45,7 +47,7 @@ def run_schedules() -> list[str]:
     """Start the crawls whose source schedule is due."""
     from forest.crawls import scheduled
 
-    return [str(j) for j in asyncio.run(scheduled.run_due(get_settings(), send_crawl))]
+    return [str(j) for j in asyncio.run(scheduled.run_due(get_settings(), queue))]
 
 
 def send_webhooks(delivery_ids: Sequence[uuid.UUID], countdown: float | None = None) -> None:
