@@ -507,7 +507,7 @@ def write_results(info: dict[str, str], facts: dict[str, Any], sides: dict[str, 
         "(Forest's `submit`, then the worker's `run_job` awaited in the API's event loop; 200 with the finished "
         "job).",
         "- **after**: `forest api` as it is (keyset pagination; crawl submissions answered 202) and one "
-        "`forest worker` (Celery, its default 2 processes) running the crawls.",
+        "`forest worker` (Celery, its defaults) running the crawls.",
         "- Run files: `var/bench-replay-before-after/before.json` and `after.json`; `forest replay compare "
         "var/bench-replay-before-after/before.json var/bench-replay-before-after/after.json` reprints the "
         "comparison. Plot: [plots/replay_before_after.png](plots/replay_before_after.png).",

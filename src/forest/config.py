@@ -89,9 +89,15 @@ class Settings(BaseSettings):
     crawl_max_pages_limit: int = Field(1000, ge=1)
     crawl_time_limit_seconds: int = Field(3600, ge=10)
     crawl_max_attempts: int = Field(3, ge=1, le=20)
-    job_heartbeat_timeout_seconds: int = Field(90, ge=5)
+    # A running job whose worker process has not heart-beaten for this long is re-queued by the reaper. Each
+    # worker process beats for all its crawls every timeout/5 s (at most 5 s) from its event loop, whatever
+    # the crawls wait on, so the timeout only has to outlast a few missed beats (docs/jobs.md, "Dead workers").
+    job_heartbeat_timeout_seconds: int = Field(20, ge=5)
     # A queued job no delivery has started for this long is sent to the broker again (a lost enqueue).
     job_queued_timeout_seconds: int = Field(300, ge=5)
+    # Crawl jobs one worker process runs at once on its event loop. A polite crawl mostly waits (about a
+    # second between requests), so a process has room for many (docs/operations.md, "Worker sizing").
+    worker_crawls_per_process: int = Field(100, ge=1, le=1000)
     event_poll_interval_seconds: float = Field(0.5, gt=0)
     ws_heartbeat_seconds: float = Field(15.0, gt=0)
     ws_send_queue_size: int = Field(256, ge=1)

@@ -12,3 +12,9 @@ def test_worker_refuses_an_unknown_queue() -> None:
     assert result.exit_code == 2
     text = " ".join(result.output.replace("│", " ").split())  # the error panel may wrap anywhere
     assert "unknown queue(s) forest.webhook;" in text and "known: forest, forest.webhooks" in text
+
+
+def test_worker_refuses_zero_crawls_per_process() -> None:
+    result = CliRunner().invoke(app, ["worker", "--crawls-per-process", "0"])
+    assert result.exit_code == 2
+    assert "--crawls-per-process" in " ".join(result.output.replace("│", " ").split())

@@ -161,7 +161,10 @@ async def hand_off(delivery_ids: Sequence[uuid.UUID], send: Sender | None) -> No
 
 
 @asynccontextmanager
-async def _database(settings: Settings) -> AsyncIterator[Database]:
+async def _database(settings: Settings, shared: Database | None) -> AsyncIterator[Database]:
+    if shared is not None:  # the worker process's own
+        yield shared
+        return
     db = Database.from_settings(settings) if settings.is_sqlite else \
         Database.from_settings(settings, pool_size=1, max_overflow=1)
     try:
@@ -170,16 +173,21 @@ async def _database(settings: Settings) -> AsyncIterator[Database]:
         await db.dispose()
 
 
-async def deliver(settings: Settings, delivery_id: uuid.UUID, *, policy: RetryPolicy | None = None) -> Outcome:
-    """Make the next attempt at a delivery if it is due (safe to call twice: a duplicate does nothing)."""
+async def deliver(settings: Settings, delivery_id: uuid.UUID, *, policy: RetryPolicy | None = None,
+                  db: Database | None = None, transport: httpx.AsyncBaseTransport | None = None) -> Outcome:
+    """Make the next attempt at a delivery if it is due (safe to call twice: a duplicate does nothing).
+
+    A worker passes its process's database and webhook transport (one that outlives the attempt's client);
+    without them the attempt builds and closes its own.
+    """
     policy = policy or policy_for(settings)
-    async with _database(settings) as db:
+    async with _database(settings, db) as db:
         async with db.sessionmaker() as session:
             claimed = await _claim(session, delivery_id, policy)
         if claimed is None:
             return Outcome(state=None)
         delivery, secret = claimed
-        attempt = await _post(settings, delivery, secret, policy)
+        attempt = await _post(settings, delivery, secret, policy, transport)
         async with db.sessionmaker() as session:
             return await _record(session, delivery, attempt, policy)
 
@@ -210,7 +218,8 @@ async def _claim(session: AsyncSession, delivery_id: uuid.UUID,
     return delivery, secret
 
 
-async def _post(settings: Settings, delivery: WebhookDelivery, secret: str, policy: RetryPolicy) -> _Attempt:
+async def _post(settings: Settings, delivery: WebhookDelivery, secret: str, policy: RetryPolicy,
+                transport: httpx.AsyncBaseTransport | None) -> _Attempt:
     """One attempt: POST (following 307/308, every hop egress-checked), within the attempt's time limit."""
     body = delivery.payload.encode()
     headers = {
@@ -220,9 +229,8 @@ async def _post(settings: Settings, delivery: WebhookDelivery, secret: str, poli
         EVENT_HEADER: EVENT_TYPE,
         SIGNATURE_HEADER: sign(secret, int(time.time()), body),
     }
-    transport = PinnedTransport(egress_policy(settings))
-    async with httpx.AsyncClient(transport=transport, follow_redirects=False,
-                                 timeout=httpx.Timeout(policy.timeout)) as client:
+    async with httpx.AsyncClient(transport=transport or PinnedTransport(egress_policy(settings)),
+                                 follow_redirects=False, timeout=httpx.Timeout(policy.timeout)) as client:
         try:
             url = httpx.URL(delivery.url)
             for _ in range(policy.max_redirects + 1):
@@ -290,10 +298,10 @@ async def _record(session: AsyncSession, delivery: WebhookDelivery, attempt: _At
     return Outcome(state=state, retry_in=retry_in)
 
 
-async def sweep(settings: Settings, *, limit: int = 500) -> list[uuid.UUID]:
+async def sweep(settings: Settings, *, limit: int = 500, db: Database | None = None) -> list[uuid.UUID]:
     """Due deliveries no worker has been handed recently (lost hand-off, dead worker); marks them handed."""
     now = utcnow()
-    async with _database(settings) as db, db.sessionmaker() as session:
+    async with _database(settings, db) as database, database.sessionmaker() as session:
         ids = list((await session.scalars(
             select(WebhookDelivery.id)
             .where(WebhookDelivery.state == "pending", WebhookDelivery.next_attempt_at <= now,

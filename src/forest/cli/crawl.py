@@ -118,7 +118,7 @@ async def run_crawl(settings: Settings, *, source_id: int | None, url: str | Non
                                 updated=p.items_updated, errors=p.errors)
 
         started = time.perf_counter()
-        ran = await runner.run_job(settings, job.id, watch=on_progress)
+        ran = await runner.run_job(settings, job.id, report=on_progress)
         seconds = time.perf_counter() - started
         result = ran.result
         if result is None:  # the run ended on an exception, or was stopped from outside: the job row says how

@@ -150,34 +150,77 @@ def server_options(settings: Settings) -> dict[str, Any]:
 
 @app.command()
 def worker(
-    concurrency: Annotated[int, typer.Option("--concurrency", "-c", help="Worker processes.")] = 2,
+    concurrency: Annotated[int, typer.Option("--concurrency", "-c", min=1, help="Worker processes.")] = 1,
+    crawls_per_process: Annotated[int | None, typer.Option(
+        "--crawls-per-process", min=1, max=1000,
+        help="Crawl jobs each process runs at once on its event loop "
+        "(default: FOREST_WORKER_CRAWLS_PER_PROCESS, 100).")] = None,
     beat: Annotated[bool, typer.Option(help="Also run the periodic scheduler in this process.")] = False,
     hostname: Annotated[str | None, typer.Option(help="Celery node name.")] = None,
     queues: Annotated[str, typer.Option(
         "--queues", "-Q", help="Comma-separated queues to consume: `forest` (crawls and periodic tasks), "
         "`forest.webhooks` (alert webhook deliveries). Default: both.")] = "forest,forest.webhooks",
 ) -> None:
-    """Run a Celery worker for crawl jobs and webhook deliveries."""
+    """Run Celery worker processes for crawl jobs and webhook deliveries (docs/jobs.md, "Worker processes")."""
     from forest.worker.broker import QUEUES
-    from forest.worker.celery_app import celery
 
     names = [q.strip() for q in queues.split(",") if q.strip()]
     unknown = sorted(set(names) - set(QUEUES))
     if not names or unknown:
         raise typer.BadParameter(f"unknown queue(s) {', '.join(unknown) or '(none)'}; known: {', '.join(QUEUES)}",
                                  param_hint="--queues")
-    argv = ["worker", "--loglevel=INFO", f"--concurrency={concurrency}", "-E", "-Q", ",".join(names),
+    if crawls_per_process is not None:
+        os.environ["FOREST_WORKER_CRAWLS_PER_PROCESS"] = str(crawls_per_process)  # this process and its children
+    if concurrency > 1:
+        _worker_processes(concurrency, beat=beat, hostname=hostname, queues=",".join(names))
+        return
+    from forest.config import get_settings
+    from forest.worker.celery_app import celery
+
+    get_settings.cache_clear()
+    slots = get_settings().worker_crawls_per_process
+    argv = ["worker", "--loglevel=INFO", "--pool=threads", f"--concurrency={slots}", "-E", "-Q", ",".join(names),
             "--without-gossip", "--without-mingle"]
     if beat:
         argv.append("--beat")
     if hostname:
         argv.append(f"--hostname={hostname}")
+    celery.conf.worker_concurrency = slots
     celery.worker_main(argv)
+
+
+def _worker_processes(count: int, *, beat: bool, hostname: str | None, queues: str) -> None:
+    """Run `count` single-process workers as children, restarting one that dies; beat runs in the first."""
+    import signal
+    import sys
+    import time
+
+    from forest.cli.supervise import Supervisor
+
+    name, _, host = (hostname or "forest@%h").partition("@")
+    children = Supervisor(lambda message: console.print(f"[dim]{time.strftime('%H:%M:%S')}[/dim] {message}"))
+
+    def on_signal(_signum: int, _frame: object) -> None:
+        children.stop()
+        raise SystemExit(0)
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    try:
+        for i in range(1, count + 1):
+            argv = [sys.executable, "-m", "forest.cli.main", "worker", "--concurrency", "1", "--queues", queues,
+                    "--hostname", f"{name}-{i}@{host or '%h'}", *(["--beat"] if beat and i == 1 else [])]
+            children.start(f"worker {i}", argv)
+        while True:
+            children.poll()
+            time.sleep(0.5)
+    finally:
+        children.stop()
 
 
 @app.command()
 def beat() -> None:
-    """Run the periodic scheduler (stale-job reaper and source schedules)."""
+    """Run the periodic scheduler (source schedules, the webhook sweep; workers reap stale jobs themselves)."""
     from forest.config import get_settings
     from forest.filemodes import private_dir
     from forest.worker.celery_app import celery

@@ -14,6 +14,7 @@ import typer
 from rich.console import Console
 
 from forest.cli import migrate
+from forest.cli.supervise import Supervisor
 from forest.config import Settings, get_settings
 from forest.filemodes import protect_sqlite
 from forest.worker.broker import QUEUES, declare_queue
@@ -50,33 +51,30 @@ def _wait_http(url: str, proc: subprocess.Popen[bytes], timeout: float = 30) -> 
     raise typer.Exit(1)
 
 
+def _log(message: str) -> None:
+    console.print(f"[dim]{time.strftime('%H:%M:%S')}[/dim] {message}")
+
+
 def up(
     demo: bool = typer.Option(True, help="Run the local demo bid board as the default source."),
     workers: int = typer.Option(1, help="Celery worker processes."),
 ) -> None:
-    """Run the whole product: migrations, the demo board, a worker with beat, and the API."""
+    """Run the whole product: migrations, the demo board, a worker with beat, and the API.
+
+    A child that dies (the worker killed, the API crashing) is started again after a backoff; Ctrl-C or
+    SIGTERM stops them all.
+    """
     settings = get_settings()
     migrate.upgrade("head", settings)
     console.print(f"database ready: [dim]{settings.database_url.split('@')[-1]}[/dim]")
     protect_sqlite(settings.broker_url, settings.var_dir)  # created next, by the queue declarations
     for queue in QUEUES:
         declare_queue(settings.broker_url, queue)
-    procs: dict[str, subprocess.Popen[bytes]] = {}
     python = [sys.executable, "-m", "forest.cli.main"]
-
-    def stop(*_: object) -> None:
-        for name, proc in reversed(list(procs.items())):
-            if proc.poll() is None:
-                console.print(f"stopping {name}")
-                proc.terminate()
-        for proc in procs.values():
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+    children = Supervisor(_log)
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:
-        stop()
+        children.stop()
         raise SystemExit(0)
 
     signal.signal(signal.SIGINT, on_signal)
@@ -84,22 +82,18 @@ def up(
     try:
         if demo:
             port = settings.demo_site_port
-            procs["demo board"] = subprocess.Popen([*python, "demo-site", "--port", str(port),
-                                                    "--notices", str(settings.demo_site_notices)])
+            board = children.start("demo board", [*python, "demo-site", "--port", str(port),
+                                                  "--notices", str(settings.demo_site_notices)])
             base = f"http://127.0.0.1:{port}"
-            _wait_http(f"{base}/robots.txt", procs["demo board"])
+            _wait_http(f"{base}/robots.txt", board)
             _ensure_demo_source(settings, base)
-        procs["worker"] = subprocess.Popen([*python, "worker", "--concurrency", str(workers), "--beat"])
-        procs["api"] = subprocess.Popen([*python, "api"])
-        _wait_http(f"http://{settings.api_host}:{settings.api_port}/healthz", procs["api"])
+        children.start("worker", [*python, "worker", "--concurrency", str(workers), "--beat"])
+        api = children.start("api", [*python, "api"])
+        _wait_http(f"http://{settings.api_host}:{settings.api_port}/healthz", api)
         console.print(f"[bold green]Forest is up:[/bold green] http://{settings.api_host}:{settings.api_port} "
                       "(dashboard), /docs (API). Ctrl-C stops everything.")
         while True:
-            for name, proc in procs.items():
-                if proc.poll() is not None:
-                    console.print(f"[red]{name} exited with {proc.returncode}; stopping[/red]")
-                    stop()
-                    raise typer.Exit(1)
+            children.poll()
             time.sleep(0.5)
     finally:
-        stop()
+        children.stop()

@@ -18,9 +18,10 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import uuid
+from collections.abc import Sequence
 from typing import Protocol
 
-from sqlalchemy import and_, delete, func, or_, select, text, update
+from sqlalchemy import and_, delete, func, or_, select, text, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from forest import events, quotas
@@ -247,11 +248,13 @@ async def progress(session: AsyncSession, *, job_id: uuid.UUID, attempt: int, co
     return True
 
 
-async def beat(session: AsyncSession, *, job_id: uuid.UUID, attempt: int) -> None:
-    """Tell the reaper the attempt is alive."""
-    await session.execute(update(CrawlJob).where(CrawlJob.id == job_id, CrawlJob.attempt == attempt,
-                                                 CrawlJob.state == "running").values(heartbeat_at=utcnow()))
+async def beat(session: AsyncSession, attempts: Sequence[tuple[uuid.UUID, int]]) -> int:
+    """Tell the reaper these attempts (job id, attempt) are alive, in one statement; the number still running."""
+    result = await session.execute(
+        update(CrawlJob).where(tuple_(CrawlJob.id, CrawlJob.attempt).in_(list(attempts)), CrawlJob.state == "running")
+        .values(heartbeat_at=utcnow()).execution_options(synchronize_session=False))
     await session.commit()
+    return int(getattr(result, "rowcount", 0) or 0)
 
 
 async def finish(session: AsyncSession, *, job_id: uuid.UUID, attempt: int, state: str,

@@ -1,7 +1,8 @@
 """Running one delivery of a crawl job: claim an attempt, crawl into the alerting store, report, finish.
 
 Every change of the job goes through `crawls.lifecycle`; this module is the execution around it: the
-heartbeat, the cancel watcher, and which failures earn another delivery. A worker's task runs it, and so
+crawl on the process's shared context (its heartbeat and cancel watch are `crawls.watch`), the time limit,
+and which failures earn another delivery. A worker's task runs it, and so
 does `forest crawl` for its local job row, so both store bids the same way and raise the same alerts.
 """
 
@@ -17,6 +18,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import asyncpg
+import httpx
 from redis.exceptions import RedisError
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -30,6 +32,7 @@ from forest.crawler.parse import Notice
 from forest.crawler.store import UpsertResult
 from forest.crawls import lifecycle
 from forest.crawls.models import CrawlJob
+from forest.crawls.watch import RunningJobs
 from forest.database import Database
 from forest.events import Publisher
 from forest.sources.crawling import crawl_config
@@ -37,8 +40,7 @@ from forest.sources.models import Source
 
 log = logging.getLogger(__name__)
 PROGRESS_MIN_INTERVAL = 0.25
-CANCEL_POLL_SECONDS = 1.0
-Watch = Callable[[CrawlProgress], Awaitable[None]]
+Report = Callable[[CrawlProgress], Awaitable[None]]
 
 
 @dataclass
@@ -78,14 +80,14 @@ class JobRun:
     """One attempt at one job: its changes go through `lifecycle`, guarded by the attempt it claimed."""
 
     def __init__(self, db: Database, settings: Settings, job_id: uuid.UUID, publisher: Publisher,
-                 watch: Watch | None = None) -> None:
+                 report: Report | None = None) -> None:
         self.db = db
         self.settings = settings
         self.job_id = job_id
         self.publisher = publisher
         self.attempt = 0
         self.superseded = False
-        self._watch = watch
+        self._report = report
         self._last_emit = 0.0
         self.last_progress: CrawlProgress | None = None
 
@@ -100,8 +102,8 @@ class JobRun:
     async def on_progress(self, progress: CrawlProgress, *, force: bool = False) -> None:
         """Store counters and a throttled progress event."""
         self.last_progress = progress
-        if self._watch is not None:
-            await self._watch(progress)
+        if self._report is not None:
+            await self._report(progress)
         now = time.monotonic()
         if not force and now - self._last_emit < PROGRESS_MIN_INTERVAL:
             return
@@ -120,14 +122,6 @@ class JobRun:
         self.superseded = job is None
         return job is None or job.cancel_requested
 
-    async def heartbeat(self) -> None:
-        """Keep telling the reaper this attempt is alive."""
-        interval = max(1.0, self.settings.job_heartbeat_timeout_seconds / 4)
-        while True:
-            await asyncio.sleep(interval)
-            async with self.db.sessionmaker() as session:
-                await lifecycle.beat(session, job_id=self.job_id, attempt=self.attempt)
-
     async def finish(self, state: str, progress: CrawlProgress | None, error: str | None) -> None:
         """End the attempt in a final state (unless a newer attempt owns the job)."""
         async with self.db.sessionmaker() as session:
@@ -139,14 +133,6 @@ class JobRun:
         async with self.db.sessionmaker() as session:
             return await lifecycle.requeue(session, settings=self.settings, job_id=self.job_id, attempt=self.attempt,
                                            error=error, announcer=self.publisher)
-
-
-async def _watch(run: JobRun, crawling: asyncio.Task[object]) -> None:
-    while not crawling.done():
-        await asyncio.sleep(CANCEL_POLL_SECONDS)
-        if await run.should_stop():
-            crawling.cancel()
-            return
 
 
 def is_infrastructure(exc: BaseException) -> bool:
@@ -161,73 +147,116 @@ def is_infrastructure(exc: BaseException) -> bool:
                             asyncpg.PostgresConnectionError, asyncpg.InterfaceError, asyncpg.InternalClientError))
 
 
+@dataclass
+class JobContext:
+    """What the deliveries of one process share: its database, publisher, crawl transport and running attempts."""
+
+    db: Database
+    publisher: Publisher
+    running: RunningJobs
+    transport: httpx.AsyncBaseTransport | None = None
+
+
 async def run_job(settings: Settings, job_id: uuid.UUID,
                   crawl_fn: Callable[..., Awaitable[object]] | None = None,
-                  send_webhooks: webhooks.Sender | None = None, watch: Watch | None = None) -> Outcome:
-    """Run one delivery of a job to its end (`watch` sees every progress report). The engine lives and dies
-    inside this event loop."""
+                  send_webhooks: webhooks.Sender | None = None, *, context: JobContext | None = None,
+                  report: Report | None = None) -> Outcome:
+    """Run one delivery of a job to its end, on the process's shared `context` (or a private one made for it);
+    `report` sees every progress report of the crawl (`forest crawl`'s progress bar)."""
+    if context is not None:
+        return await _run(settings, job_id, context, send_webhooks, report)
     db = Database.from_settings(settings, pool_size=2, max_overflow=2) if not settings.is_sqlite \
         else Database.from_settings(settings)
     publisher = Publisher(settings.redis_url)
-    run = JobRun(db, settings, job_id, publisher, watch)
-    beat: asyncio.Task[None] | None = None
+    running = RunningJobs(db, settings)
+    watching = asyncio.create_task(running.serve())
     try:
-        job = await run.claim()
-        if job is None:
-            return Outcome(state=None)
-        async with db.sessionmaker() as session:
-            source = await session.get(Source, job.source_id) if job.source_id else None
-        config = crawl_config(settings, source, url=job.url, max_pages=job.max_pages)
-        if job.attempt > 1:
-            # A resumed delivery must walk past the pages the lost attempt already stored.
-            config = dataclasses.replace(config, incremental=False)
-        assert job.source_id is not None
-        store = _AlertingStore(db.sessionmaker, job.source_id, publisher, send_webhooks,
-                               max_events=settings.alert_events_per_batch)
-        beat = asyncio.create_task(run.heartbeat())
-        crawling = asyncio.create_task(crawl(config, store, on_progress=run.on_progress, should_stop=run.should_stop))
-        # The crawler checks for a stop between pages; a slow page (many detail fetches) must not
-        # delay a cancel, so a watcher also interrupts the crawl mid-page.
-        watcher = asyncio.create_task(_watch(run, crawling))
-        try:
-            result = await crawling
-        except asyncio.CancelledError:
-            if run.superseded:
-                return Outcome(state=None)
-            await run.finish("cancelled", run.last_progress, None)
-            return Outcome(state="cancelled")
-        except Exception as exc:
-            if is_infrastructure(exc):  # the database or network under the worker: another delivery may work
-                log.exception("crawl %s attempt %s failed", job_id, run.attempt)
-                return Outcome(state="queued", requeue=await run.requeue(f"{type(exc).__name__}: {exc}"))
-            # Anything else (a board's answer the crawler did not turn into a crawl error, a bug) fails
-            # the same way on every delivery: the job fails once, with the reason, instead of being retried.
-            log.exception("crawl %s attempt %s failed and will not be retried", job_id, run.attempt)
-            await run.finish("failed", run.last_progress, f"crawl error: {type(exc).__name__}: {exc}")
-            return Outcome(state="failed")
-        finally:
-            watcher.cancel()
-        if run.superseded:
-            return Outcome(state=None)
-        state = "cancelled" if result.cancelled else "failed" if result.failed else "succeeded"
-        await run.finish(state, result.progress, result.error if result.failed else None)
-        return Outcome(state=state, result=result)
+        return await _run(settings, job_id, JobContext(db=db, publisher=publisher, running=running), send_webhooks,
+                          report)
     finally:
-        if beat is not None:
-            beat.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await beat
+        watching.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await watching
         await publisher.close()
         await db.dispose()
 
 
-async def reap(settings: Settings, queue: lifecycle.JobQueue) -> list[uuid.UUID]:
-    """One pass of the reaper (`lifecycle.reap`): re-send lost deliveries, fail jobs out of attempts."""
-    db = Database.from_settings(settings)
-    publisher = Publisher(settings.redis_url)
+async def _run(settings: Settings, job_id: uuid.UUID, context: JobContext,
+               send_webhooks: webhooks.Sender | None, report: Report | None) -> Outcome:
+    db, publisher = context.db, context.publisher
+    run = JobRun(db, settings, job_id, publisher, report)
+    job = await run.claim()
+    if job is None:
+        return Outcome(state=None)
+    async with db.sessionmaker() as session:
+        source = await session.get(Source, job.source_id) if job.source_id else None
+    config = crawl_config(settings, source, url=job.url, max_pages=job.max_pages)
+    if job.attempt > 1:
+        # A resumed delivery must walk past the pages the lost attempt already stored.
+        config = dataclasses.replace(config, incremental=False)
+    assert job.source_id is not None
+    store = _AlertingStore(db.sessionmaker, job.source_id, publisher, send_webhooks,
+                           max_events=settings.alert_events_per_batch)
+
+    async def should_stop() -> bool:  # read from the process's watch: no query per page
+        return run.superseded or watched.stop
+
+    crawling: asyncio.Task[CrawlResult] = asyncio.create_task(
+        crawl(config, store, on_progress=run.on_progress, should_stop=should_stop, transport=context.transport))
+    # From here the process heart-beats this attempt and interrupts it on a cancel (crawls.watch).
+    watched = context.running.add(job_id, run.attempt, crawling)
+    limit = asyncio.timeout(settings.crawl_time_limit_seconds)
+    try:
+        async with limit:
+            result = await crawling
+    except asyncio.CancelledError:
+        current = asyncio.current_task()
+        if current is not None and current.cancelling():
+            raise  # this delivery itself was cancelled (the process is stopping): the reaper hands the job on
+        if run.superseded or watched.superseded:
+            return Outcome(state=None)
+        await run.finish("cancelled", run.last_progress, None)
+        return Outcome(state="cancelled")
+    except TimeoutError as exc:
+        if not limit.expired():
+            return await _failed(run, job_id, exc)
+        log.warning("crawl %s attempt %s ran out of its %s s", job_id, run.attempt, settings.crawl_time_limit_seconds)
+        await run.finish("failed", run.last_progress,
+                         f"the crawl did not end within its time limit of {settings.crawl_time_limit_seconds} s")
+        return Outcome(state="failed")
+    except Exception as exc:
+        return await _failed(run, job_id, exc)
+    finally:
+        context.running.remove(watched)
+        if not crawling.done():
+            crawling.cancel()
+    if run.superseded or watched.superseded:
+        return Outcome(state=None)
+    state = "cancelled" if result.cancelled else "failed" if result.failed else "succeeded"
+    await run.finish(state, result.progress, result.error if result.failed else None)
+    return Outcome(state=state, result=result)
+
+
+async def _failed(run: JobRun, job_id: uuid.UUID, exc: Exception) -> Outcome:
+    if is_infrastructure(exc):  # the database or network under the worker: another delivery may work
+        log.exception("crawl %s attempt %s failed", job_id, run.attempt)
+        return Outcome(state="queued", requeue=await run.requeue(f"{type(exc).__name__}: {exc}"))
+    # Anything else (a board's answer the crawler did not turn into a crawl error, a bug) fails
+    # the same way on every delivery: the job fails once, with the reason, instead of being retried.
+    log.exception("crawl %s attempt %s failed and will not be retried", job_id, run.attempt)
+    await run.finish("failed", run.last_progress, f"crawl error: {type(exc).__name__}: {exc}")
+    return Outcome(state="failed")
+
+
+async def reap(settings: Settings, queue: lifecycle.JobQueue, *, context: JobContext | None = None) -> list[uuid.UUID]:
+    """One pass of the reaper (`lifecycle.reap`): re-send lost deliveries, fail jobs out of attempts; on the
+    process's shared `context`, or on a database and publisher of its own."""
+    db = context.db if context else Database.from_settings(settings)
+    publisher = context.publisher if context else Publisher(settings.redis_url)
     try:
         async with db.sessionmaker() as session:
             return await lifecycle.reap(session, settings=settings, queue=queue, announcer=publisher)
     finally:
-        await publisher.close()
-        await db.dispose()
+        if context is None:
+            await publisher.close()
+            await db.dispose()

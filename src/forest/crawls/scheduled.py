@@ -17,10 +17,14 @@ from forest.sources.schedules import next_run
 from forest.users.models import User
 
 
-async def run_due(settings: Settings, queue: lifecycle.JobQueue) -> list[uuid.UUID]:
-    """Create and queue a job for every enabled source whose schedule is due, skipping busy sources."""
+async def run_due(settings: Settings, queue: lifecycle.JobQueue, *, db: Database | None = None) -> list[uuid.UUID]:
+    """Create and queue a job for every enabled source whose schedule is due, skipping busy sources.
+
+    `db`: the worker process's database (left open); without it the pass builds and disposes its own.
+    """
     started: list[uuid.UUID] = []
-    db = Database.from_settings(settings)
+    shared = db
+    db = shared or Database.from_settings(settings)
     publisher = Publisher(settings.redis_url)
     try:
         async with db.sessionmaker() as session:
@@ -41,5 +45,6 @@ async def run_due(settings: Settings, queue: lifecycle.JobQueue) -> list[uuid.UU
                     started.append(job.id)
     finally:
         await publisher.close()
-        await db.dispose()
+        if shared is None:
+            await db.dispose()
     return started

@@ -1,11 +1,20 @@
-"""Prometheus request metrics labelled by route template, never by raw path."""
+"""Prometheus metrics: requests labelled by route template (never by raw path), and the crawl fleet."""
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import time
 
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Gauge, Histogram
+from sqlalchemy import func, select
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from forest.config import Settings
+from forest.crawls.models import CrawlJob
+from forest.database import Database
+
+log = logging.getLogger(__name__)
 
 REQUESTS = Counter("forest_http_requests_total", "HTTP requests", ["method", "route", "status"])
 LATENCY = Histogram(
@@ -41,3 +50,39 @@ class MetricsMiddleware:
             labels = (scope["method"], template, str(status))
             REQUESTS.labels(*labels).inc()
             LATENCY.labels(*labels).observe(time.perf_counter() - start)
+
+
+# The crawl fleet, read when /metrics is scraped: the workers' own reports (forest.worker.fleet) and the jobs
+# table. Every API process answers the same values; the labels name worker processes, never jobs.
+WORKERS = Gauge("forest_workers", "Live worker processes (those that reported in the last 30 s)")
+WORKER_CRAWLS_RUNNING = Gauge("forest_worker_crawls_running", "Crawl jobs a worker process runs now", ["worker"])
+WORKER_CRAWLS_CAPACITY = Gauge("forest_worker_crawls_capacity", "Crawl jobs a worker process may run at once",
+                               ["worker"])
+CRAWL_JOBS = Gauge("forest_crawl_jobs", "Crawl jobs queued or running, from the database", ["state"])
+FLEET_TIMEOUT_SECONDS = 2.0
+
+
+async def refresh_fleet(settings: Settings, db: Database) -> None:
+    """Read the workers' reports and count the active jobs into the fleet gauges (best effort, bounded)."""
+    from forest.worker import fleet
+
+    try:
+        async with asyncio.timeout(FLEET_TIMEOUT_SECONDS):
+            states = await fleet.read(settings)
+        WORKER_CRAWLS_RUNNING.clear()
+        WORKER_CRAWLS_CAPACITY.clear()
+        for state in states:
+            WORKER_CRAWLS_RUNNING.labels(state.worker).set(state.running)
+            WORKER_CRAWLS_CAPACITY.labels(state.worker).set(state.capacity)
+        WORKERS.set(len(states))
+    except Exception:  # Redis away: the other metrics are still worth answering
+        log.warning("could not read the worker reports", exc_info=True)
+    try:
+        async with asyncio.timeout(FLEET_TIMEOUT_SECONDS), db.sessionmaker() as session:
+            counts = dict((await session.execute(
+                select(CrawlJob.state, func.count()).where(CrawlJob.state.in_(("queued", "running")))
+                .group_by(CrawlJob.state))).tuples().all())
+        for name in ("queued", "running"):
+            CRAWL_JOBS.labels(name).set(counts.get(name, 0))
+    except Exception:  # the database away: /readyz says so
+        log.warning("could not count the active crawl jobs", exc_info=True)

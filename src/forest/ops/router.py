@@ -13,6 +13,7 @@ from starlette.requests import Request
 
 from forest.dependencies import SettingsDep, bearer_token, get_database
 from forest.errors import Unauthorized, problem
+from forest.ops.metrics import refresh_fleet
 from forest.worker.broker import check_broker
 
 router = APIRouter(tags=["operations"])
@@ -50,10 +51,12 @@ async def readyz(request: Request, settings: SettingsDep) -> Response:
 
 @router.get("/metrics", response_class=Response)
 async def metrics(request: Request, settings: SettingsDep) -> Response:
-    """Prometheus metrics of this process. With `FOREST_METRICS_TOKEN` set, only for
+    """Prometheus metrics of this process, and of the crawl fleet (worker processes, crawls running in each,
+    jobs queued and running). With `FOREST_METRICS_TOKEN` set, only for
     `Authorization: Bearer <that token>` (401 otherwise)."""
     if settings.metrics_token is not None:
         sent = (bearer_token(request) or "").encode()
         if not hmac.compare_digest(sent, settings.metrics_token.get_secret_value().encode()):
             raise Unauthorized("Send `Authorization: Bearer <FOREST_METRICS_TOKEN>` to read the metrics.")
+    await refresh_fleet(settings, await get_database(request))
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

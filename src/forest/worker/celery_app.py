@@ -1,11 +1,14 @@
-"""The Celery application: at-least-once delivery, one task at a time per process, events on."""
+"""The Celery application: at-least-once delivery, many jobs per process on its event loop, events on.
+
+The thread pool gives each job a thread that blocks until the job ends on the process's event loop
+(`worker.runtime`), so `acks_late` acknowledges a message only once its job has ended.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
 from celery import Celery
-from celery.signals import worker_process_init
 
 import forest.models  # noqa: F401  (every mapper must be known before the first query)
 from forest.config import Settings, get_settings
@@ -17,7 +20,6 @@ from forest.worker.broker import CRAWL_QUEUE, WEBHOOK_QUEUE
 def make_celery(settings: Settings) -> Celery:
     """A Celery app for these settings (the API uses it to send, workers to run)."""
     protect_sqlite(settings.broker_url, settings.var_dir)  # the embedded broker's file: owner-only
-    reap_every = max(2.0, settings.job_heartbeat_timeout_seconds / 3)
     app = Celery("forest", broker=settings.broker_url, include=["forest.worker.tasks"])
     visibility = settings.crawl_time_limit_seconds * 2 + 600
     # The SQLAlchemy transport hands its options to create_engine; only Redis takes a visibility timeout.
@@ -25,13 +27,14 @@ def make_celery(settings: Settings) -> Celery:
     app.conf.update(
         task_acks_late=True,
         task_reject_on_worker_lost=True,
+        # Prefetch 1 per thread: a process holds at most as many messages as it runs jobs.
         worker_prefetch_multiplier=1,
+        worker_pool="threads",
+        worker_concurrency=settings.worker_crawls_per_process,
         task_default_queue=CRAWL_QUEUE,
         task_routes={"forest.webhook": {"queue": WEBHOOK_QUEUE}},
         task_ignore_result=True,
         task_track_started=False,
-        task_time_limit=settings.crawl_time_limit_seconds + 60,
-        task_soft_time_limit=settings.crawl_time_limit_seconds,
         broker_transport_options=transport,
         broker_connection_retry_on_startup=True,
         broker_connection_timeout=3,
@@ -42,7 +45,6 @@ def make_celery(settings: Settings) -> Celery:
         timezone="UTC",
         enable_utc=True,
         beat_schedule={
-            "reap-stale-jobs": {"task": "forest.reap", "schedule": reap_every},
             "run-schedules": {"task": "forest.schedule", "schedule": 15.0},
             "sweep-webhooks": {"task": "forest.webhooks.sweep", "schedule": 30.0},
         },
@@ -54,8 +56,3 @@ def make_celery(settings: Settings) -> Celery:
 install_log_redaction()  # worker and beat: webhook URLs may carry a receiver's `?token=`
 celery = make_celery(get_settings())
 
-
-@worker_process_init.connect
-def _fresh_process(**_: Any) -> None:
-    # Engines are built per task inside its own event loop; nothing inherited from the parent survives a fork.
-    get_settings.cache_clear()

@@ -1,17 +1,19 @@
-"""Celery tasks: a few lines each, calling the services."""
+"""Celery tasks: a few lines each, calling the services on the worker process's event loop."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import uuid
 from collections.abc import Sequence
+from typing import Any
 
 from celery import Task
+from celery.signals import worker_process_init, worker_ready, worker_shutdown
 
 from forest.alerts import webhooks
 from forest.config import get_settings
 from forest.crawls import runner
+from forest.worker import runtime
 from forest.worker.celery_app import celery
 from forest.worker.dispatch import Dispatcher
 
@@ -27,19 +29,31 @@ def send_crawl(job_id: uuid.UUID, countdown: float | None = None) -> str:
     return task_id
 
 
+def process_runtime() -> runtime.ProcessRuntime:
+    """This worker process's event loop, database, publisher and transports."""
+    return runtime.get(get_settings(), queue)
+
+
+@worker_ready.connect
+@worker_process_init.connect
+def _start_runtime(**_: Any) -> None:
+    # Started once the worker is up (after beat's fork), so the heartbeat and reaper run from the start.
+    process_runtime()
+
+
+@worker_shutdown.connect
+def _stop_runtime(**_: Any) -> None:
+    runtime.shutdown()
+
+
 @celery.task(name="forest.crawl", bind=True, acks_late=True, reject_on_worker_lost=True)
 def crawl_job(self: Task, job_id: str) -> str | None:  # type: ignore[type-arg]
-    """Run one delivery of a crawl job (safe to deliver twice)."""
-    outcome = asyncio.run(runner.run_job(get_settings(), uuid.UUID(job_id), send_webhooks=send_webhooks))
+    """Run one delivery of a crawl job (safe to deliver twice); returns, and is acknowledged, when it ends."""
+    rt = process_runtime()
+    outcome = rt.run(runner.run_job(rt.settings, uuid.UUID(job_id), send_webhooks=send_webhooks, context=rt.context))
     if outcome.requeue:
         send_crawl(uuid.UUID(job_id), countdown=REQUEUE_DELAY_SECONDS)
     return outcome.state
-
-
-@celery.task(name="forest.reap")
-def reap_stale_jobs() -> list[str]:
-    """Re-queue jobs whose worker died (no heartbeat), or fail them when attempts are used up."""
-    return [str(j) for j in asyncio.run(runner.reap(get_settings(), queue))]
 
 
 @celery.task(name="forest.schedule")
@@ -47,7 +61,8 @@ def run_schedules() -> list[str]:
     """Start the crawls whose source schedule is due."""
     from forest.crawls import scheduled
 
-    return [str(j) for j in asyncio.run(scheduled.run_due(get_settings(), queue))]
+    rt = process_runtime()
+    return [str(j) for j in rt.run(scheduled.run_due(rt.settings, queue, db=rt.db))]
 
 
 def send_webhooks(delivery_ids: Sequence[uuid.UUID], countdown: float | None = None) -> None:
@@ -59,7 +74,9 @@ def send_webhooks(delivery_ids: Sequence[uuid.UUID], countdown: float | None = N
 @celery.task(name="forest.webhook", acks_late=True, reject_on_worker_lost=True)
 def deliver_webhook(delivery_id: str) -> str | None:
     """Make the next attempt at a webhook delivery; a retry is queued after its backoff."""
-    outcome = asyncio.run(webhooks.deliver(get_settings(), uuid.UUID(delivery_id)))
+    rt = process_runtime()
+    outcome = rt.run(webhooks.deliver(rt.settings, uuid.UUID(delivery_id), db=rt.db,
+                                      transport=rt.webhook_transport))
     if outcome.retry_in is not None:
         send_webhooks([uuid.UUID(delivery_id)], countdown=outcome.retry_in)
     return outcome.state
@@ -68,6 +85,7 @@ def deliver_webhook(delivery_id: str) -> str | None:
 @celery.task(name="forest.webhooks.sweep")
 def sweep_webhooks() -> int:
     """Re-queue due webhook deliveries whose hand-off or worker was lost."""
-    delivery_ids = asyncio.run(webhooks.sweep(get_settings()))
+    rt = process_runtime()
+    delivery_ids = rt.run(webhooks.sweep(rt.settings, db=rt.db))
     send_webhooks(delivery_ids)
     return len(delivery_ids)
