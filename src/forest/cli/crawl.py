@@ -60,13 +60,10 @@ class Outcome:
 
 
 class _InProcess:
-    """The CLI's job queue: nothing is sent, the job is run right here once it is created."""
-
-    def __init__(self) -> None:
-        self.sent: list[uuid.UUID] = []
+    """The CLI's job queue: nothing is sent, the job is delivered right here."""
 
     async def send(self, job_id: uuid.UUID, task_id: str) -> None:
-        self.sent.append(job_id)
+        return None
 
     async def revoke(self, task_id: str) -> None:
         return None
@@ -74,8 +71,11 @@ class _InProcess:
 
 async def run_crawl(settings: Settings, *, source_id: int | None, url: str | None, max_pages: int | None,
                     progress: Progress | None = None) -> Outcome:
-    """Crawl a source (or the ad-hoc source of a URL) as a job run in this process: the job row, its events,
-    the stored bids and the alerts they raise are those of a worker's crawl of the same board."""
+    """Crawl a source (or the ad-hoc source of a URL) as a job delivered in this process: the job row, its
+    events, the stored bids and the alerts they raise are those of a worker's crawl of the same board.
+
+    A source that has a job already (queued, or running with a lost worker) has that job delivered here
+    instead; one that a live attempt is crawling is refused."""
     from pydantic import ValidationError
 
     from forest.crawls import lifecycle, runner
@@ -89,7 +89,6 @@ async def run_crawl(settings: Settings, *, source_id: int | None, url: str | Non
 
     db = Database.from_settings(settings)
     publisher = Publisher(settings.redis_url)
-    queue = _InProcess()
     try:
         async with db.sessionmaker() as session:
             if source_id is not None and await sources.get(session=session, source_id=source_id) is None:
@@ -98,13 +97,11 @@ async def run_crawl(settings: Settings, *, source_id: int | None, url: str | Non
                 job_in = CrawlCreate(source_id=source_id, url=url, max_pages=max_pages)
                 job = await lifecycle.submit(session=session, settings=settings,
                                              user=await users.operator(session=session), job_in=job_in,
-                                             idempotency_key=None, queue=queue, announcer=publisher)
+                                             idempotency_key=None, queue=_InProcess(), announcer=publisher)
             except ValidationError as exc:
                 raise CrawlRefused("; ".join(str(e["msg"]) for e in exc.errors())) from exc
             except ForestError as exc:
                 raise CrawlRefused(exc.detail) from exc
-            if job.id not in queue.sent:
-                raise CrawlRefused(f"source {job.source_id} is being crawled already, by job {job.id} ({job.state})")
             source = await sources.get_or_raise(session=session, source_id=job.source_id or 0)
             name, pages = source.name, job.max_pages
 
@@ -120,6 +117,9 @@ async def run_crawl(settings: Settings, *, source_id: int | None, url: str | Non
         started = time.perf_counter()
         ran = await runner.run_job(settings, job.id, report=on_progress)
         seconds = time.perf_counter() - started
+        if ran.state is None:
+            raise CrawlRefused(f"source {source.id} is being crawled by job {job.id} elsewhere (a worker's live "
+                               "attempt holds it)")
         result = ran.result
         if result is None:  # the run ended on an exception, or was stopped from outside: the job row says how
             async with db.sessionmaker() as session:
