@@ -96,8 +96,9 @@ class Settings(BaseSettings):
     # A queued job no delivery has started for this long is sent to the broker again (a lost enqueue).
     job_queued_timeout_seconds: int = Field(300, ge=5)
     # Crawl jobs one worker process runs at once on its event loop. A polite crawl mostly waits (about a
-    # second between requests), so a process has room for many (docs/operations.md, "Worker sizing").
-    worker_crawls_per_process: int = Field(100, ge=1, le=1000)
+    # second between requests), so a process has room for many: 200 lets two processes hold a fleet of 250
+    # hosts crawled at once (issue 17's benchmark) with room to spare (docs/operations.md, "Worker sizing").
+    worker_crawls_per_process: int = Field(200, ge=1, le=1000)
     event_poll_interval_seconds: float = Field(0.5, gt=0)
     ws_heartbeat_seconds: float = Field(15.0, gt=0)
     ws_send_queue_size: int = Field(256, ge=1)

@@ -87,6 +87,10 @@ def test_forest_up_restarts_a_killed_worker_and_its_crawl_resumes(up: Up) -> Non
     done = wait_for_job(up.api, headers, job["id"], {"succeeded", "failed", "cancelled"}, timeout=90)
     assert (done["state"], done["attempt"]) == ("succeeded", 2), done
     assert httpx.get(f"{up.api}/healthz", timeout=5).status_code == 200  # the API stayed up throughout
+    # The new worker reports itself (a file under var/workers/ on the embedded default); the killed one is gone.
+    metrics = httpx.get(f"{up.api}/metrics", timeout=10).text
+    assert "forest_workers 1.0" in metrics
+    assert re.search(rf'forest_worker_crawls_capacity{{worker="[^"]+:{new_pid}"}} 200.0', metrics), metrics
     bids = httpx.get(f"{up.api}/api/v1/bids", params={"source_id": demo["id"], "count": "exact", "limit": 100},
                      headers=headers, timeout=10).json()
     assert bids["count"]["value"] == done["progress"]["items_seen"] > 0

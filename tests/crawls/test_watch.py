@@ -1,21 +1,28 @@
 """A process's watch of its attempts (both backends): it heart-beats a crawl that makes no progress for longer
 than the timeout, so the reaper leaves it alone; it interrupts a cancelled or superseded attempt within about a
-second; once it stops (the process died), the reaper re-queues the job."""
+second; once it stops (the process died), the reaper re-queues the job. A crawl that outlives its time limit
+fails with the reason."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+from pathlib import Path
+from urllib.parse import urlsplit
 
 from sqlalchemy import update
 
 from forest.config import Settings
+from forest.crawls import runner
 from forest.crawls.models import CrawlJob
 from forest.crawls.runner import JobRun, reap
 from forest.crawls.watch import RunningJobs
 from forest.database import Database
+from forest.demo_site.testing import running_demo_site
 from forest.events import Publisher
+from forest.sources.models import Source
 from tests.conftest import make_settings
+from tests.crawls.test_job_errors import _job
 from tests.crawls.test_reaper import Broker, age, load, submit_lost_job
 
 TIMEOUT = 5  # the smallest heartbeat timeout the settings allow: beats every second
@@ -88,3 +95,22 @@ async def test_cancelled_and_superseded_attempts_are_interrupted(database: Datab
         kept_crawl.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await watching
+
+
+async def test_crawl_outliving_its_time_limit_fails_with_the_reason(
+    database: Database, settings: Settings, tmp_path: Path,
+) -> None:
+    with running_demo_site(notices=30, seed=5) as board:
+        job_id = await _job(database, board.url("/kfs/bid/list.do"))
+        async with database.sessionmaker() as session:  # a slow board: a second between requests
+            await session.execute(update(Source).values(polite=True, delay_seconds=1.0))
+            await session.commit()
+        limited = make_settings(settings.database_url, tmp_path, crawl_allow_hosts=[urlsplit(board.base_url).netloc])
+        limited = limited.model_copy(update={"crawl_time_limit_seconds": 2})  # below the settings' floor of 10 s
+
+        outcome = await runner.run_job(limited, job_id)
+
+    assert (outcome.state, outcome.requeue) == ("failed", False)
+    job = await load(database, job_id)
+    assert (job.state, job.attempt) == ("failed", 1)
+    assert job.error == "the crawl did not end within its time limit of 2 s"

@@ -154,7 +154,7 @@ def worker(
     crawls_per_process: Annotated[int | None, typer.Option(
         "--crawls-per-process", min=1, max=1000,
         help="Crawl jobs each process runs at once on its event loop "
-        "(default: FOREST_WORKER_CRAWLS_PER_PROCESS, 100).")] = None,
+        "(default: FOREST_WORKER_CRAWLS_PER_PROCESS, 200).")] = None,
     beat: Annotated[bool, typer.Option(help="Also run the periodic scheduler in this process.")] = False,
     hostname: Annotated[str | None, typer.Option(help="Celery node name.")] = None,
     queues: Annotated[str, typer.Option(

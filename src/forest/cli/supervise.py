@@ -7,9 +7,11 @@ starts from 1 s again. Every exit and restart is logged with the child's pid and
 
 from __future__ import annotations
 
+import ctypes
 import os
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -18,6 +20,7 @@ BACKOFF_FIRST = 1.0
 BACKOFF_MAX = 30.0
 HEALTHY_AFTER = 60.0  # a child that ran this long gets the first backoff again when it dies
 STOP_TIMEOUT = 15.0
+PR_SET_PDEATHSIG = 1
 
 
 @dataclass
@@ -47,8 +50,10 @@ class Supervisor:
         child = self.children.get(name) or Child(name=name, argv=argv, env=env)
         self.children[name] = child
         # Each child leads its own process group, so what it started itself (the worker's beat process) is
-        # stopped with it, and does not outlive a child that was killed.
-        child.proc = subprocess.Popen(child.argv, env=child.env, start_new_session=True)
+        # stopped with it, and does not outlive a child that was killed. Being out of our group, a child is
+        # told to stop by the kernel if this process is killed outright (Linux).
+        child.proc = subprocess.Popen(child.argv, env=child.env, start_new_session=True,
+                                      preexec_fn=_stop_with_parent if sys.platform == "linux" else None)
         child.started_at = time.monotonic()
         child.restart_at = None
         self.log(f"started {name} (pid {child.proc.pid})")
@@ -89,6 +94,11 @@ class Supervisor:
                 proc.kill()
                 proc.wait()
             _signal_group(proc, signal.SIGKILL)
+
+
+def _stop_with_parent() -> None:
+    # prctl(PR_SET_PDEATHSIG, SIGTERM): the child gets SIGTERM when its parent dies, even by SIGKILL.
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def _signal_group(proc: subprocess.Popen[bytes], sig: int) -> None:

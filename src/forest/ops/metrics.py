@@ -54,7 +54,7 @@ class MetricsMiddleware:
 
 # The crawl fleet, read when /metrics is scraped: the workers' own reports (forest.worker.fleet) and the jobs
 # table. Every API process answers the same values; the labels name worker processes, never jobs.
-WORKERS = Gauge("forest_workers", "Live worker processes (those that reported in the last 30 s)")
+WORKERS = Gauge("forest_workers", "Live worker processes (those that reported within three heartbeats)")
 WORKER_CRAWLS_RUNNING = Gauge("forest_worker_crawls_running", "Crawl jobs a worker process runs now", ["worker"])
 WORKER_CRAWLS_CAPACITY = Gauge("forest_worker_crawls_capacity", "Crawl jobs a worker process may run at once",
                                ["worker"])

@@ -2,8 +2,9 @@
 
 Every worker process writes, each heartbeat interval, how many crawls it runs and how many it may run:
 to a Redis hash when `FOREST_REDIS_URL` is set (workers on many machines), otherwise to a file under
-`var/workers/` (the embedded default runs on one machine). A report older than `STALE_SECONDS` belongs
-to a process that died and is dropped by the next reader.
+`var/workers/` (the embedded default runs on one machine). A report missing three heartbeats in a row
+belongs to a process that died and is dropped by the next reader; on the embedded default, so is the
+report of a pid that no longer runs.
 """
 
 from __future__ import annotations
@@ -18,10 +19,15 @@ from pathlib import Path
 from typing import Any
 
 from forest.config import Settings
+from forest.crawls.watch import heartbeat_interval
 from forest.filemodes import private_dir
 
 WORKERS_KEY = "forest:workers"
-STALE_SECONDS = 30.0
+
+
+def stale_after(settings: Settings) -> float:
+    """Seconds after which a worker's report is taken for a dead process's: three missed heartbeats."""
+    return 3 * heartbeat_interval(settings)
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,28 +97,38 @@ async def read(settings: Settings) -> list[WorkerState]:
         client = aioredis.Redis.from_url(settings.redis_url, socket_connect_timeout=2, socket_timeout=2)
         try:
             raw = {k.decode(): v.decode() for k, v in (await client.hgetall(WORKERS_KEY)).items()}
-            stale = [name for name, body in raw.items() if now - json.loads(body)["at"] > STALE_SECONDS]
+            stale = [name for name, body in raw.items() if now - json.loads(body)["at"] > stale_after(settings)]
             if stale:
                 await client.hdel(WORKERS_KEY, *stale)
         finally:
             await client.aclose()
     else:
-        raw = await asyncio.to_thread(_read_files, _dir(settings), now)
+        raw = await asyncio.to_thread(_read_files, _dir(settings), now - stale_after(settings))
     states = []
     for name, body in sorted(raw.items()):
         data = json.loads(body)
-        if now - data["at"] <= STALE_SECONDS:
+        if now - data["at"] <= stale_after(settings):
             states.append(WorkerState(worker=name, running=int(data["running"]), capacity=int(data["capacity"]),
                                       at=float(data["at"])))
     return states
 
 
-def _read_files(folder: Path, now: float) -> dict[str, str]:
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process: it exists
+        return True
+    return True
+
+
+def _read_files(folder: Path, written_after: float) -> dict[str, str]:
     out: dict[str, str] = {}
     host = socket.gethostname()
     for path in folder.glob("*.json") if folder.is_dir() else []:
         try:
-            if now - path.stat().st_mtime > STALE_SECONDS:
+            if path.stat().st_mtime < written_after or not _alive(int(path.stem)):
                 path.unlink(missing_ok=True)
                 continue
             out[f"{host}:{path.stem}"] = path.read_text()

@@ -15,6 +15,7 @@ import logging
 import os
 import random
 import threading
+import time
 from collections.abc import Coroutine
 from typing import Any, TypeVar
 
@@ -22,7 +23,7 @@ import httpx
 
 from forest.alerts import webhooks
 from forest.config import Settings
-from forest.crawler.egress import EgressPolicy, PinnedTransport
+from forest.crawler.egress import EgressPolicy, PinnedTransport, system_resolver
 from forest.crawls import lifecycle, runner
 from forest.crawls.runner import JobContext
 from forest.crawls.watch import RunningJobs, heartbeat_interval
@@ -57,6 +58,33 @@ class SharedTransport(httpx.AsyncBaseTransport):
         await self._inner.aclose()
 
 
+class CachedResolver:
+    """The system resolver with each answer kept for `ttl` seconds, for a process's shared crawl transport.
+
+    A crawl's own policy resolves each host once per crawl; the process's transport serves every crawl for
+    the process's life, so it keeps answers a minute instead: a board's host is not looked up on every
+    request, and a host that moves is followed within a minute. Every request is still checked against
+    the policy with the addresses it is given.
+    """
+
+    def __init__(self, ttl: float = 60.0, max_hosts: int = 10_000) -> None:
+        self.ttl = ttl
+        self.max_hosts = max_hosts
+        self._answers: dict[tuple[str, int], tuple[float, list[str]]] = {}
+
+    async def __call__(self, host: str, port: int) -> list[str]:
+        """The addresses of `host`, from the cache while fresh."""
+        now = time.monotonic()
+        cached = self._answers.get((host, port))
+        if cached is not None and cached[0] > now:
+            return cached[1]
+        addresses = await system_resolver(host, port)
+        if len(self._answers) >= self.max_hosts:
+            self._answers.clear()
+        self._answers[(host, port)] = (now + self.ttl, addresses)
+        return addresses
+
+
 def reap_interval(settings: Settings) -> float:
     """Seconds between passes of a process's reaper: a quarter of the heartbeat timeout, at most 5 s."""
     return min(5.0, max(1.0, settings.job_heartbeat_timeout_seconds / 4))
@@ -82,7 +110,8 @@ class ProcessRuntime:
             "pool_timeout": DB_POOL_TIMEOUT_SECONDS}
         self.db = Database.from_settings(settings, **pool)
         self.publisher = Publisher(settings.redis_url)
-        self.crawl_transport = SharedTransport(PinnedTransport(EgressPolicy(settings.crawl_allow_hosts)))
+        self.crawl_transport = SharedTransport(PinnedTransport(EgressPolicy(settings.crawl_allow_hosts,
+                                                                            resolver=CachedResolver())))
         self.webhook_transport = SharedTransport(PinnedTransport(webhooks.egress_policy(settings)))
         self.running = RunningJobs(self.db, settings)
         self.context = JobContext(db=self.db, publisher=self.publisher, running=self.running,
