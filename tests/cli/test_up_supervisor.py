@@ -17,7 +17,9 @@ import httpx
 import pytest
 
 from tests.conftest import NO_RATE_LIMITS_ENV, SECRET
-from tests.crawls.conftest import ROOT, free_port, register, wait_for_job
+from tests.crawls.conftest import free_port, register, wait_for_job
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @dataclass

@@ -4,10 +4,11 @@ resolver that remembers answers for a while."""
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 import uuid
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import CancelledError, ThreadPoolExecutor
 
 import httpx
 import pytest
@@ -99,3 +100,19 @@ async def test_resolver_remembers_answers_for_its_ttl(monkeypatch: pytest.Monkey
     await asyncio.sleep(0.35)
     await resolve("board.example", 80)
     assert calls == ["board.example", "board.example"]
+
+
+def test_abandon_returns_every_waiting_thread(process: ProcessRuntime) -> None:
+    started = threading.Event()
+
+    async def crawl() -> None:
+        started.set()
+        await asyncio.sleep(3600)
+
+    with ThreadPoolExecutor(3) as threads:
+        waiting = [threads.submit(process.run, crawl()) for _ in range(3)]
+        assert started.wait(5)
+        process.abandon()  # a cold shutdown: the pool's threads must not wait an hour
+        for future in waiting:
+            with pytest.raises(CancelledError):
+                future.result(timeout=5)

@@ -179,7 +179,8 @@ def worker(
 
     get_settings.cache_clear()
     slots = get_settings().worker_crawls_per_process
-    argv = ["worker", "--loglevel=INFO", "--pool=threads", f"--concurrency={slots}", "-E", "-Q", ",".join(names),
+    # The pool is the app's (`worker_pool`: Celery's thread pool, forest.worker.pool).
+    argv = ["worker", "--loglevel=INFO", f"--concurrency={slots}", "-E", "-Q", ",".join(names),
             "--without-gossip", "--without-mingle"]
     if beat:
         argv.append("--beat")

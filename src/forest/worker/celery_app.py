@@ -29,7 +29,7 @@ def make_celery(settings: Settings) -> Celery:
         task_reject_on_worker_lost=True,
         # Prefetch 1 per thread: a process holds at most as many messages as it runs jobs.
         worker_prefetch_multiplier=1,
-        worker_pool="threads",
+        worker_pool="forest.worker.pool:TaskPool",
         worker_concurrency=settings.worker_crawls_per_process,
         task_default_queue=CRAWL_QUEUE,
         task_routes={"forest.webhook": {"queue": WEBHOOK_QUEUE}},

@@ -10,6 +10,7 @@ and the report the API's `/metrics` reads. See docs/jobs.md, "Worker processes".
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import logging
 import os
@@ -101,6 +102,8 @@ class ProcessRuntime:
         self._thread = threading.Thread(target=self.loop.run_forever, name="forest-loop", daemon=True)
         self._thread.start()
         self._tasks: list[asyncio.Task[None]] = []
+        self._lock = threading.RLock()  # also taken from a signal handler (abandon)
+        self._pending: set[concurrent.futures.Future[Any]] = set()
         self.run(self._open())
 
     async def _open(self) -> None:
@@ -122,7 +125,25 @@ class ProcessRuntime:
 
     def run(self, coro: Coroutine[Any, Any, T]) -> T:
         """Run a coroutine on the process's loop and wait for its result (from a task's thread)."""
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result()
+        future = asyncio.run_coroutine_threadsafe(coro, self.loop)
+        with self._lock:
+            self._pending.add(future)
+        try:
+            return future.result()
+        finally:
+            with self._lock:
+                self._pending.discard(future)
+
+    def abandon(self) -> None:
+        """Cancel every coroutine a task waits on (a cold shutdown): the tasks' threads return at once.
+
+        A crawl cancelled this way writes nothing more; its attempt stops heart-beating with the process,
+        and the reaper delivers it again, as after a kill.
+        """
+        with self._lock:
+            pending = list(self._pending)
+        for future in pending:
+            future.cancel()
 
     async def _reap_forever(self) -> None:
         # Every worker process reaps, on its own loop: no queue of busy crawl slots stands between a dead
@@ -171,7 +192,7 @@ class ProcessRuntime:
             self._thread.join(timeout=5)
 
 
-_lock = threading.Lock()
+_lock = threading.RLock()
 _runtime: ProcessRuntime | None = None
 
 
@@ -182,6 +203,14 @@ def get(settings: Settings, queue: lifecycle.JobQueue) -> ProcessRuntime:
         if _runtime is None or _runtime.pid != os.getpid():
             _runtime = ProcessRuntime(settings, queue)
         return _runtime
+
+
+def abandon() -> None:
+    """Cancel the jobs this process's runtime runs, if it started one (a cold shutdown)."""
+    with _lock:
+        current = _runtime
+    if current is not None and current.pid == os.getpid():
+        current.abandon()
 
 
 def shutdown() -> None:
