@@ -103,16 +103,18 @@ async def test_resolver_remembers_answers_for_its_ttl(monkeypatch: pytest.Monkey
 
 
 def test_abandon_returns_every_waiting_thread(process: ProcessRuntime) -> None:
-    started = threading.Event()
+    started = threading.Semaphore(0)
 
     async def crawl() -> None:
-        started.set()
+        started.release()
         await asyncio.sleep(3600)
 
-    with ThreadPoolExecutor(3) as threads:
+    with ThreadPoolExecutor(4) as threads:
         waiting = [threads.submit(process.run, crawl()) for _ in range(3)]
-        assert started.wait(5)
+        for _ in waiting:
+            assert started.acquire(timeout=5)
         process.abandon()  # a cold shutdown: the pool's threads must not wait an hour
-        for future in waiting:
+        late = threads.submit(process.run, crawl())  # handed over as the shutdown began
+        for future in [*waiting, late]:
             with pytest.raises(CancelledError):
                 future.result(timeout=5)

@@ -104,6 +104,7 @@ class ProcessRuntime:
         self._tasks: list[asyncio.Task[None]] = []
         self._lock = threading.RLock()  # also taken from a signal handler (abandon)
         self._pending: set[concurrent.futures.Future[Any]] = set()
+        self._abandoned = False
         self.run(self._open())
 
     async def _open(self) -> None:
@@ -128,6 +129,8 @@ class ProcessRuntime:
         future = asyncio.run_coroutine_threadsafe(coro, self.loop)
         with self._lock:
             self._pending.add(future)
+            if self._abandoned:  # a cold shutdown began while this job was handed over
+                future.cancel()
         try:
             return future.result()
         finally:
@@ -141,6 +144,7 @@ class ProcessRuntime:
         and the reaper delivers it again, as after a kill.
         """
         with self._lock:
+            self._abandoned = True
             pending = list(self._pending)
         for future in pending:
             future.cancel()
@@ -173,11 +177,13 @@ class ProcessRuntime:
     async def _close(self) -> None:
         for task in self._tasks:
             task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        if self._tasks:
+            # Bounded: a task stuck in a client's clean-up (a Redis write being torn down) must not hold the
+            # shutdown; whatever it was doing is only metrics or a pass the next process repeats.
+            await asyncio.wait(self._tasks, timeout=3)
         with contextlib.suppress(Exception):
-            await self.report.remove()
+            async with asyncio.timeout(3):
+                await self.report.remove()
         await self.crawl_transport.shutdown()
         await self.webhook_transport.shutdown()
         await self.publisher.close()
