@@ -10,7 +10,7 @@ One command: `.venv/bin/python bench/jobs/run.py` (see bench/README.md). On a sc
     demo board (10,000 notices, its own process) run on 2 Celery workers; reports the p99 ratio; three rounds:
     polite crawls (Forest's default), politeness off, politeness off with the workers at `nice -n 10`;
 (c) opens 1,000 WebSockets (1,000 users, `Authorization: Bearer`) on one API process and measures delivery of
-    events written with `forest.realtime.events.add_event` and announced with `Publisher.publish`, from just
+    events written with `forest.events.stage` and announced with `Publisher.publish`, from just
     before `publish` to receipt: a trickle (one event to one user, 50/s) and a broadcast (one event to each of
     the 1,000 users, announced together);
 
@@ -45,13 +45,13 @@ sys.path.insert(0, str(ROOT))
 
 from bench.common import bid_list_reads, machine_with_postgres, pg_url, recreate_db, write_section  # noqa: E402
 
+from forest import events  # noqa: E402
 from forest.bids.seed import seed_bids  # noqa: E402
 from forest.cli import migrate  # noqa: E402
 from forest.config import Settings  # noqa: E402
 from forest.crawls.models import CrawlJob  # noqa: E402
 from forest.database import Database, utcnow  # noqa: E402
-from forest.realtime import events  # noqa: E402
-from forest.realtime.events import Publisher  # noqa: E402
+from forest.events import Publisher  # noqa: E402
 from forest.replay.runner import ReplayEntry, RunResult, replay  # noqa: E402
 from forest.security import create_access_token  # noqa: E402
 from forest.sources.models import Source  # noqa: E402
@@ -273,8 +273,8 @@ async def part_c(base: str, settings: Settings, user_ids: list[int]) -> dict[str
 
     async def write(user_batch: list[int]) -> list[Any]:
         async with db.sessionmaker() as session:
-            await events.lock_user_events(session, user_batch)
-            staged = [events.add_event(session, user_id=uid, type="job.progress", data={"bench": True})
+            await events.lock_users(session, user_batch)
+            staged = [await events.stage(session, user_id=uid, type="job.progress", data={"bench": True})
                       for uid in user_batch]
             await session.commit()
             return staged

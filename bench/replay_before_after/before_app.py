@@ -26,14 +26,13 @@ from forest.bids.models import Bid
 from forest.bids.schemas import BidListQuery, BidRead
 from forest.bids.service import BID_KEYSET, apply_filters
 from forest.config import Settings
-from forest.crawls import runner
-from forest.crawls import service as crawls
+from forest.crawls import lifecycle, runner
 from forest.crawls.models import CrawlJob
 from forest.crawls.schemas import CrawlCreate, CrawlJobRead
 from forest.dependencies import API_PREFIX, CurrentUser, DbSession, SettingsDep
 from forest.errors import CursorError
+from forest.events import Publisher
 from forest.pagination import Page, PageResult, page_response
-from forest.realtime.events import Publisher
 
 INLINE_TASK_ID = "inline"
 
@@ -74,13 +73,16 @@ def create_before_app(settings: Settings | None = None) -> FastAPI:
     ) -> CrawlJobRead:
         """Create the job and crawl the board before answering (what a worker does, done in the request)."""
 
-        async def run_now(job_id: uuid.UUID) -> str:
-            await runner.run_job(settings, job_id)
-            return INLINE_TASK_ID
+        class RunNow:
+            async def send(self, job_id: uuid.UUID, task_id: str) -> None:
+                await runner.run_job(settings, job_id)
+
+            async def revoke(self, task_id: str) -> None:
+                return None
 
         publisher: Publisher = request.app.state.publisher
-        job = await crawls.submit(session=session, settings=settings, user=user, job_in=job_in,
-                                  idempotency_key=None, enqueue=run_now, publish=publisher.publish)
+        job = await lifecycle.submit(session=session, settings=settings, user=user, job_in=job_in,
+                                     idempotency_key=None, queue=RunNow(), announcer=publisher)
         fresh = await session.scalar(select(CrawlJob).where(CrawlJob.id == job.id)
                                      .execution_options(populate_existing=True))
         return CrawlJobRead.of(fresh or job)

@@ -23,6 +23,7 @@ from forest.dashboard import router as dashboard_router
 from forest.database import Database
 from forest.dependencies import reject_nul_characters, reject_unknown_query_params
 from forest.errors import COMMON_RESPONSES, install_error_handlers
+from forest.events import Publisher
 from forest.feeds.router import router as feeds_router
 from forest.logs import install_log_redaction
 from forest.ops.metrics import MetricsMiddleware
@@ -30,12 +31,12 @@ from forest.ops.router import router as ops_router
 from forest.pagination import CursorSigner
 from forest.quotas import SocketLeases
 from forest.ratelimit import RateLimits
-from forest.realtime.events import Publisher
 from forest.realtime.hub import Hub
 from forest.realtime.ws import router as ws_router
 from forest.security import configure_password_hashing
 from forest.sources.router import router as sources_router
 from forest.users.router import router as users_router
+from forest.worker.celery_app import make_celery
 from forest.worker.dispatch import Dispatcher
 
 log = logging.getLogger(__name__)
@@ -57,7 +58,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.db = Database.from_settings(settings)
         app.state.rate_limits = RateLimits(settings)
         app.state.publisher = Publisher(settings.redis_url)
-        app.state.dispatcher = Dispatcher(settings)
+        app.state.dispatcher = Dispatcher(make_celery(settings))
         app.state.ws_leases = SocketLeases(settings.redis_url)
         app.state.hub = Hub(app.state.db, redis_url=settings.redis_url,
                             poll_interval=settings.event_poll_interval_seconds)

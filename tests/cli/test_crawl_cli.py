@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import json
 import os
 import subprocess
 import sys
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -17,9 +19,11 @@ from sqlalchemy import func, select
 
 from forest.bids.models import Bid
 from forest.crawler.presets.demo import DEMO_LIST_PATH
+from forest.crawls.models import CrawlJob
 from forest.database import Database, utcnow
 from forest.demo_site.testing import DemoSite
 from forest.sources.models import Source
+from forest.users.models import User
 from tests.conftest import SECRET, make_settings
 from tests.plugin import fresh_sqlite_database
 
@@ -114,3 +118,40 @@ def test_crawl_cli_bare_url_uses_the_ad_hoc_source(demo: DemoSite, db_url: str, 
 
     # Keyed by the full URL; the operator's ad-hoc sources are shared, like an admin's.
     assert _run_db(db_url, tmp_path, sources) == [(f"url:{demo.url(DEMO_LIST_PATH)}", True, None)]
+
+
+def test_crawl_cli_delivers_a_source_s_lost_job_and_leaves_a_live_one_alone(
+    demo: DemoSite, db_url: str, tmp_path: Path,
+) -> None:
+    demo.board.reset()
+
+    async def add_jobs(session: Any) -> tuple[int, int, str, str]:
+        admin = User(email="admin@example.com", password_hash="x", is_admin=True, created_at=utcnow())
+        lost_source = Source(name="lost", start_url=demo.url(DEMO_LIST_PATH), preset="demo_board", max_pages=1,
+                             timezone="Asia/Seoul", polite=False, enabled=True, created_at=utcnow())
+        live_source = Source(name="live", start_url=demo.url(DEMO_LIST_PATH), preset="demo_board", max_pages=1,
+                             timezone="Asia/Seoul", polite=False, enabled=True, created_at=utcnow())
+        session.add_all([admin, lost_source, live_source])
+        await session.flush()
+        long_ago = utcnow() - dt.timedelta(hours=1)
+        jobs = [CrawlJob(id=uuid.uuid4(), user_id=admin.id, source_id=source.id, url=source.start_url, max_pages=1,
+                         state="running", attempt=1, last_seq=2, heartbeat_at=beat, started_at=long_ago,
+                         created_at=long_ago) for source, beat in ((lost_source, long_ago), (live_source, utcnow()))]
+        session.add_all(jobs)
+        await session.commit()
+        return lost_source.id, live_source.id, str(jobs[0].id), str(jobs[1].id)
+
+    lost_source, live_source, lost_job, live_job = _run_db(db_url, tmp_path, add_jobs)
+    # A job whose worker was lost is delivered here: its next attempt crawls the board.
+    done = _forest(demo, db_url, tmp_path, "--source", str(lost_source), "--json")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["job_id"] == lost_job
+    # A live attempt (its heartbeat is fresh) keeps its job: the CLI refuses instead of crawling twice.
+    done = _forest(demo, db_url, tmp_path, "--source", str(live_source), "--json")
+    assert done.returncode == 2 and live_job in json.loads(done.stdout)["error"]
+
+    async def states(session: Any) -> list[tuple[str, int]]:
+        rows = (await session.scalars(select(CrawlJob).order_by(CrawlJob.source_id))).all()
+        return [(job.state, job.attempt) for job in rows]
+
+    assert _run_db(db_url, tmp_path, states) == [("succeeded", 2), ("running", 1)]

@@ -19,7 +19,7 @@ from forest.crawler.engine import crawl
 from forest.crawls.models import JobEvent
 from forest.crawls.runner import _AlertingStore
 from forest.demo_site.testing import DemoSite, running_demo_site
-from forest.realtime.events import Publisher
+from forest.events import Publisher
 from forest.users.models import User
 
 BIG_BOARD = 5000

@@ -13,10 +13,11 @@ import pytest
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
-from forest.crawls import service
+from forest.crawls import lifecycle
 from forest.crawls.runner import reap
 from forest.crawls.schemas import CrawlCreate
 from forest.database import Database
+from forest.events import Publisher
 from forest.users.models import User
 from tests.conftest import make_settings
 from tests.plugin import Stack, register, wait_for_job
@@ -246,11 +247,12 @@ def test_alert_receives_exactly_the_new_matching_bids(pg_stack: Stack) -> None:
 
 def submit_with_lost_enqueue(stack: Stack, user_id: int, source_id: int) -> str:
     """Accept a job as the API does, but lose its Celery message (an API killed right after the commit)."""
-    async def lost(_job_id: uuid.UUID) -> str:
-        return "lost"
+    class Lost:  # accepts every send and delivers none
+        async def send(self, job_id: uuid.UUID, task_id: str) -> None:
+            return None
 
-    async def no_publish(_events: object) -> None:
-        return None
+        async def revoke(self, task_id: str) -> None:
+            return None
 
     async def run() -> str:
         settings = make_settings(stack.database_url, stack.var_dir)
@@ -259,9 +261,9 @@ def submit_with_lost_enqueue(stack: Stack, user_id: int, source_id: int) -> str:
             async with db.sessionmaker() as session:
                 user = await session.get(User, user_id)
                 assert user is not None
-                job = await service.submit(session=session, settings=settings, user=user,
-                                           job_in=CrawlCreate(source_id=source_id), idempotency_key=None,
-                                           enqueue=lost, publish=no_publish)
+                job = await lifecycle.submit(session=session, settings=settings, user=user,
+                                             job_in=CrawlCreate(source_id=source_id), idempotency_key=None,
+                                             queue=Lost(), announcer=Publisher(None))
                 return str(job.id)
         finally:
             await db.dispose()
@@ -281,13 +283,16 @@ def test_job_whose_enqueue_was_lost_is_sent_again_and_runs_once(pg_stack: Stack)
     # A pass of the reaper now, with the stack's timeouts: the finished job is not lost any more, so not re-sent.
     sent: list[uuid.UUID] = []
 
-    def enqueue(job: uuid.UUID) -> str:
-        sent.append(job)
-        return f"task-{job}"
+    class Recorder:
+        async def send(self, job_id: uuid.UUID, task_id: str) -> None:
+            sent.append(job_id)
+
+        async def revoke(self, task_id: str) -> None:
+            return None
 
     settings = make_settings(pg_stack.database_url, pg_stack.var_dir, job_queued_timeout_seconds=5,
                              job_heartbeat_timeout_seconds=6)
-    resent = asyncio.run(reap(settings, enqueue))
+    resent = asyncio.run(reap(settings, Recorder()))
     assert uuid.UUID(job_id) not in resent and uuid.UUID(job_id) not in sent
     events = httpx.get(f"{a}/api/v1/crawls/{job_id}/events", params={"limit": 100}, headers=headers).json()["items"]
     types = [e["type"] for e in events]

@@ -4,17 +4,16 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Sequence
 
 from sqlalchemy import update
 
 from forest.config import Settings
-from forest.crawls import service
-from forest.crawls.models import CrawlJob, JobEvent
+from forest.crawls import lifecycle
+from forest.crawls.models import CrawlJob
 from forest.crawls.runner import JobRun, reap
 from forest.crawls.schemas import CrawlCreate
 from forest.database import Database, utcnow
-from forest.realtime.events import Publisher
+from forest.events import Publisher
 from forest.sources.models import Source
 from forest.users.models import User
 
@@ -22,23 +21,21 @@ from forest.users.models import User
 class Broker:
     """Records sends instead of talking to a broker; `down` makes every send fail."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, lost: bool = False) -> None:
         self.sent: list[uuid.UUID] = []
+        self.task_ids: list[str] = []
         self.down = False
+        self.lost = lost  # accept every send and deliver none (an API that died right after its commit)
 
-    def send(self, job_id: uuid.UUID) -> str:
+    async def send(self, job_id: uuid.UUID, task_id: str) -> None:
         if self.down:
             raise ConnectionError("broker unreachable")
-        self.sent.append(job_id)
-        return f"task-{len(self.sent)}"
+        if not self.lost:
+            self.sent.append(job_id)
+            self.task_ids.append(task_id)
 
-
-async def _lost_send(_job_id: uuid.UUID) -> str:
-    return "lost"  # the broker accepted nothing, or the API died before sending
-
-
-async def _no_publish(_events: Sequence[JobEvent]) -> None:
-    return None
+    async def revoke(self, task_id: str) -> None:
+        return None
 
 
 async def submit_lost_job(db: Database, settings: Settings) -> uuid.UUID:
@@ -50,9 +47,9 @@ async def submit_lost_job(db: Database, settings: Settings) -> uuid.UUID:
                         timezone="Asia/Seoul", polite=True, enabled=True, created_at=utcnow())
         session.add_all([user, source])
         await session.commit()
-        job = await service.submit(session=session, settings=settings, user=user,
-                                   job_in=CrawlCreate(source_id=source.id), idempotency_key=None,
-                                   enqueue=_lost_send, publish=_no_publish)
+        job = await lifecycle.submit(session=session, settings=settings, user=user,
+                                     job_in=CrawlCreate(source_id=source.id), idempotency_key=None,
+                                     queue=Broker(lost=True), announcer=Publisher(None))
         return job.id
 
 
@@ -80,15 +77,15 @@ async def test_reap_resends_a_queued_job_once_per_timeout(database: Database, se
     timeout = settings.job_queued_timeout_seconds
     job_id = await submit_lost_job(database, settings)
     broker = Broker()
-    assert await reap(settings, broker.send) == []  # just queued: the first delivery may still be on its way
+    assert await reap(settings, broker) == []  # just queued: the first delivery may still be on its way
     await age(database, job_id, timeout + 1)
-    assert await reap(settings, broker.send) == [job_id]
+    assert await reap(settings, broker) == [job_id]
     job = await load(database, job_id)
-    assert job.state == "queued" and job.attempt == 0 and job.task_id == "task-1"
-    assert await reap(settings, broker.send) == []  # sent just now: not again before another timeout
+    assert job.state == "queued" and job.attempt == 0 and job.task_id == broker.task_ids[0] != str(job_id)
+    assert await reap(settings, broker) == []  # sent just now: not again before another timeout
     await age(database, job_id, timeout + 1)
-    assert await reap(settings, broker.send) == [job_id]
-    assert broker.sent == [job_id, job_id]
+    assert await reap(settings, broker) == [job_id]
+    assert broker.sent == [job_id, job_id] and len(set(broker.task_ids)) == 2  # each re-send has its own task id
 
 
 async def test_reap_leaves_started_and_finished_jobs_alone(database: Database, settings: Settings) -> None:
@@ -104,7 +101,7 @@ async def test_reap_leaves_started_and_finished_jobs_alone(database: Database, s
         await session.execute(update(CrawlJob).where(CrawlJob.id == running).values(heartbeat_at=utcnow()))
         await session.commit()
     broker = Broker()
-    assert await reap(settings, broker.send) == []
+    assert await reap(settings, broker) == []
     assert broker.sent == []
 
 
@@ -113,10 +110,10 @@ async def test_reap_retries_a_resend_the_broker_refused(database: Database, sett
     await age(database, job_id, settings.job_queued_timeout_seconds + 1)
     broker = Broker()
     broker.down = True
-    assert await reap(settings, broker.send) == []
+    assert await reap(settings, broker) == []
     assert (await load(database, job_id)).heartbeat_at is None  # the claim was undone
     broker.down = False
-    assert await reap(settings, broker.send) == [job_id]
+    assert await reap(settings, broker) == [job_id]
 
 
 async def test_duplicate_delivery_claims_no_second_attempt(database: Database, settings: Settings) -> None:

@@ -14,6 +14,19 @@ from forest.database import Database, utcnow
 from forest.sources.models import Source
 
 
+class Queue:
+    """Records the deliveries the scheduler sends."""
+
+    def __init__(self) -> None:
+        self.sent: list[uuid.UUID] = []
+
+    async def send(self, job_id: uuid.UUID, task_id: str) -> None:
+        self.sent.append(job_id)
+
+    async def revoke(self, task_id: str) -> None:
+        return None
+
+
 async def test_run_due_queues_a_job_per_due_source_and_moves_its_next_run(  # type: ignore[no-untyped-def]
     db: Database, settings: Settings, make_user,
 ) -> None:
@@ -30,8 +43,9 @@ async def test_run_due_queues_a_job_per_due_source_and_moves_its_next_run(  # ty
         await session.commit()
         due_id = due.id
 
-    sent: list[uuid.UUID] = []
-    started = await scheduled.run_due(settings, lambda job_id: sent.append(job_id) or "task")
+    queue = Queue()
+    started = await scheduled.run_due(settings, queue)
+    sent = queue.sent
 
     assert started == sent and len(started) == 1
     async with db.sessionmaker() as session:
@@ -40,4 +54,4 @@ async def test_run_due_queues_a_job_per_due_source_and_moves_its_next_run(  # ty
         source = (await session.scalars(select(Source).where(Source.id == due_id))).one()
         assert source.next_run_at is not None and source.next_run_at > utcnow()
         assert source.next_run_at.astimezone(dt.timezone(dt.timedelta(hours=9))).hour == 9
-    assert await scheduled.run_due(settings, lambda job_id: "task") == []  # nothing due any more
+    assert await scheduled.run_due(settings, Queue()) == []  # nothing due any more

@@ -19,7 +19,7 @@ from forest.crawls.runner import JobRun, reap
 from forest.crawls.watch import RunningJobs
 from forest.database import Database
 from forest.demo_site.testing import running_demo_site
-from forest.realtime.events import Publisher
+from forest.events import Publisher
 from forest.sources.models import Source
 from tests.conftest import make_settings
 from tests.crawls.test_job_errors import _job
@@ -52,7 +52,7 @@ async def test_a_stalled_crawl_keeps_beating_and_is_reaped_once_its_process_stop
     try:
         for _ in range(TIMEOUT + 2):  # longer than the timeout without a single progress write
             await asyncio.sleep(1)
-            assert await reap(settings, broker.send) == []
+            assert await reap(settings, broker) == []
         job = await load(database, run.job_id)
         assert (job.state, job.attempt) == ("running", 1) and not stalled.done()
     finally:
@@ -61,7 +61,7 @@ async def test_a_stalled_crawl_keeps_beating_and_is_reaped_once_its_process_stop
             await watching
     # The process is gone: no more beats. Once the timeout has passed, the next reaper pass re-queues the job.
     await age(database, run.job_id, TIMEOUT + 1)
-    assert await reap(settings, broker.send) == [run.job_id]
+    assert await reap(settings, broker) == [run.job_id]
     assert (await load(database, run.job_id)).state == "queued"
     stalled.cancel()
 

@@ -6,8 +6,8 @@ import asyncio
 import json
 import uuid
 
+from forest import events
 from forest.database import Database, utcnow
-from forest.realtime import events
 from forest.realtime.reader import BATCH_LIMIT, EventReader
 from forest.users.models import User
 
@@ -23,9 +23,8 @@ async def _user(db: Database) -> int:
 
 async def _events(db: Database, user_id: int, n: int) -> list[int]:
     async with db.sessionmaker() as session:
-        await events.lock_user_events(session, [user_id])
-        staged = [events.add_event(session, user_id=user_id, type="bid.new", data={"k": k}) for k in range(n)]
-        await session.commit()
+        staged = [await events.stage(session, user_id=user_id, type="bid.new", data={"k": k}) for k in range(n)]
+        await events.commit(session, events.Publisher(None))
         return [e.id for e in staged]
 
 

@@ -20,8 +20,17 @@ from forest.worker.runtime import CachedResolver, ProcessRuntime
 from tests.conftest import make_settings
 
 
-def _never_sent(job_id: uuid.UUID) -> str:
-    raise AssertionError(f"nothing should be re-queued here ({job_id})")
+class _NeverSent:
+    """The job queue of these runtimes: nothing should be re-queued here."""
+
+    async def send(self, job_id: uuid.UUID, task_id: str) -> None:
+        raise AssertionError(f"nothing should be re-queued here ({job_id})")
+
+    async def revoke(self, task_id: str) -> None:
+        return None
+
+
+_never_sent = _NeverSent()
 
 
 @pytest.fixture

@@ -16,12 +16,12 @@ from dataclasses import dataclass, field
 from sqlalchemy import and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from forest import events
 from forest.alerts import webhooks
 from forest.alerts.models import ANY_ROUTE, Alert, AlertRoute
 from forest.bids.filters import BidFilters, matches
 from forest.bids.models import Bid, BidDetail
-from forest.crawls.models import JobEvent
-from forest.realtime import events
+from forest.events import Event
 from forest.sources.models import Source
 from forest.sources.service import can_see
 from forest.users.models import User
@@ -31,9 +31,10 @@ DEFAULT_MAX_EVENTS = 5
 
 @dataclass
 class Staged:
-    """What `stage_alert_events` added to the transaction: events to publish and deliveries to send after commit."""
+    """What `stage_alert_events` added to the transaction: its events (announced by `events.commit`) and the
+    webhook deliveries to hand to a worker after commit."""
 
-    events: list[JobEvent] = field(default_factory=list)
+    events: list[Event] = field(default_factory=list)
     delivery_ids: list[uuid.UUID] = field(default_factory=list)
 
 
@@ -68,8 +69,8 @@ async def stage_alert_events(
     """Stage the events of the alerts that new and edited bids match: `bid.new` per new bid (or one summary
     when an alert matches more than `max_events`) with one webhook delivery per alert with a webhook, and
     `bid.updated` per edited bid (a correction moving the deadline, a new title; at most `max_events` per
-    alert). Only alerts whose owner may see the bid's source are read. The caller commits, then publishes the
-    events and hands the deliveries to a worker."""
+    alert). Only alerts whose owner may see the bid's source are read. The caller ends the transaction with
+    `events.commit` (which announces the events), then hands the deliveries to a worker."""
     wanted = [*bid_ids, *updated_ids]
     if not wanted:
         return Staged()
@@ -99,24 +100,24 @@ async def stage_alert_events(
             hits.append((alert, new, changed))
     if not hits:
         return Staged()
-    await events.lock_user_events(session, [alert.user_id for alert, _, _ in hits])
+    await events.lock_users(session, [alert.user_id for alert, _, _ in hits])  # all at once, in order
     staged_updates = [
-        events.add_event(session, user_id=alert.user_id, type="bid.updated", alert_id=alert.id,
-                         data={"bid": bid_payload(bid), "alert_id": alert.id, "alert_name": alert.name})
+        await events.stage(session, user_id=alert.user_id, type="bid.updated", alert_id=alert.id,
+                           data={"bid": bid_payload(bid), "alert_id": alert.id, "alert_name": alert.name})
         for alert, _, changed in hits for bid in changed[:max_events]]
-    by_alert: list[tuple[Alert, list[JobEvent]]] = []
+    by_alert: list[tuple[Alert, list[Event]]] = []
     for alert, matched, _ in hits:
         if not matched:
             continue
         common = {"alert_id": alert.id, "alert_name": alert.name, "webhook": bool(alert.webhook_url)}
         if len(matched) <= max_events:
-            staged_events = [events.add_event(session, user_id=alert.user_id, type="bid.new", alert_id=alert.id,
-                                              data={"bid": bid_payload(bid), **common}) for bid in matched]
+            staged_events = [await events.stage(session, user_id=alert.user_id, type="bid.new", alert_id=alert.id,
+                                                data={"bid": bid_payload(bid), **common}) for bid in matched]
         else:
             payloads = [bid_payload(bid) for bid in matched]
-            staged_events = [events.add_event(session, user_id=alert.user_id, type="bid.new", alert_id=alert.id,
-                                              data={"bid": payloads[0], "bids": payloads, "count": len(payloads),
-                                                    **common})]
+            staged_events = [await events.stage(session, user_id=alert.user_id, type="bid.new", alert_id=alert.id,
+                                                data={"bid": payloads[0], "bids": payloads, "count": len(payloads),
+                                                      **common})]
         by_alert.append((alert, staged_events))
     await session.flush()
     staged = Staged(events=[*staged_updates, *(event for _, alert_events in by_alert for event in alert_events)])

@@ -35,8 +35,8 @@ from forest.alerts.schemas import WebhookDeliveryRead
 from forest.config import Settings
 from forest.crawler.egress import EgressPolicy, PinnedTransport, UrlNotAllowed
 from forest.crawler.fetch import parse_retry_after
-from forest.crawls.models import JobEvent
 from forest.database import Database, utcnow
+from forest.events import Event
 from forest.pagination import ListSelect, columns_of
 
 log = logging.getLogger(__name__)
@@ -130,7 +130,7 @@ def _rfc3339(value: dt.datetime) -> str:
     return value.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
 
 
-def stage(session: AsyncSession, *, alert: Alert, staged: Sequence[JobEvent]) -> WebhookDelivery:
+def stage(session: AsyncSession, *, alert: Alert, staged: Sequence[Event]) -> WebhookDelivery:
     """Stage one delivery of an alert's `bid.new` events (already flushed, so they have ids)."""
     delivery_id = uuid.uuid4()
     now = utcnow()

@@ -1,10 +1,11 @@
-"""`forest crawl`: one crawl in the foreground, straight into the configured database (no Celery)."""
+"""`forest crawl`: one crawl in the foreground, run as a job in this process (no broker, no worker)."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import time
+import uuid
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -15,7 +16,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextC
 from rich.table import Table
 
 from forest.config import Settings
-from forest.crawler.engine import CrawlProgress, CrawlResult
+from forest.crawler.engine import ERROR, CrawlProgress, CrawlResult
 
 console = Console()
 err_console = Console(stderr=True)
@@ -39,11 +40,13 @@ class Outcome:
     max_pages: int
     result: CrawlResult
     seconds: float
+    job_id: uuid.UUID
 
     def as_dict(self) -> dict[str, Any]:
         """The `--json` object."""
         return {
             "ok": not self.result.failed,
+            "job_id": str(self.job_id),
             "source_id": self.source_id,
             "source_name": self.source_name,
             "url": self.url,
@@ -56,39 +59,51 @@ class Outcome:
         }
 
 
+class _InProcess:
+    """The CLI's job queue: nothing is sent, the job is delivered right here."""
+
+    async def send(self, job_id: uuid.UUID, task_id: str) -> None:
+        return None
+
+    async def revoke(self, task_id: str) -> None:
+        return None
+
+
 async def run_crawl(settings: Settings, *, source_id: int | None, url: str | None, max_pages: int | None,
                     progress: Progress | None = None) -> Outcome:
-    """Resolve the source (or the ad-hoc source of a URL), crawl it through DbNoticeStore, record the crawl time."""
-    from forest.bids.ingest import DbNoticeStore
-    from forest.crawler.engine import crawl
+    """Crawl a source (or the ad-hoc source of a URL) as a job delivered in this process: the job row, its
+    events, the stored bids and the alerts they raise are those of a worker's crawl of the same board.
+
+    A source that has a job already (queued, or running with a lost worker) has that job delivered here
+    instead; one that a live attempt is crawling is refused."""
+    from pydantic import ValidationError
+
+    from forest.crawls import lifecycle, runner
     from forest.crawls.models import CrawlJob
-    from forest.crawls.runner import crawl_config
+    from forest.crawls.schemas import CrawlCreate, progress_of
     from forest.database import Database
-    from forest.errors import UrlNotAllowed
+    from forest.errors import ForestError
+    from forest.events import Publisher
     from forest.sources import service as sources
+    from forest.users import service as users
 
     db = Database.from_settings(settings)
+    publisher = Publisher(settings.redis_url)
     try:
         async with db.sessionmaker() as session:
-            if source_id is not None:
-                source = await sources.get(session=session, source_id=source_id)
-                if source is None:
-                    raise CrawlRefused(f"source {source_id} does not exist")
-                start_url = source.start_url
-            else:
-                assert url is not None
-                try:
-                    await sources.check_start_url(settings=settings, url=url)
-                except UrlNotAllowed as exc:
-                    raise CrawlRefused(exc.detail) from exc
-                # The operator's ad-hoc crawls are shared, like an admin's.
-                source = await sources.for_url(session=session, url=url, max_pages=max_pages or 10, owner_id=None)
-                await session.commit()
-                start_url = url
-            pages = min(max_pages or source.max_pages, settings.crawl_max_pages_limit)
-            # The same Source → CrawlConfig mapping as a worker's job, for a job that is never stored.
-            config = crawl_config(settings, CrawlJob(url=start_url, max_pages=pages), source)
-            sid, name = source.id, source.name
+            if source_id is not None and await sources.get(session=session, source_id=source_id) is None:
+                raise CrawlRefused(f"source {source_id} does not exist")
+            try:
+                job_in = CrawlCreate(source_id=source_id, url=url, max_pages=max_pages)
+                job = await lifecycle.submit(session=session, settings=settings,
+                                             user=await users.operator(session=session), job_in=job_in,
+                                             idempotency_key=None, queue=_InProcess(), announcer=publisher)
+            except ValidationError as exc:
+                raise CrawlRefused("; ".join(str(e["msg"]) for e in exc.errors())) from exc
+            except ForestError as exc:
+                raise CrawlRefused(exc.detail) from exc
+            source = await sources.get_or_raise(session=session, source_id=job.source_id or 0)
+            name, pages = source.name, job.max_pages
 
         task: TaskID | None = None
         if progress is not None:
@@ -100,16 +115,25 @@ async def run_crawl(settings: Settings, *, source_id: int | None, url: str | Non
                                 updated=p.items_updated, errors=p.errors)
 
         started = time.perf_counter()
-        result = await crawl(config, DbNoticeStore(db.sessionmaker, sid), on_progress=on_progress)
+        ran = await runner.run_job(settings, job.id, report=on_progress)
         seconds = time.perf_counter() - started
+        if ran.state is None:
+            raise CrawlRefused(f"source {source.id} is being crawled by job {job.id} elsewhere (a worker's live "
+                               "attempt holds it)")
+        result = ran.result
+        if result is None:  # the run ended on an exception, or was stopped from outside: the job row says how
+            async with db.sessionmaker() as session:
+                ended = await session.get(CrawlJob, job.id)
+                assert ended is not None
+            error = ended.error or f"the job is {ended.state}"
+            result = CrawlResult(progress=CrawlProgress(**progress_of(ended)),
+                                 stopped_reason=ERROR, error=error, errors=[error])
         if progress is not None and task is not None:
             progress.update(task, total=result.progress.pages_done or 1, completed=result.progress.pages_done)
-        if not result.failed:
-            async with db.sessionmaker() as session:
-                await sources.mark_crawled(session=session, source_id=sid)
-        return Outcome(source_id=sid, source_name=name, url=start_url, max_pages=pages, result=result,
-                       seconds=seconds)
+        return Outcome(source_id=source.id, source_name=name, url=job.url, max_pages=pages, result=result,
+                       seconds=seconds, job_id=job.id)
     finally:
+        await publisher.close()
         await db.dispose()
 
 
@@ -119,6 +143,7 @@ def _summary(outcome: Outcome) -> Table:
     table.add_column("", style="bold")
     table.add_column("")
     rows = [
+        ("job", str(outcome.job_id)),
         ("url", outcome.url),
         ("stopped", outcome.result.stopped_reason),
         ("pages", f"{p.pages_done} (max {outcome.max_pages})"),

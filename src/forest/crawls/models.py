@@ -1,15 +1,17 @@
-"""Crawl jobs, their events, and idempotency keys for submitting them."""
+"""Crawl jobs and idempotency keys for submitting them (their events live in `forest.events`)."""
 
 from __future__ import annotations
 
 import datetime as dt
 import uuid
-from typing import Any
 
 from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint, Uuid
 from sqlalchemy.orm import Mapped, mapped_column
 
-from forest.database import NEVER_REUSE_IDS, Base, BigId, JsonType, UtcDateTime, utcnow
+from forest.database import Base, BigId, UtcDateTime, utcnow
+from forest.events.models import Event
+
+JobEvent = Event  # the name the job event table had before events had a home of their own
 
 JOB_STATES = ("queued", "running", "succeeded", "failed", "cancelled")
 FINAL_STATES = frozenset({"succeeded", "failed", "cancelled"})
@@ -48,26 +50,6 @@ class CrawlJob(Base):
     started_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
     finished_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
     retry_of: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("crawl_job.id", ondelete="SET NULL"))
-
-
-class JobEvent(Base):
-    """A durable event for one user (job state, progress, new bid), replayable by id."""
-
-    __tablename__ = "job_event"
-    __table_args__ = (
-        Index("ix_job_event_user_id_id", "user_id", "id"),
-        Index("ix_job_event_job_id_id", "job_id", "id"),
-        NEVER_REUSE_IDS,
-    )
-
-    id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    user_id: Mapped[int] = mapped_column(ForeignKey("user.id", ondelete="CASCADE"))
-    job_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("crawl_job.id", ondelete="CASCADE"))
-    alert_id: Mapped[int | None] = mapped_column(ForeignKey("alert.id", ondelete="SET NULL"))
-    type: Mapped[str] = mapped_column(String(40))
-    seq: Mapped[int | None] = mapped_column(Integer)
-    data: Mapped[dict[str, Any]] = mapped_column(JsonType, default=dict)
-    at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
 
 
 class IdempotencyKey(Base):

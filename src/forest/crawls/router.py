@@ -7,7 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Header, Path, Query, Request, Response
 
-from forest.crawls import service
+from forest.crawls import lifecycle, service
 from forest.crawls.models import CrawlJob
 from forest.crawls.schemas import (
     CrawlCreate,
@@ -20,10 +20,9 @@ from forest.crawls.schemas import (
 )
 from forest.dependencies import API_PREFIX, CurrentUser, Db, DbSession, Limits, ListParams, SettingsDep, Signer
 from forest.errors import NotFound
+from forest.events import Publisher
 from forest.pagination import Page, page_response
-from forest.realtime.events import Publisher
 from forest.routing import LeanRoute
-from forest.worker.dispatch import Dispatcher
 
 router = APIRouter(prefix=API_PREFIX, tags=["crawls"], route_class=LeanRoute)
 aliases = APIRouter(tags=["crawls (seed-compatible)"])
@@ -32,8 +31,8 @@ IdempotencyKeyHeader = Annotated[str | None, Header(alias="Idempotency-Key", min
 JobId = Annotated[uuid.UUID, Path(description="The job's id.")]
 
 
-def _dispatcher(request: Request) -> Dispatcher:
-    dispatcher: Dispatcher = request.app.state.dispatcher
+def _dispatcher(request: Request) -> lifecycle.JobQueue:
+    dispatcher: lifecycle.JobQueue = request.app.state.dispatcher
     return dispatcher
 
 
@@ -61,9 +60,9 @@ async def create_crawl(
     board twice. With an `Idempotency-Key`, repeating the same request returns the same job for 24 h.
     Submissions (with `/retry` and `/start-crawl`) are rate-limited per user: 429 `rate_limited`."""
     await limits.check_crawl_submission(user.id)
-    job = await service.submit(session=session, settings=settings, user=user, job_in=job_in,
-                               idempotency_key=idempotency_key, enqueue=_dispatcher(request).enqueue,
-                               publish=_publisher(request).publish)
+    job = await lifecycle.submit(session=session, settings=settings, user=user, job_in=job_in,
+                                 idempotency_key=idempotency_key, queue=_dispatcher(request),
+                                 announcer=_publisher(request))
     return _accepted(response, job)
 
 
@@ -85,8 +84,8 @@ async def get_crawl(job_id: JobId, user: CurrentUser, session: DbSession) -> Cra
 @router.post("/crawls/{job_id}/cancel", status_code=202, response_model=CrawlJobRead)
 async def cancel_crawl(job_id: JobId, user: CurrentUser, session: DbSession, request: Request) -> CrawlJobRead:
     """Stop a job: a queued job is cancelled at once, a running one before its next page."""
-    job = await service.cancel(session=session, user=user, job_id=job_id, publish=_publisher(request).publish,
-                               revoke=_dispatcher(request).revoke)
+    job = await lifecycle.cancel(session=session, user=user, job_id=job_id, queue=_dispatcher(request),
+                                 announcer=_publisher(request))
     return CrawlJobRead.of(job)
 
 
@@ -95,8 +94,8 @@ async def retry_crawl(job_id: JobId, user: CurrentUser, session: DbSession, sett
                       limits: Limits, request: Request, response: Response) -> CrawlJobRead:
     """Start a new job doing what a finished job did; the new job's `retry_of` names the old one."""
     await limits.check_crawl_submission(user.id)
-    job = await service.retry(session=session, settings=settings, user=user, job_id=job_id,
-                              enqueue=_dispatcher(request).enqueue, publish=_publisher(request).publish)
+    job = await lifecycle.retry(session=session, settings=settings, user=user, job_id=job_id,
+                                queue=_dispatcher(request), announcer=_publisher(request))
     return _accepted(response, job)
 
 
@@ -120,9 +119,8 @@ async def start_crawl(
 ) -> TaskAccepted:
     """Seed-compatible: start a crawl of a URL; the task id is the job id."""
     await limits.check_crawl_submission(user.id)
-    job = await service.submit(session=session, settings=settings, user=user, job_in=CrawlCreate(url=url),
-                               idempotency_key=None, enqueue=_dispatcher(request).enqueue,
-                               publish=_publisher(request).publish)
+    job = await lifecycle.submit(session=session, settings=settings, user=user, job_in=CrawlCreate(url=url),
+                                 idempotency_key=None, queue=_dispatcher(request), announcer=_publisher(request))
     response.headers["Location"] = f"{API_PREFIX}/crawls/{job.id}"
     return TaskAccepted(task_id=str(job.id))
 

@@ -2,24 +2,22 @@
 
 from __future__ import annotations
 
-import asyncio
 import uuid
-from collections.abc import Callable
 
 from sqlalchemy import select
 
 from forest.config import Settings
-from forest.crawls import service as crawls
+from forest.crawls import lifecycle
 from forest.crawls.models import CrawlJob
 from forest.crawls.schemas import CrawlCreate
 from forest.database import Database, utcnow
+from forest.events import Publisher
 from forest.sources.models import Source
 from forest.sources.schedules import next_run
 from forest.users.models import User
 
 
-async def run_due(settings: Settings, enqueue: Callable[[uuid.UUID], str], *,
-                  db: Database | None = None) -> list[uuid.UUID]:
+async def run_due(settings: Settings, queue: lifecycle.JobQueue, *, db: Database | None = None) -> list[uuid.UUID]:
     """Create and queue a job for every enabled source whose schedule is due, skipping busy sources.
 
     `db`: the worker process's database (left open); without it the pass builds and disposes its own.
@@ -27,6 +25,7 @@ async def run_due(settings: Settings, enqueue: Callable[[uuid.UUID], str], *,
     started: list[uuid.UUID] = []
     shared = db
     db = shared or Database.from_settings(settings)
+    publisher = Publisher(settings.redis_url)
     try:
         async with db.sessionmaker() as session:
             now = utcnow()
@@ -39,19 +38,13 @@ async def run_due(settings: Settings, enqueue: Callable[[uuid.UUID], str], *,
                 await session.commit()
                 if owner is None:
                     continue
-
-                async def enqueue_async(job_id: uuid.UUID) -> str:  # the broker's I/O off the event loop
-                    return await asyncio.to_thread(enqueue, job_id)
-
-                async def no_publish(_events: object) -> None:
-                    return None
-
-                job = await crawls.submit(session=session, settings=settings, user=owner,
-                                          job_in=CrawlCreate(source_id=source.id), idempotency_key=None,
-                                          enqueue=enqueue_async, publish=no_publish)
+                job = await lifecycle.submit(session=session, settings=settings, user=owner,
+                                             job_in=CrawlCreate(source_id=source.id), idempotency_key=None,
+                                             queue=queue, announcer=publisher)
                 if job.state == "queued" and job.attempt == 0 and isinstance(job, CrawlJob):
                     started.append(job.id)
     finally:
+        await publisher.close()
         if shared is None:
             await db.dispose()
     return started

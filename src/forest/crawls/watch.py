@@ -17,11 +17,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select, tuple_, update
+from sqlalchemy import select
 
 from forest.config import Settings
+from forest.crawls import lifecycle
 from forest.crawls.models import CrawlJob
-from forest.database import Database, utcnow
+from forest.database import Database
 
 log = logging.getLogger(__name__)
 CANCEL_POLL_SECONDS = 1.0
@@ -76,13 +77,7 @@ class RunningJobs:
         stamped = 0
         for chunk in _chunks(list(self._attempts.values())):
             async with self.db.sessionmaker() as session:
-                result = await session.execute(
-                    update(CrawlJob)
-                    .where(tuple_(CrawlJob.id, CrawlJob.attempt).in_([(a.job_id, a.attempt) for a in chunk]),
-                           CrawlJob.state == "running")
-                    .values(heartbeat_at=utcnow()).execution_options(synchronize_session=False))
-                await session.commit()
-                stamped += int(getattr(result, "rowcount", 0) or 0)
+                stamped += await lifecycle.beat(session, [(a.job_id, a.attempt) for a in chunk])
         return stamped
 
     async def check(self) -> None:

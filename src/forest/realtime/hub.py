@@ -8,8 +8,9 @@ import json
 import logging
 from dataclasses import dataclass, field
 
+from forest import events
 from forest.database import Database
-from forest.realtime import events, gc_tuning
+from forest.realtime import gc_tuning
 
 log = logging.getLogger(__name__)
 # How far back (in event ids) each table check looks for events that committed late.

@@ -20,15 +20,15 @@ from sqlalchemy import BigInteger, Row, bindparam, select, text
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from forest.crawls.models import JobEvent
 from forest.database import Database
-from forest.realtime import events
+from forest.events import Event
+from forest.realtime import wire
 
 log = logging.getLogger(__name__)
 BATCH_LIMIT = 200  # events per socket and read
 MAX_READS_PER_ROUND = 1000
 
-_COLUMNS = tuple(JobEvent.__table__.columns)
+_COLUMNS = tuple(Event.__table__.columns)
 _MANY_AFTER = text(
     "SELECT e.* FROM unnest(CAST(:user_ids AS BIGINT[]), CAST(:afters AS BIGINT[])) AS r(user_id, after) "
     "CROSS JOIN LATERAL (SELECT * FROM job_event WHERE job_event.user_id = r.user_id AND job_event.id > r.after "
@@ -90,8 +90,8 @@ async def _read_many(session: AsyncSession, keys: Sequence[Read]) -> dict[Read, 
     rows: list[Row[tuple[object, ...]]] = []
     if session.bind.dialect.name != "postgresql" or len(keys) == 1:
         for user_id, after in keys:
-            stmt = (select(*_COLUMNS).where(JobEvent.user_id == user_id, JobEvent.id > after)
-                    .order_by(JobEvent.id).limit(BATCH_LIMIT))
+            stmt = (select(*_COLUMNS).where(Event.user_id == user_id, Event.id > after)
+                    .order_by(Event.id).limit(BATCH_LIMIT))
             rows += (await session.execute(stmt)).all()
     else:
         rows += (await session.execute(_MANY_AFTER, {"user_ids": [k[0] for k in keys],
@@ -101,6 +101,6 @@ async def _read_many(session: AsyncSession, keys: Sequence[Read]) -> dict[Read, 
     for row in sorted(rows, key=lambda r: r.id):
         if row.id not in seen:  # several reads of one user return the same events
             seen.add(row.id)
-            by_user.setdefault(row.user_id, []).append(Outgoing(row.id, events.wire_text(row)))
+            by_user.setdefault(row.user_id, []).append(Outgoing(row.id, wire.wire_text(row)))
     return {(user_id, after): [e for e in by_user.get(user_id, ()) if e.id > after][:BATCH_LIMIT]
             for user_id, after in keys}

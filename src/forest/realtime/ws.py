@@ -10,11 +10,12 @@ from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.websockets import WebSocketState
 
+from forest import events
 from forest.config import Settings
 from forest.database import Database
 from forest.errors import Unauthorized
 from forest.quotas import SocketLeases
-from forest.realtime import events
+from forest.realtime import wire
 from forest.realtime.hub import Hub, Subscription
 from forest.realtime.reader import BATCH_LIMIT, EventReader
 from forest.security import AccessClaims, verify_access_token
@@ -195,7 +196,7 @@ async def _send_loop(websocket: WebSocket, reader: EventReader, sub: Subscriptio
                 await sub.wake.wait()
         except TimeoutError:
             async with asyncio.timeout(SEND_TIMEOUT_SECONDS):
-                await websocket.send_json(events.heartbeat())
+                await websocket.send_json(wire.heartbeat())
 
 
 async def _drain(websocket: WebSocket, max_bytes: int) -> None:

@@ -12,10 +12,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
 from forest.config import Settings
-from forest.crawler.definition import SourceDefinition
 from forest.crawler.egress import EgressPolicy
 from forest.crawler.egress import UrlNotAllowed as EgressRefused
-from forest.crawler.engine import CrawlConfig, crawl
+from forest.crawler.engine import crawl
 from forest.crawler.memory import MemoryStore
 from forest.crawler.presets.definitions import PRESET_DEFINITIONS, PRESET_DESCRIPTIONS
 from forest.database import Database, utcnow
@@ -31,6 +30,7 @@ from forest.pagination import (
     paginate,
 )
 from forest.sources import schedules, urls
+from forest.sources.crawling import validation_config
 from forest.sources.models import Source
 from forest.sources.schemas import (
     NoticeSample,
@@ -52,8 +52,6 @@ from forest.users.models import User
 
 DEMO_SOURCE_NAME = "산림청 입찰공고 (demo board)"
 VALIDATE_SAMPLE_SIZE = 3
-# A validation fetches one page while the client waits: fail fast instead of retrying for minutes.
-_VALIDATE_TIMEOUT_SECONDS = 15.0
 
 
 def shared_or_owned_by(viewer: int | ColumnElement[int]) -> ColumnElement[bool]:
@@ -140,6 +138,28 @@ def check_crawlable(user: User, source: Source) -> None:
     """Raise Forbidden when a normal user asks for a crawl of a disabled source."""
     if not source.enabled and not user.is_admin:
         raise Forbidden(f"Source {source.id} is disabled; only an admin can crawl it.")
+
+
+async def crawl_target(*, session: AsyncSession, settings: Settings, user: User, source_id: int | None,
+                       url: str | None, max_pages: int | None) -> tuple[Source, str, int]:
+    """What a crawl request of `user` crawls: the source (a known one, or the ad-hoc source of a bare URL
+    checked against the egress policy), the URL to start from, and how many list pages at most."""
+    if source_id is not None:
+        source = await get_or_raise(session=session, source_id=source_id, user=user)
+        check_crawlable(user, source)
+        url, pages = source.start_url, max_pages or source.max_pages
+        if not user.is_admin:  # a source's own limit binds everyone but admins
+            pages = min(pages, source.max_pages)
+    else:
+        assert url is not None
+        try:
+            await EgressPolicy(settings.crawl_allow_hosts).check_url(url)
+        except EgressRefused as exc:
+            raise UrlNotAllowed(f"This URL may not be crawled: {exc.reason}.") from exc
+        pages = min(max_pages or 10, settings.crawl_max_pages_limit)
+        source = await for_url(session=session, url=url, max_pages=pages, owner_id=adhoc_owner(user))
+        check_crawlable(user, source)
+    return source, url, min(pages, settings.crawl_max_pages_limit)
 
 
 async def ensure_demo_source(*, session: AsyncSession, base_url: str) -> Source:
@@ -267,33 +287,10 @@ async def delete(*, session: AsyncSession, source_id: int) -> None:
 
 
 async def mark_crawled(*, session: AsyncSession, source_id: int) -> None:
-    """Record that a crawl of the source just finished successfully."""
+    """Record that a crawl of the source just finished successfully (in the caller's transaction)."""
     source = await get(session=session, source_id=source_id)
     if source is not None:
         source.last_crawled_at = utcnow()
-        await session.commit()
-
-
-def validation_config(settings: Settings, source: Source | SourcePreviewIn) -> CrawlConfig:
-    """A one-page, no-details crawl of a source's (or a previewed board's) first list page."""
-    definition = source.definition
-    if isinstance(definition, SourceDefinition):
-        definition = stored_definition(definition)
-    return CrawlConfig(
-        start_url=source.start_url,
-        preset=source.preset,
-        selectors=source.selectors,
-        definition=definition,
-        encoding=source.encoding,
-        max_pages=1,
-        # Two requests (robots.txt and one page) while a client waits: no politeness delay between them.
-        polite=False,
-        concurrency=1,
-        fetch_details=False,
-        max_retries=1,
-        request_timeout=_VALIDATE_TIMEOUT_SECONDS,
-        allow_hosts=tuple(settings.crawl_allow_hosts),
-    )
 
 
 async def validate(*, settings: Settings, source: Source) -> SourceValidation:

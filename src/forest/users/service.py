@@ -26,6 +26,9 @@ from forest.security import hash_password_off_loop, new_ticket, ticket_hash, ver
 from forest.users.models import User, WsTicket
 from forest.users.schemas import UserRead
 
+OPERATOR_EMAIL = "operator@forest.invalid"
+LOCKED_PASSWORD_HASH = "!"  # not an argon2 hash: every password check against it fails
+
 
 def normalise_email(email: str) -> str:
     """Emails compare case-insensitively: store them lower-cased."""
@@ -85,6 +88,25 @@ async def ensure_admin(*, session: AsyncSession, email: str, password: str) -> U
     user.token_version += 1  # a reset password also ends the sessions opened with the old one
     await session.execute(delete(WsTicket).where(WsTicket.user_id == user.id))
     await session.commit()
+    return user
+
+
+async def operator(*, session: AsyncSession) -> User:
+    """Whose jobs the operator's own crawls (`forest crawl`) are: the first admin. On a database with no admin
+    yet, a built-in admin account that cannot log in (no password matches its hash), created on first use."""
+    first_admin = select(User).where(User.is_admin.is_(True)).order_by(User.id).limit(1)
+    admin = await session.scalar(first_admin)
+    if admin is not None:
+        return admin
+    user = User(email=OPERATOR_EMAIL, password_hash=LOCKED_PASSWORD_HASH, is_admin=True, created_at=utcnow())
+    session.add(user)
+    try:
+        await session.commit()
+    except IntegrityError:  # another process created it first
+        await session.rollback()
+        found = await session.scalar(first_admin)
+        assert found is not None
+        return found
     return user
 
 

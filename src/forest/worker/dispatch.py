@@ -1,4 +1,4 @@
-"""Sending work to the workers from the API process without blocking its event loop."""
+"""The workers' job queue on Celery (`forest.crawls.lifecycle.JobQueue`), for the API, the reaper and the scheduler."""
 
 from __future__ import annotations
 
@@ -7,27 +7,24 @@ import uuid
 
 from celery import Celery
 
-from forest.config import Settings
-from forest.worker.celery_app import make_celery
-
 SEND_TIMEOUT_SECONDS = 5.0
 
 
 class Dispatcher:
-    """Queues crawl deliveries and revokes them; broker trouble surfaces as an exception within seconds."""
+    """Queues crawl deliveries and revokes them off the event loop; broker trouble surfaces as an exception within
+    seconds."""
 
-    def __init__(self, settings: Settings) -> None:
-        self.celery: Celery = make_celery(settings)
+    def __init__(self, celery: Celery) -> None:
+        self.celery = celery
 
-    def _send(self, job_id: uuid.UUID) -> str:
-        task_id = str(job_id)
-        self.celery.send_task("forest.crawl", args=[task_id], task_id=task_id,
+    def deliver(self, job_id: uuid.UUID, task_id: str, countdown: float | None = None) -> None:
+        """Queue a delivery of a job now (blocking), or after `countdown` seconds."""
+        self.celery.send_task("forest.crawl", args=[str(job_id)], task_id=task_id, countdown=countdown,
                               retry=False, retry_policy={"max_retries": 0})
-        return task_id
 
-    async def enqueue(self, job_id: uuid.UUID) -> str:
-        """Queue the first delivery of a job; its task id is the job id (later deliveries get their own)."""
-        return await asyncio.wait_for(asyncio.to_thread(self._send, job_id), SEND_TIMEOUT_SECONDS)
+    async def send(self, job_id: uuid.UUID, task_id: str) -> None:
+        """Queue a delivery of a job under `task_id` (the first one's is the job id, later ones have their own)."""
+        await asyncio.wait_for(asyncio.to_thread(self.deliver, job_id, task_id), SEND_TIMEOUT_SECONDS)
 
     async def revoke(self, task_id: str) -> None:
         """Best effort: tell workers to skip a queued delivery (the job's cancel flag is what counts)."""

@@ -17,8 +17,7 @@ import os
 import random
 import threading
 import time
-import uuid
-from collections.abc import Callable, Coroutine
+from collections.abc import Coroutine
 from typing import Any, TypeVar
 
 import httpx
@@ -26,11 +25,11 @@ import httpx
 from forest.alerts import webhooks
 from forest.config import Settings
 from forest.crawler.egress import EgressPolicy, PinnedTransport, system_resolver
-from forest.crawls import runner
+from forest.crawls import lifecycle, runner
 from forest.crawls.runner import JobContext
 from forest.crawls.watch import RunningJobs, heartbeat_interval
 from forest.database import Database
-from forest.realtime.events import Publisher
+from forest.events import Publisher
 from forest.worker import fleet
 
 log = logging.getLogger(__name__)
@@ -95,10 +94,10 @@ def reap_interval(settings: Settings) -> float:
 class ProcessRuntime:
     """The event loop of one worker process (on its own thread) and the objects that belong to it."""
 
-    def __init__(self, settings: Settings, enqueue: Callable[[uuid.UUID], str]) -> None:
+    def __init__(self, settings: Settings, queue: lifecycle.JobQueue) -> None:
         self.settings = settings
         self.pid = os.getpid()
-        self._enqueue = enqueue
+        self._queue = queue
         self.loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self.loop.run_forever, name="forest-loop", daemon=True)
         self._thread.start()
@@ -158,7 +157,7 @@ class ProcessRuntime:
         await asyncio.sleep(random.uniform(0, every))
         while True:
             try:
-                requeued = await runner.reap(self.settings, self._enqueue, context=self.context)
+                requeued = await runner.reap(self.settings, self._queue, context=self.context)
                 if requeued:
                     log.warning("re-queued %d jobs whose worker was lost or whose delivery never started: %s",
                                 len(requeued), ", ".join(map(str, requeued)))
@@ -203,12 +202,12 @@ _lock = threading.RLock()
 _runtime: ProcessRuntime | None = None
 
 
-def get(settings: Settings, enqueue: Callable[[uuid.UUID], str]) -> ProcessRuntime:
+def get(settings: Settings, queue: lifecycle.JobQueue) -> ProcessRuntime:
     """This process's runtime, started on first use; a forked child starts its own (nothing crosses a fork)."""
     global _runtime
     with _lock:
         if _runtime is None or _runtime.pid != os.getpid():
-            _runtime = ProcessRuntime(settings, enqueue)
+            _runtime = ProcessRuntime(settings, queue)
         return _runtime
 
 

@@ -15,21 +15,23 @@ from forest.config import get_settings
 from forest.crawls import runner
 from forest.worker import runtime
 from forest.worker.celery_app import celery
+from forest.worker.dispatch import Dispatcher
 
 log = logging.getLogger(__name__)
 REQUEUE_DELAY_SECONDS = 5
+queue = Dispatcher(celery)  # the job queue the reaper and the scheduler send through
 
 
 def send_crawl(job_id: uuid.UUID, countdown: float | None = None) -> str:
     """Queue a delivery of a job; returns the Celery task id."""
     task_id = str(uuid.uuid4())
-    celery.send_task("forest.crawl", args=[str(job_id)], task_id=task_id, countdown=countdown)
+    queue.deliver(job_id, task_id, countdown=countdown)
     return task_id
 
 
 def process_runtime() -> runtime.ProcessRuntime:
     """This worker process's event loop, database, publisher and transports."""
-    return runtime.get(get_settings(), send_crawl)
+    return runtime.get(get_settings(), queue)
 
 
 @worker_ready.connect
@@ -60,7 +62,7 @@ def run_schedules() -> list[str]:
     from forest.crawls import scheduled
 
     rt = process_runtime()
-    return [str(j) for j in rt.run(scheduled.run_due(rt.settings, send_crawl, db=rt.db))]
+    return [str(j) for j in rt.run(scheduled.run_due(rt.settings, queue, db=rt.db))]
 
 
 def send_webhooks(delivery_ids: Sequence[uuid.UUID], countdown: float | None = None) -> None:
