@@ -234,11 +234,3 @@ def summary(lists: dict[str, Any]) -> dict[str, dict[str, Any]]:
                      "ratio": statistics.median(ratios), "ratios": ratios}
     return out
 
-
-if __name__ == "__main__":
-    from bench.pagination.run import VAR, bench_settings
-
-    VAR.mkdir(parents=True, exist_ok=True)
-    for name, row in summary(measure_lists(bench_settings(), VAR)).items():
-        print(f"{name}: API {row['api']:.0f}/s, raw {row['raw']:.0f}/s, {row['ratio']:.2f}× "
-              f"(rounds {', '.join(f'{r:.2f}' for r in row['ratios'])})")
