@@ -18,6 +18,7 @@ import asyncpg
 import httpx
 
 if TYPE_CHECKING:
+    from forest.config import Settings
     from forest.replay.runner import ReplayEntry
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -125,6 +126,29 @@ def start_uvicorn(app_dir: Path, target: str, env: dict[str, str], log: Path) ->
             return proc, base
         time.sleep(0.2)
     raise RuntimeError(log.read_text()[-3000:])
+
+
+def start_forest_api(settings: Settings, log: Path | None = None) -> tuple[subprocess.Popen[bytes], str]:
+    """`forest api` as shipped: its own uvicorn options (access log on) and the production settings (every other
+    setting at its default: a pool of 10 connections); returns once `/healthz` answers."""
+    port = free_port()
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("FOREST_")},
+           "FOREST_DATABASE_URL": settings.database_url, "FOREST_VAR_DIR": str(settings.var_dir),
+           "FOREST_SECRET_KEY": settings.current_secret(), "FOREST_ENVIRONMENT": "production",
+           "FOREST_API_PORT": str(port), "PYTHONPATH": f"{ROOT}{os.pathsep}{ROOT / 'src'}"}
+    out = log.open("ab") if log is not None else subprocess.DEVNULL
+    proc = subprocess.Popen([sys.executable, "-m", "forest.cli.main", "api"], cwd=ROOT, env=env, stdout=out,
+                            stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"forest api exited with {proc.returncode}")
+        if healthz_ok(base):
+            return proc, base
+        time.sleep(0.1)
+    proc.kill()
+    raise RuntimeError("forest api not ready")
 
 
 def update_section(heading: str, section: str) -> None:

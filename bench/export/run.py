@@ -15,7 +15,6 @@ import asyncio
 import datetime as dt
 import os
 import statistics
-import subprocess
 import sys
 import threading
 import time
@@ -30,7 +29,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "src"))
 
-from bench.common import cpu_seconds, dsn, ensure_db, free_port, healthz_ok, machine, pg_url, update_section  # noqa: E402
+from bench.common import cpu_seconds, dsn, ensure_db, machine, pg_url, start_forest_api, update_section  # noqa: E402
 
 from forest.bids.models import Bid  # noqa: E402
 from forest.bids.seed import seed_bids  # noqa: E402
@@ -74,25 +73,6 @@ async def prepare(settings: Settings) -> dict[str, Any]:
     finally:
         await db.dispose()
 
-
-def start_api(settings: Settings) -> tuple[subprocess.Popen[bytes], str]:
-    port = free_port()
-    # `forest api` as shipped: its own uvicorn options and the production settings (every other setting at
-    # its default).
-    env = {**{k: v for k, v in os.environ.items() if not k.startswith("FOREST_")},
-           "FOREST_DATABASE_URL": settings.database_url, "FOREST_VAR_DIR": str(VAR), "FOREST_SECRET_KEY": SECRET,
-           "FOREST_ENVIRONMENT": "production", "FOREST_API_PORT": str(port),
-           "PYTHONPATH": f"{ROOT}{os.pathsep}{ROOT / 'src'}"}
-    proc = subprocess.Popen([sys.executable, "-m", "forest.cli.main", "api"], cwd=ROOT, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    base = f"http://127.0.0.1:{port}"
-    for _ in range(300):
-        if proc.poll() is not None:
-            raise RuntimeError(f"API exited with {proc.returncode}")
-        if healthz_ok(base):
-            return proc, base
-        time.sleep(0.1)
-    raise RuntimeError("API not ready")
 
 
 def rss_mib(pid: int) -> float:
@@ -235,7 +215,7 @@ def main() -> None:
     asyncio.run(ensure_db(BENCH_DB))
     migrate.upgrade("head", settings=settings)
     facts = asyncio.run(prepare(settings))
-    proc, base = start_api(settings)
+    proc, base = start_forest_api(settings)
     try:
         api: list[dict[str, float]] = []
         copy: list[dict[str, float]] = []

@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "src"))
 
-from bench.common import free_port, healthz_ok  # noqa: E402
+from bench.common import free_port, healthz_ok, start_forest_api  # noqa: E402
 
 from forest.alerts import service as alerts  # noqa: E402
 from forest.alerts.models import Alert  # noqa: E402
@@ -118,18 +118,6 @@ def statements(db: Database, user: User, settings: Settings) -> dict[str, Any]:
         out[name] = _spec(keyset, binding, signer, *page_query(dialect, stmt, plan))
     return out
 
-
-def start_forest_api(settings: Settings, log: Path) -> tuple[subprocess.Popen[bytes], str]:
-    """`forest api` as shipped: its own uvicorn options (access log on) and the production settings (every
-    other setting at its default: a pool of 10 connections)."""
-    port = free_port()
-    env = {**{k: v for k, v in os.environ.items() if not k.startswith("FOREST_")},
-           "FOREST_DATABASE_URL": settings.database_url, "FOREST_VAR_DIR": str(settings.var_dir),
-           "FOREST_SECRET_KEY": settings.current_secret(), "FOREST_ENVIRONMENT": "production",
-           "FOREST_API_PORT": str(port), "PYTHONPATH": f"{ROOT}{os.pathsep}{ROOT / 'src'}"}
-    proc = subprocess.Popen([sys.executable, "-m", "forest.cli.main", "api"], cwd=ROOT, env=env,
-                            stdout=log.open("ab"), stderr=subprocess.STDOUT)
-    return proc, f"http://127.0.0.1:{port}"
 
 
 def start_raw(settings: Settings, statements_file: Path, log: Path) -> tuple[subprocess.Popen[bytes], str]:

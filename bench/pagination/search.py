@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "src"))
 
-from bench.common import dsn, ensure_db, free_port, healthz_ok, machine, update_section  # noqa: E402
+from bench.common import dsn, ensure_db, machine, start_forest_api, update_section  # noqa: E402
 from bench.pagination import run as pagination  # noqa: E402
 
 from forest.bids import service as bids_service  # noqa: E402
@@ -74,24 +74,6 @@ TARGETED = {i for i, (q, _extra, _what) in enumerate(CASES) if 2 <= len(q) <= 4 
 def case_label(q: str, extra: dict[str, str]) -> str:
     return "`" + "&".join([f"q={q}", *(f"{k}={v}" for k, v in extra.items())]) + "`"
 
-
-def start_api(settings: Settings) -> tuple[subprocess.Popen[bytes], str]:
-    """`forest api` as shipped: its own uvicorn options, production settings (the others at their defaults)."""
-    port = free_port()
-    env = {**{k: v for k, v in os.environ.items() if not k.startswith("FOREST_")},
-           "FOREST_DATABASE_URL": settings.database_url, "FOREST_VAR_DIR": str(pagination.VAR),
-           "FOREST_SECRET_KEY": pagination.SECRET, "FOREST_ENVIRONMENT": "production", "FOREST_API_PORT": str(port),
-           "PYTHONPATH": f"{ROOT}{os.pathsep}{ROOT / 'src'}"}
-    proc = subprocess.Popen([sys.executable, "-m", "forest.cli.main", "api"], cwd=ROOT, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    base = f"http://127.0.0.1:{port}"
-    for _ in range(300):
-        if proc.poll() is not None:
-            raise RuntimeError(f"API exited with {proc.returncode}")
-        if healthz_ok(base):
-            return proc, base
-        time.sleep(0.1)
-    raise RuntimeError("API not ready")
 
 
 async def later_url(client: httpx.AsyncClient, url: str, headers: dict[str, str]) -> str | None:
@@ -145,7 +127,7 @@ def pct(values: list[float], p: float) -> float:
 
 async def measure(settings: Settings, token: str) -> dict[str, Any]:
     headers = {"Authorization": f"Bearer {token}"}
-    proc, base = start_api(settings)
+    proc, base = start_forest_api(settings)
     samples: dict[tuple[int, str], list[float]] = {}
     rounds: dict[tuple[int, str], list[float]] = {}
     counts: dict[int, int] = {}
