@@ -21,9 +21,9 @@ from forest.config import Settings
 from forest.crawler.engine import crawl
 from forest.crawler.hosts import HostSchedule, MemorySchedule, RedisSchedule, process_schedule
 from forest.crawler.memory import MemoryStore
-from forest.crawls.models import CrawlJob
-from forest.crawls.runner import crawl_config
 from forest.demo_site.testing import DemoSite, running_demo_site
+from forest.sources.crawling import crawl_config
+from forest.sources.models import Source
 from tests.conftest import REDIS_URL
 
 CHILD = Path(__file__).with_name("hosts_child.py")
@@ -178,9 +178,12 @@ async def test_a_host_with_many_boards_does_not_slow_another_host(demo: DemoSite
 def test_workers_share_one_schedule_per_process_in_redis_or_memory(tmp_path: Path) -> None:
     embedded = Settings(database_url=f"sqlite+aiosqlite:///{tmp_path}/f.db", var_dir=tmp_path, redis_url=None)
     fleet = Settings(database_url=f"sqlite+aiosqlite:///{tmp_path}/f.db", var_dir=tmp_path, redis_url=REDIS_URL)
-    job = CrawlJob(url="http://127.0.0.1:8001/kfs/bid/list.do", max_pages=3)
-    local = crawl_config(embedded, job, None).host_schedule
+    url = "http://127.0.0.1:8001/kfs/bid/list.do"
+    source = Source(name="board", start_url=url, preset="demo_board", polite=True, delay_seconds=1.0,
+                    timezone="Asia/Seoul")
+    local = crawl_config(embedded, None, url=url, max_pages=3).host_schedule
     assert isinstance(local, MemorySchedule)
-    assert crawl_config(embedded, job, None).host_schedule is local is process_schedule(None)
-    shared = crawl_config(fleet, job, None).host_schedule
+    assert crawl_config(embedded, source, url=url, max_pages=3).host_schedule is local is process_schedule(None)
+    shared = crawl_config(fleet, source, url=url, max_pages=3).host_schedule
+    assert crawl_config(fleet, None, url=url, max_pages=3).host_schedule is shared
     assert isinstance(shared, RedisSchedule) and shared.url == REDIS_URL
