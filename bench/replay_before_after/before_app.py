@@ -5,7 +5,7 @@
 - `GET /api/v1/bids` pages with LIMIT/OFFSET. The same filters, sorts and response shape as the product
   (`items`, `next_cursor`, `prev_cursor`, `has_more`, `Link` header), but the cursor is the row offset as
   a plain number, so following `next_cursor` to page N makes PostgreSQL walk and discard N×limit rows.
-- `POST /api/v1/crawls` runs the crawl inside the request: Forest's own `crawls.service.submit` writes
+- `POST /api/v1/crawls` runs the crawl inside the request: Forest's own `crawls.lifecycle.submit` writes
   the job, and instead of sending it to the broker the handler awaits `crawls.runner.run_job` (exactly
   the code a worker runs) in the API's event loop, then answers 200 with the finished job.
 
