@@ -7,7 +7,6 @@ import itertools
 import time
 import uuid
 from pathlib import Path
-from typing import Any
 
 import pytest
 import redis
@@ -15,7 +14,7 @@ from sqlalchemy import select
 
 from forest.cli import migrate
 from forest.config import Settings
-from forest.crawls import service as crawls
+from forest.crawls import lifecycle
 from forest.crawls.models import CrawlJob
 from forest.crawls.schemas import CrawlCreate
 from forest.database import Database, utcnow
@@ -23,6 +22,7 @@ from forest.demo_site.testing import running_demo_site
 from forest.sources.models import Source
 from forest.users.models import User
 from forest.worker.celery_app import make_celery
+from forest.worker.dispatch import Dispatcher
 from tests.conftest import PG_TEST_DB, REDIS_URL, _recreate_pg, make_settings, pg_url
 from tests.crawls.conftest import Stack, stack_env
 
@@ -32,15 +32,11 @@ DB_NAME = f"{PG_TEST_DB}_hosts"
 
 async def start_crawls(settings: Settings, urls: list[str]) -> list[uuid.UUID]:
     """A polite source per URL and a crawl of each, submitted as the API does."""
-    celery = make_celery(settings)
+    queue = Dispatcher(make_celery(settings))
 
-    async def enqueue(job_id: Any) -> str:
-        task_id = str(uuid.uuid4())
-        celery.send_task("forest.crawl", args=[str(job_id)], task_id=task_id)
-        return task_id
-
-    async def no_publish(_events: object) -> None:
-        return None
+    class Silent:
+        async def publish(self, _events: object) -> None:
+            return None
 
     db = Database.from_settings(settings)
     try:
@@ -51,9 +47,9 @@ async def start_crawls(settings: Settings, urls: list[str]) -> list[uuid.UUID]:
                               created_at=utcnow()) for k, url in enumerate(urls)]
             session.add_all([admin, *sources])
             await session.commit()
-            jobs = [await crawls.submit(session=session, settings=settings, user=admin,
-                                        job_in=CrawlCreate(source_id=s.id), idempotency_key=None,
-                                        enqueue=enqueue, publish=no_publish) for s in sources]
+            jobs = [await lifecycle.submit(session=session, settings=settings, user=admin,
+                                           job_in=CrawlCreate(source_id=s.id), idempotency_key=None,
+                                           queue=queue, announcer=Silent()) for s in sources]
             return [job.id for job in jobs]
     finally:
         await db.dispose()
