@@ -201,9 +201,8 @@ the export's own keyset query (`CSV_LINE` in `src/forest/bids/export.py`) and on
 - Command: `.venv/bin/python bench/export/run.py` (database `{BENCH_DB}`, seeded by `forest seed bids`'
   generator, seed 1, 5 sources). Date: {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC.
 - Machine: {info['cpu']}, {info['nproc']} CPUs, {info['memory']}, Python {info['python']}; load average
-  {info['load']} before and {load_after} after. **The machine is shared with other engineers' test runs and
-  benchmarks and was noisy during this run**: the spread above is mostly theirs; compare the export with the
-  COPY baseline of the same round rather than across runs.
+  {info['load']} before and {load_after} after (everything on loopback: the API, PostgreSQL and the client share
+  the CPUs); compare the export with the COPY baseline of the same round rather than across runs.
 """
     update_section("## Export", section)
 
