@@ -38,7 +38,6 @@ import statistics
 import subprocess
 import sys
 import time
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -113,21 +112,18 @@ async def add_sources(settings: Settings, label: str, urls: list[str], *, pages:
 
 
 async def submit_all(settings: Settings, admin_id: int, source_ids: list[int]) -> list[str]:
-    """Submit every source's crawl through the crawl service, as `POST /api/v1/crawls` does (without its
+    """Submit every source's crawl through `crawls.lifecycle.submit`, as `POST /api/v1/crawls` does (without its
     per-user submission rate limit, which would take the fleet half an hour to get through)."""
-    from forest.crawls import service as crawls
+    from forest.crawls import lifecycle
     from forest.crawls.schemas import CrawlCreate
     from forest.worker.celery_app import make_celery
+    from forest.worker.dispatch import Dispatcher
 
-    celery = make_celery(settings)  # as forest.worker.tasks.send_crawl sends, on this run's broker
+    queue = Dispatcher(make_celery(settings))  # the API's JobQueue, on this run's broker
 
-    async def enqueue(job_id: Any) -> str:
-        task_id = str(uuid.uuid4())
-        celery.send_task("forest.crawl", args=[str(job_id)], task_id=task_id)
-        return task_id
-
-    async def no_publish(_events: object) -> None:
-        return None
+    class Silent:  # nobody listens to the bench admin's events
+        async def publish(self, _events: object) -> None:
+            return None
 
     db = Database.from_settings(settings)
     ids: list[str] = []
@@ -136,9 +132,9 @@ async def submit_all(settings: Settings, admin_id: int, source_ids: list[int]) -
             admin = await session.get(User, admin_id)
             assert admin is not None
             for sid in source_ids:
-                job = await crawls.submit(session=session, settings=settings, user=admin,
-                                          job_in=CrawlCreate(source_id=sid), idempotency_key=None,
-                                          enqueue=enqueue, publish=no_publish)
+                job = await lifecycle.submit(session=session, settings=settings, user=admin,
+                                             job_in=CrawlCreate(source_id=sid), idempotency_key=None,
+                                             queue=queue, announcer=Silent())
                 ids.append(str(job.id))
     finally:
         await db.dispose()
