@@ -39,6 +39,7 @@ import math
 import threading
 import time
 import weakref
+from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -93,17 +94,17 @@ def host_key(origin: str) -> str:
     return origin.split("://", 1)[-1]
 
 
-class _Waiter:
-    """The reserve / begin / end steps shared by both implementations."""
+class _Waiter(ABC):
+    """The reserve / begin / end steps shared by both implementations (each supplies the three)."""
 
-    async def _reserve(self, host: str, delay: float) -> float:
-        raise NotImplementedError
+    @abstractmethod
+    async def _reserve(self, host: str, delay: float) -> float: ...
 
-    async def _begin(self, host: str, delay: float, timeout: float, waited: float) -> float:
-        raise NotImplementedError
+    @abstractmethod
+    async def _begin(self, host: str, delay: float, timeout: float, waited: float) -> float: ...
 
-    async def _end(self, host: str) -> None:
-        raise NotImplementedError
+    @abstractmethod
+    async def _end(self, host: str) -> None: ...
 
     @contextlib.asynccontextmanager
     async def turn(self, host: str, delay: float, *, timeout: float) -> AsyncIterator[float]:
