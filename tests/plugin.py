@@ -577,3 +577,16 @@ def embedded_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             yield stack
         finally:
             stack.stop_all()
+
+
+class RecordingQueue:
+    """A `JobQueue` that keeps the job ids sent to it (the test runs or inspects each delivery itself)."""
+
+    def __init__(self) -> None:
+        self.sent: list[uuid.UUID] = []
+
+    async def send(self, job_id: uuid.UUID, task_id: str) -> None:
+        self.sent.append(job_id)
+
+    async def revoke(self, task_id: str) -> None:
+        return None

@@ -37,21 +37,10 @@ from forest.users import service as users
 from forest.users.models import User
 from tests.alerts.conftest import Receiver
 from tests.conftest import SECRET, make_settings
+from tests.plugin import RecordingQueue
 
 ROOT = Path(__file__).resolve().parents[2]
 
-
-class Recorder:
-    """A job queue that keeps what is sent (the test runs each delivery itself)."""
-
-    def __init__(self) -> None:
-        self.sent: list[uuid.UUID] = []
-
-    async def send(self, job_id: uuid.UUID, task_id: str) -> None:
-        self.sent.append(job_id)
-
-    async def revoke(self, task_id: str) -> None:
-        return None
 
 
 @pytest.fixture
@@ -93,7 +82,7 @@ async def _setup(db: Database, settings: Settings, demo: DemoSite, receiver: Rec
 
 async def _worker_crawl(db: Database, settings: Settings, admin: User, source_id: int) -> None:
     """A crawl as the API and a worker run it: submit, then the delivery the queue got."""
-    queue = Recorder()
+    queue = RecordingQueue()
     async with db.sessionmaker() as session:
         job = await lifecycle.submit(session=session, settings=settings, user=admin,
                                      job_in=CrawlCreate(source_id=source_id), idempotency_key=None, queue=queue,

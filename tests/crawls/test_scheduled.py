@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import uuid
 
 from sqlalchemy import select
 
@@ -12,19 +11,7 @@ from forest.crawls import scheduled
 from forest.crawls.models import CrawlJob
 from forest.database import Database, utcnow
 from forest.sources.models import Source
-
-
-class Queue:
-    """Records the deliveries the scheduler sends."""
-
-    def __init__(self) -> None:
-        self.sent: list[uuid.UUID] = []
-
-    async def send(self, job_id: uuid.UUID, task_id: str) -> None:
-        self.sent.append(job_id)
-
-    async def revoke(self, task_id: str) -> None:
-        return None
+from tests.plugin import RecordingQueue
 
 
 async def test_run_due_queues_a_job_per_due_source_and_moves_its_next_run(  # type: ignore[no-untyped-def]
@@ -43,7 +30,7 @@ async def test_run_due_queues_a_job_per_due_source_and_moves_its_next_run(  # ty
         await session.commit()
         due_id = due.id
 
-    queue = Queue()
+    queue = RecordingQueue()
     started = await scheduled.run_due(settings, queue)
     sent = queue.sent
 
@@ -54,4 +41,4 @@ async def test_run_due_queues_a_job_per_due_source_and_moves_its_next_run(  # ty
         source = (await session.scalars(select(Source).where(Source.id == due_id))).one()
         assert source.next_run_at is not None and source.next_run_at > utcnow()
         assert source.next_run_at.astimezone(dt.timezone(dt.timedelta(hours=9))).hour == 9
-    assert await scheduled.run_due(settings, Queue()) == []  # nothing due any more
+    assert await scheduled.run_due(settings, RecordingQueue()) == []  # nothing due any more
