@@ -129,8 +129,8 @@ def start_uvicorn(app_dir: Path, target: str, env: dict[str, str], log: Path) ->
 
 
 def start_forest_api(settings: Settings, log: Path | None = None) -> tuple[subprocess.Popen[bytes], str]:
-    """`forest api` as shipped: its own uvicorn options (access log on) and the production settings (every other
-    setting at its default: a pool of 10 connections); returns once `/healthz` answers."""
+    """`forest api` as shipped: its own uvicorn options (no access log by default) and the production settings
+    (every other setting at its default: a pool of 10 connections); returns once `/healthz` answers."""
     port = free_port()
     env = {**{k: v for k, v in os.environ.items() if not k.startswith("FOREST_")},
            "FOREST_DATABASE_URL": settings.database_url, "FOREST_VAR_DIR": str(settings.var_dir),

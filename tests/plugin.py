@@ -343,7 +343,7 @@ def serving(settings: Settings, options: dict[str, Any]) -> Iterator[str]:
     """Forest's app on a real uvicorn server (these options) on a free port: its base URL."""
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
-    server = ThreadedServer(uvicorn.Config(create_app(settings), log_level="warning", access_log=False, **options))
+    server = ThreadedServer(uvicorn.Config(create_app(settings), **{"log_level": "warning", "access_log": False, **options}))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     try:

@@ -326,7 +326,7 @@ def list_verdict(measured: dict[str, Any]) -> list[str]:
             + ("every target met." if not missed else f"missed for {', '.join(missed)}."),
             "- Both servers run one process on the same 2 CPUs as PostgreSQL and wrk; per request the API checks the "
             "bearer token (verified once, user row cached for a few seconds), refuses unknown parameters, validates "
-            "the query, signs the next cursor, builds the Link header and writes uvicorn's access log line, which the "
+            "the query, signs the next cursor, builds the Link header and counts the request for /metrics, which the "
             "raw handler does not."]
 
 
@@ -444,11 +444,12 @@ def write_results(results: dict[str, Any], facts: dict[str, Any], info: dict[str
 
 ### Throughput: every list as shipped
 
-`forest api` (`python -m forest.cli.main api`: its own uvicorn options, access log on; `FOREST_ENVIRONMENT=production`,
-every other setting at its default, so a pool of 10) against a raw Starlette + asyncpg + orjson handler per list
-(`bench/pagination/raw_app.py`, one uvicorn worker, no access log) running the SQL the API builds for that page and
-answering the same bytes (the run checks the bodies are equal first). Signed in as a normal user (not an admin); the
-first page of 20 of each list (bids of one department; sources: the shared ones; crawls and alerts: the user's 40).
+`forest api` (`python -m forest.cli.main api`: its own uvicorn options, so no access log, `FOREST_REQUEST_LOG`'s
+default; `FOREST_ENVIRONMENT=production`, every other setting at its default, so a pool of 10) against a raw
+Starlette + asyncpg + orjson handler per list (`bench/pagination/raw_app.py`, one uvicorn worker, no access log)
+running the SQL the API builds for that page and answering the same bytes (the run checks the bodies are equal
+first). Signed in as a normal user (not an admin); the first page of 20 of each list (bids of one department;
+sources: the shared ones; crawls and alerts: the user's 40).
 {len(results['lists']['rounds'])} interleaved rounds (per round each list on the API, then on the raw handler); load
 average after the rounds: {results['lists']['load']}.
 

@@ -64,6 +64,10 @@ class Settings(BaseSettings):
     # on a port clients reach directly (they could then claim any address).
     forwarded_allow_ips: str = "127.0.0.1"
     access_log: Path | None = None
+    # uvicorn's access log: one line per request on stderr. Off by default: under load it was about a tenth of
+    # an API process's CPU on a list request (bench/RESULTS.md, Pagination), request counts and latencies are on
+    # /metrics, and the proxy in front usually logs requests. FOREST_ACCESS_LOG above is the JSON log for replay.
+    request_log: bool = False
     # FastAPI's native OpenTelemetry spans/metrics/logs (needs configured providers); Prometheus
     # metrics on /metrics are always on. Off, FastAPI skips a provider lookup on every request.
     opentelemetry: bool = False
@@ -99,6 +103,10 @@ class Settings(BaseSettings):
     # second between requests), so a process has room for many: 200 lets two processes hold a fleet of 250
     # hosts crawled at once (issue 17's benchmark) with room to spare (docs/operations.md, "Worker sizing").
     worker_crawls_per_process: int = Field(200, ge=1, le=1000)
+    # Worker processes' niceness (Linux): crawls are background work, the API answers people. At 10 a saturated
+    # machine gives an API process about nine times a worker's CPU share, so a fleet run does not slow reads
+    # (bench/RESULTS.md, Fleet); 0 gives workers an equal share.
+    worker_nice: int = Field(10, ge=0, le=19)
     event_poll_interval_seconds: float = Field(0.5, gt=0)
     ws_heartbeat_seconds: float = Field(15.0, gt=0)
     ws_send_queue_size: int = Field(256, ge=1)

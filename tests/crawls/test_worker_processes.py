@@ -7,9 +7,11 @@ that worker keeps the default heartbeat timeout, so the kill -9 test measures th
 from __future__ import annotations
 
 import datetime as dt
+import os
 import signal
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -100,6 +102,11 @@ def test_many_crawls_run_at_once_in_one_worker_process(fleet: Stack) -> None:
         assert time.monotonic() < deadline, metric(fleet, "forest_worker_crawls_running")
         time.sleep(0.5)
     assert metric(fleet, "forest_workers") == [1.0]
+    # Crawls are background work: every thread of the worker runs at FOREST_WORKER_NICE (10 by default), so on a
+    # saturated machine the API's requests come first.
+    worker_pid = fleet.procs["fleet-1"].pid
+    threads = list(Path(f"/proc/{worker_pid}/task").iterdir())
+    assert len(threads) > 1 and {os.getpriority(os.PRIO_PROCESS, int(t.name)) for t in threads} == {10}
     assert metric(fleet, "forest_worker_crawls_capacity") == [float(CRAWLS)]
     assert sum(metric(fleet, "forest_crawl_jobs")) >= CRAWLS
     jobs = [wait_for_job(fleet.apis[0], headers, i, {"succeeded", "failed", "cancelled"}, timeout=120) for i in ids]

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from typing import Literal
+from collections.abc import Mapping
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -40,6 +41,27 @@ class AlertRead(BaseModel):
             self.webhook_secret = None
         return self
 
+    @staticmethod
+    def json_item(row: Mapping[str, Any]) -> dict[str, Any]:
+        """The list item of a row, as this model would dump it, without validating the row again (the list body,
+        `forest.pagination.page_body`). The stored filters are a validated `BidFilters` dumped without its
+        defaults (`service.create`/`update`), so the model's JSON is the defaults updated by them."""
+        stored = row["filters"] or {}
+        return {"id": row["id"], "name": row["name"],
+                "filters": {key: stored.get(key, default) for key, default in _filter_defaults().items()},
+                "webhook_url": row["webhook_url"],
+                "webhook_secret": None if row["webhook_url"] is None else row["webhook_secret"],
+                "created_at": row["created_at"]}
+
+
+_FILTER_DEFAULTS: dict[str, Any] = {}
+
+
+def _filter_defaults() -> dict[str, Any]:
+    if not _FILTER_DEFAULTS:
+        _FILTER_DEFAULTS.update(BidFilters().model_dump(mode="json"))
+    return _FILTER_DEFAULTS
+
 
 class WebhookDeliveryRead(BaseModel):
     """One webhook delivery of an alert: its state and the outcome of its latest attempt."""
@@ -64,3 +86,11 @@ class WebhookDeliveryRead(BaseModel):
         if self.state != "pending":
             self.next_attempt_at = None
         return self
+
+    @staticmethod
+    def json_item(row: Mapping[str, Any]) -> dict[str, Any]:
+        """The list item of a row, as this model would dump it, without validating the row again."""
+        item = {name: row[name] for name in WebhookDeliveryRead.model_fields}
+        if item["state"] != "pending":
+            item["next_attempt_at"] = None
+        return item

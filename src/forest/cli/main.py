@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import getpass
 import os
+import sys
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -145,7 +146,8 @@ def server_options(settings: Settings) -> dict[str, Any]:
     # ws_max_size: uvicorn refuses a larger client message (close 1009) before buffering it; its default
     # is 16 MiB. The WebSocket route checks again, for servers started without these options.
     return {"proxy_headers": True, "forwarded_allow_ips": settings.forwarded_allow_ips,
-            "ws_per_message_deflate": settings.ws_compression, "ws_max_size": settings.ws_max_message_bytes}
+            "access_log": settings.request_log, "ws_per_message_deflate": settings.ws_compression,
+            "ws_max_size": settings.ws_max_message_bytes}
 
 
 @app.command()
@@ -178,7 +180,9 @@ def worker(
     from forest.worker.celery_app import celery
 
     get_settings.cache_clear()
-    slots = get_settings().worker_crawls_per_process
+    settings = get_settings()
+    lower_priority(settings.worker_nice)
+    slots = settings.worker_crawls_per_process
     # The pool is the app's (`worker_pool`: Celery's thread pool, forest.worker.pool).
     argv = ["worker", "--loglevel=INFO", f"--concurrency={slots}", "-E", "-Q", ",".join(names),
             "--without-gossip", "--without-mingle"]
@@ -190,10 +194,17 @@ def worker(
     celery.worker_main(argv)
 
 
+def lower_priority(nice: int) -> None:
+    """Set this process's niceness (absolute, Linux) before it starts threads, which inherit it."""
+    if nice and sys.platform == "linux":
+        # PRIO_PROCESS 0 is the calling thread on Linux; threads started later (Celery's pool, the event loop's
+        # executors) inherit it. Raising niceness needs no privilege.
+        os.setpriority(os.PRIO_PROCESS, 0, nice)
+
+
 def _worker_processes(count: int, *, beat: bool, hostname: str | None, queues: str) -> None:
     """Run `count` single-process workers as children, restarting one that dies; beat runs in the first."""
     import signal
-    import sys
     import time
 
     from forest.cli.supervise import Supervisor
