@@ -77,7 +77,7 @@ def handler(spec: dict[str, Any], key: bytes, item: Callable[[asyncpg.Record], d
             payload = {"v": 1, "e": spec["endpoint"], "s": spec["sort"], "f": spec["fhash"],
                        "k": [_position(last[c]) for c in spec["cols"]], "d": "n"}
             body = json.dumps(payload, separators=(",", ":"), sort_keys=True).encode()
-            next_cursor = _b64(body) + "." + _b64(hmac.new(key, body, hashlib.sha256).digest())
+            next_cursor = _b64(body) + "." + _b64(hmac.digest(key, body, "sha256"))
         page = {"items": [item(row) for row in rows[:PAGE]], "next_cursor": next_cursor, "prev_cursor": None,
                 "has_more": len(rows) > PAGE}
         return Response(orjson.dumps(page, default=str, option=orjson.OPT_UTC_Z), media_type="application/json")
