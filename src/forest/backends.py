@@ -13,6 +13,7 @@ for its `Backend` instead of testing the dialect's name itself:
   `pg_advisory_xact_lock`). SQLite has one writer at a time: the database's write lock, taken by the
   transaction's first write, already serialises what the lock would, so it is a no-op there.
 - `explain`: the plan of a select, as text and as data (`EXPLAIN (FORMAT JSON)` / `EXPLAIN QUERY PLAN`).
+- `fold_case`: the one case folding of text filters (`bids.filters`), which SQLite is given on connect.
 - `array_batches`: whether a whole batch may be bound as one array parameter per column (asyncpg binds a
   list as an array; SQLite has no arrays), for the statements that read or write many rows at once.
 """
@@ -37,6 +38,25 @@ _SET_TIMEOUT = text("SELECT set_config('statement_timeout', :t, true)")
 _ADVISORY_XACT_LOCK = text("SELECT pg_advisory_xact_lock(:ns, :key)")
 
 Insert = postgresql.Insert | sqlite.Insert
+
+
+def fold_case(value: str) -> str:
+    """The case folding of every text filter, on both databases and in Python: Unicode lower case.
+
+    PostgreSQL's `lower()` and `ILIKE` fold this way in a UTF-8 database with a UTF-8 ctype (C.UTF-8 or a
+    language's). SQLite's built-in `lower()` folds ASCII letters only, so every SQLite connection replaces
+    it with this function (`SQLite.on_connect`).
+    """
+    return value.lower()
+
+
+def _sqlite_lower(value: object) -> str | None:
+    # As the built-in: NULL stays NULL, a number is lowered as its text.
+    if value is None:
+        return None
+    if isinstance(value, bytes):
+        value = value.decode("utf-8", "replace")
+    return fold_case(value if isinstance(value, str) else str(value))
 
 
 class Backend(ABC):
@@ -132,6 +152,12 @@ class SQLite(Backend):
         plan = [{"id": r[0], "parent": r[1], "detail": r[3]} for r in rows]
         return _tree(plan), plan
 
+    @staticmethod
+    def on_connect(dbapi_connection: Any) -> None:
+        """Set up a new connection: `lower()` folds case as `fold_case` does, so `ILIKE` (which SQLAlchemy
+        writes as `lower(x) LIKE lower(y)` on SQLite) matches non-ASCII letters as PostgreSQL does."""
+        dbapi_connection.create_function("lower", 1, _sqlite_lower, deterministic=True)
+
 
 def _tree(rows: list[dict[str, Any]]) -> str:
     """EXPLAIN QUERY PLAN's rows as an indented tree (each row names its parent)."""
@@ -162,4 +188,4 @@ def backend_of(bound: AsyncSession | AsyncEngine | AsyncConnection | Engine | Co
     return backend_for(bound.dialect)
 
 
-__all__ = ["Backend", "Insert", "PostgreSQL", "SQLite", "backend_for", "backend_of"]
+__all__ = ["Backend", "Insert", "PostgreSQL", "SQLite", "backend_for", "backend_of", "fold_case"]
