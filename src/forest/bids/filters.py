@@ -9,8 +9,9 @@ Text (`q`) is a substring of the title or the notice body after folding case on 
 `backends.fold_case` (Unicode lower case): in Python directly, on PostgreSQL by `ILIKE` (its `lower()` in a
 UTF-8 database), on SQLite by `lower(…) LIKE lower(…)`, SQLite's `lower()` being replaced by `fold_case` on
 every connection. SQLite serves `q` of three characters or more from its FTS5 trigram index instead, whose
-own Unicode case folding agrees with `str.lower` for every letter whose lower case is one character (all
-of Hangul, Latin, Greek, Cyrillic; `İ`, which lowers to two characters, is the kind of exception).
+own Unicode case folding agrees with `str.lower` for letters whose lower case is one character (checked on
+SQLite 3.40 for Latin, Greek, Cyrillic and full-width letters; Hangul has no case); `İ`, which lowers to two
+characters, is the kind of exception.
 """
 
 from __future__ import annotations
