@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.types import TypeDecorator
 
+from forest.backends import SQLite
 from forest.config import Settings
 from forest.errors import ServiceUnavailable
 from forest.filemodes import protect_sqlite
@@ -80,6 +81,7 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
+    SQLite.on_connect(dbapi_connection)
 
 
 def _json_loads(value: str | bytes) -> Any:

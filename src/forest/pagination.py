@@ -24,16 +24,15 @@ from urllib.parse import urlencode
 import orjson
 from fastapi import Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, TypeAdapter
-from sqlalchemy import Integer, Select, bindparam, func, literal, select, text, tuple_
+from sqlalchemy import Integer, Select, bindparam, literal, tuple_
 from sqlalchemy.engine import Dialect
-from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.elements import ColumnElement
 
+from forest.backends import backend_of
 from forest.database import Database
 from forest.errors import CursorError, CursorMismatch, UnsupportedSort
-from forest.explain import Explain
 
 T = TypeVar("T")
 # Where the API is mounted: list endpoints (and so their cursors) are named by their full path.
@@ -553,28 +552,11 @@ async def paginate(
     return result
 
 
-_SET_TIMEOUT = text("SELECT set_config('statement_timeout', :t, true)")
-
-
 async def count_rows(session: AsyncSession, stmt: Select[Any], mode: CountMode, timeout_ms: int) -> CountInfo:
-    """How many rows `stmt` selects: exactly (within `timeout_ms`, else estimated) or the planner's estimate."""
-    count_stmt = select(func.count()).select_from(stmt.order_by(None).subquery())
-    if session.bind is None or session.bind.dialect.name != "postgresql":
-        return CountInfo(value=int((await session.scalar(count_stmt)) or 0), exact=True)
-    if mode == "exact":
-        previous = str(await session.scalar(text("SHOW statement_timeout")))
-        try:
-            async with session.begin_nested():
-                await session.execute(_SET_TIMEOUT, {"t": f"{timeout_ms}ms"})
-                value = int((await session.scalar(count_stmt)) or 0)
-                await session.execute(_SET_TIMEOUT, {"t": previous})
-            return CountInfo(value=value, exact=True)
-        except DBAPIError:
-            pass  # Too slow to count exactly within the budget: fall back to the planner's estimate.
-    plan = (await session.execute(Explain(stmt.order_by(None), options="FORMAT JSON"))).scalar_one()
-    if isinstance(plan, str):
-        plan = json.loads(plan)
-    return CountInfo(value=int(plan[0]["Plan"]["Plan Rows"]), exact=False)
+    """How many rows `stmt` selects: exactly (within `timeout_ms`, else estimated) or the planner's estimate
+    (the backend's `count_rows`: SQLite always counts)."""
+    value, exact = await backend_of(session).count_rows(session, stmt, exact=mode == "exact", timeout_ms=timeout_ms)
+    return CountInfo(value=value, exact=exact)
 
 
 def link_header(request: Request, result: PageResult[Any]) -> str | None:

@@ -17,9 +17,10 @@ import time
 from collections import Counter
 from typing import Any
 
-from sqlalchemy import Select, func, select, text
+from sqlalchemy import Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from forest.backends import backend_of
 from forest.errors import ForestError
 
 log = logging.getLogger(__name__)
@@ -28,9 +29,7 @@ _LOCK_NAMESPACE = 7_000_003
 
 async def lock_user(session: AsyncSession, user_id: int) -> None:
     """Serialise quota checks of one user until the transaction ends (PostgreSQL; SQLite has one writer)."""
-    if session.bind is not None and session.bind.dialect.name == "postgresql":
-        await session.execute(text("SELECT pg_advisory_xact_lock(:ns, :uid)"),
-                              {"ns": _LOCK_NAMESPACE, "uid": user_id % 2_147_483_647})
+    await backend_of(session).lock(session, _LOCK_NAMESPACE, user_id)
 
 
 async def enforce(session: AsyncSession, *, counted: Select[Any], limit: int, error: ForestError) -> None:

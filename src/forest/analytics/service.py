@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
@@ -23,9 +22,9 @@ from forest.analytics.schemas import (
     HighValueDepartments,
     QueryPlan,
 )
+from forest.backends import backend_of
 from forest.database import utcnow
 from forest.errors import NotFound
-from forest.explain import Explain
 from forest.users.models import User
 
 
@@ -96,9 +95,8 @@ async def amounts(
 ) -> AmountsByPeriod:
     """Total and median amount in `currency` per period and department (or category) over the last `days` days."""
     now = now or utcnow()
-    dialect = session.get_bind().dialect.name
-    stmt = queries.amounts(group_by=group_by, period=period, days=days, currency=currency, now=now, dialect=dialect,
-                           viewer=_viewer(user))
+    stmt = queries.amounts(group_by=group_by, period=period, days=days, currency=currency, now=now,
+                           dialect=backend_of(session).name, viewer=_viewer(user))
     rows = (await session.execute(stmt)).all()
     return AmountsByPeriod(
         group_by=group_by, period=period, currency=currency, since=queries.daily_counts_since(days=days, now=now),
@@ -121,7 +119,7 @@ def _decimal(value: Any) -> Decimal:
 def compile_sql(stmt: Select[Any], session: AsyncSession) -> str:
     """The statement as SQL for the session's dialect, values inlined: for people to read, never to run.
 
-    The plans below run the bound statement (`Explain`), so a value is never parsed as SQL.
+    The plans below run the bound statement (`Backend.explain`), so a value is never parsed as SQL.
     """
     dialect = session.get_bind().dialect
     return str(stmt.compile(dialect=dialect, compile_kwargs={"literal_binds": True}))
@@ -135,25 +133,7 @@ async def explain(
     build = PLANS.get(name)
     if build is None:
         raise NotFound(f"No analytics query named {name!r}; known: {', '.join(PLANS)}.")
-    dialect = session.get_bind().dialect.name
-    stmt = build(args or AnalyticsArgs(), now or utcnow(), dialect)
-    sql = compile_sql(stmt, session)
-    if session.get_bind().dialect.name == "postgresql":
-        options = "ANALYZE, BUFFERS, " if analyze else ""
-        raw = (await session.execute(Explain(stmt, options=f"{options}FORMAT JSON"))).scalar_one()
-        plan = json.loads(raw) if isinstance(raw, str) else raw
-        lines = (await session.execute(Explain(stmt, options=f"{options}FORMAT TEXT"))).scalars().all()
-        return QueryPlan(name=name, sql=sql, plan_text="\n".join(lines), plan=plan)
-    rows = (await session.execute(Explain(stmt))).all()
-    plan_rows = [{"id": r[0], "parent": r[1], "detail": r[3]} for r in rows]
-    return QueryPlan(name=name, sql=sql, plan_text=_sqlite_tree(plan_rows), plan=plan_rows)
-
-
-def _sqlite_tree(rows: list[dict[str, Any]]) -> str:
-    depth: dict[int, int] = {0: -1}
-    lines = []
-    for row in rows:
-        level = depth.get(row["parent"], -1) + 1
-        depth[row["id"]] = level
-        lines.append("  " * level + row["detail"])
-    return "\n".join(lines)
+    backend = backend_of(session)
+    stmt = build(args or AnalyticsArgs(), now or utcnow(), backend.name)
+    plan_text, plan = await backend.explain(session, stmt, analyze=analyze)
+    return QueryPlan(name=name, sql=compile_sql(stmt, session), plan_text=plan_text, plan=plan)

@@ -8,9 +8,9 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import Table, bindparam, case, func, select, text, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from forest.backends import backend_of
 from forest.bids.models import Bid, BidDetail
 from forest.crawler.parse import Notice
 from forest.crawler.store import KnownNotice, UpsertResult
@@ -23,12 +23,16 @@ _CHUNK = 500
 FACT_COLUMNS = ("closes_at", "opens_at", "amount", "amount_kind", "currency", "category", "contract_method")
 MAX_AMOUNT = 10**18  # bid.amount is NUMERIC(20, 2)
 _CONTENT_COLUMNS = ("title", "department", "post_date", "url", "attachments", "content_hash", *FACT_COLUMNS)
+# What an upsert writes only on a real edit (the content hash moved), on both paths: a views-only tick never
+# bumps updated_at.
+_ON_EDIT = (*_CONTENT_COLUMNS, "updated_at")
 
 # PostgreSQL: the whole batch in one statement, one array parameter per column, whatever the batch size.
 # `stored` reads the hashes in the statement's snapshot, i.e. before its own writes, so new vs updated
 # is decided exactly as on SQLite (hashes read first in the same transaction). It probes the unique
 # index row by row (LATERAL): with `external_id = ANY(array)` and statistics from before a burst of
 # inserts, the planner scanned every row of the source for each batch (~6x slower at 40,000 rows).
+# The DO UPDATE sets the columns of `_ON_EDIT` only when the content hash moved, as `upsert_rows` does.
 # The DO UPDATE's WHERE skips rows where nothing at all changed, so a re-run writes no row versions
 # (and no index entries, the trigram GIN's included).
 _PG_UPSERT = text(
@@ -58,40 +62,16 @@ WITH batch AS (
     FROM batch
     ON CONFLICT (source_id, external_id) DO UPDATE SET
         views = excluded.views,
-        title = CASE WHEN bid.content_hash IS DISTINCT FROM excluded.content_hash
-                     THEN excluded.title ELSE bid.title END,
-        department = CASE WHEN bid.content_hash IS DISTINCT FROM excluded.content_hash
-                          THEN excluded.department ELSE bid.department END,
-        post_date = CASE WHEN bid.content_hash IS DISTINCT FROM excluded.content_hash
-                         THEN excluded.post_date ELSE bid.post_date END,
-        url = CASE WHEN bid.content_hash IS DISTINCT FROM excluded.content_hash
-                   THEN excluded.url ELSE bid.url END,
-        attachments = CASE WHEN bid.content_hash IS DISTINCT FROM excluded.content_hash
-                           THEN excluded.attachments ELSE bid.attachments END,
-        updated_at = CASE WHEN bid.content_hash IS DISTINCT FROM excluded.content_hash
-                          THEN excluded.updated_at ELSE bid.updated_at END,
-        closes_at = CASE WHEN bid.content_hash IS DISTINCT FROM excluded.content_hash
-                         THEN excluded.closes_at ELSE bid.closes_at END,
-        opens_at = CASE WHEN bid.content_hash IS DISTINCT FROM excluded.content_hash
-                        THEN excluded.opens_at ELSE bid.opens_at END,
-        amount = CASE WHEN bid.content_hash IS DISTINCT FROM excluded.content_hash
-                      THEN excluded.amount ELSE bid.amount END,
-        amount_kind = CASE WHEN bid.content_hash IS DISTINCT FROM excluded.content_hash
-                           THEN excluded.amount_kind ELSE bid.amount_kind END,
-        currency = CASE WHEN bid.content_hash IS DISTINCT FROM excluded.content_hash
-                        THEN excluded.currency ELSE bid.currency END,
-        category = CASE WHEN bid.content_hash IS DISTINCT FROM excluded.content_hash
-                        THEN excluded.category ELSE bid.category END,
-        contract_method = CASE WHEN bid.content_hash IS DISTINCT FROM excluded.content_hash
-                               THEN excluded.contract_method ELSE bid.contract_method END,
-        content_hash = excluded.content_hash
+        {on_edit}
     WHERE bid.views IS DISTINCT FROM excluded.views OR bid.content_hash IS DISTINCT FROM excluded.content_hash
     RETURNING bid.id, bid.external_id, bid.content_hash
 )
 SELECT written.id, written.external_id, stored.content_hash IS NULL AS is_new
 FROM written LEFT JOIN stored ON stored.external_id = written.external_id
 WHERE stored.content_hash IS DISTINCT FROM written.content_hash
-"""
+""".replace("{on_edit}", ",\n        ".join(
+        f"{column} = CASE WHEN bid.content_hash IS DISTINCT FROM excluded.content_hash "
+        f"THEN excluded.{column} ELSE bid.{column} END" for column in _ON_EDIT))
 )
 # Views of rows that were listed but not re-fetched; rows whose count did not move are not written.
 _PG_VIEWS = text(
@@ -176,7 +156,7 @@ async def upsert_notices(
     batch = list({n.external_id: n for n in notices}.values())
     in_batch = {n.external_id for n in batch}
     ticks = {external_id: count for external_id, count in (views or {}).items() if external_id not in in_batch}
-    if session.get_bind().dialect.name == "postgresql":
+    if backend_of(session).array_batches:
         return await _upsert_postgresql(session, source_id, batch, ticks)
     return await upsert_rows(session, source_id, batch, ticks)
 
@@ -229,17 +209,16 @@ async def upsert_rows(
     table = _table()
     now = utcnow()
     known = await known_notices(session, source_id, [*(n.external_id for n in batch), *ticks])
-    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    insert = backend_of(session).insert
     result = UpsertResult()
     if batch:
         ids: dict[str, int] = {}
         for chunk in _chunks(batch):
             stmt = insert(table).values([_row(source_id, n, now) for n in chunk])
             changed = table.c.content_hash.is_distinct_from(stmt.excluded.content_hash)
-            # One statement for both cases: views always, content columns only on a real edit, so a
-            # views-only tick never bumps updated_at.
+            # One statement for both cases: views always, the rest only on a real edit (`_ON_EDIT`).
             assignments: dict[str, Any] = {"views": stmt.excluded.views}
-            for column in (*_CONTENT_COLUMNS, "updated_at"):
+            for column in _ON_EDIT:
                 assignments[column] = case((changed, stmt.excluded[column]), else_=table.c[column])
             stmt = stmt.on_conflict_do_update(index_elements=["source_id", "external_id"], set_=assignments)
             rows = await session.execute(stmt.returning(table.c.id, table.c.external_id))
@@ -287,7 +266,7 @@ async def write_details(session: AsyncSession, result: UpsertResult) -> None:
     bodiless = [bid_id for bid_id, n in zip(result.updated_ids, result.updated, strict=True) if n.body is None]
     if bodiless:
         await session.execute(update(table).where(table.c.bid_id.in_(bodiless)).values(body="", facts={}))
-    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    insert = backend_of(session).insert
     # Four columns a row: 500 rows are far below either driver's bind-parameter limit.
     for chunk in _chunks(rows):
         stmt = insert(table).values(list(chunk))

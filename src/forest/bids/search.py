@@ -62,7 +62,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
 
-from forest.bids.filters import like_pattern
+from forest.backends import fold_case
 from forest.bids.models import Bid, BidDetail
 from forest.database import Database
 
@@ -92,9 +92,16 @@ _COMMON_SQL = ("SELECT most_common_elems::text::text[] FROM pg_stats "
 _common: weakref.WeakKeyDictionary[Any, tuple[float, frozenset[str]]] = weakref.WeakKeyDictionary()
 
 
+def like_pattern(text: str) -> str:
+    """A LIKE pattern matching `text` literally anywhere, for `ESCAPE '\\'`."""
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
 def bigrams(q: str) -> list[str]:
-    """The distinct two-character pieces of `q` lowered, in order: what the bigram index is looked up with."""
-    low = q.lower()
+    """The distinct two-character pieces of `q` case folded (`fold_case`, as the index's `lower()` folds), in
+    order: what the bigram index is looked up with."""
+    low = fold_case(q)
     return list(dict.fromkeys(low[i:i + 2] for i in range(len(low) - 1)))
 
 

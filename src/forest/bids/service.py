@@ -10,12 +10,8 @@ from typing import Any
 
 from sqlalchemy import (
     BigInteger,
-    Date,
-    DateTime,
     Integer,
-    Numeric,
     Select,
-    String,
     any_,
     bindparam,
     cast,
@@ -26,13 +22,11 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
-from sqlalchemy.types import TypeEngine
 
 from forest.bids import search
-from forest.bids.filters import BidFilters, like_pattern, matches
+from forest.bids.filters import BidFilters, bind_values, filter_clauses, matches
 from forest.bids.models import Bid, BidDetail
 from forest.bids.schemas import BidListQuery, BidRead
-from forest.bids.search import TextSearch
 from forest.crawler.facts import TenderFacts
 from forest.database import Database, utcnow
 from forest.errors import NotFound
@@ -74,48 +68,6 @@ BID_KEYSET = Keyset(
 )
 
 
-def filter_clauses(
-    filters: BidFilters, *, bound: bool = False, now: dt.datetime | None = None,
-) -> builtins.list[ColumnElement[bool]]:
-    """The WHERE clauses of `filters` over `Bid`; `now` is when `open` and `closes_within_days` count from.
-
-    `bound` (PostgreSQL only) renders every value as a named bind parameter, so the SQL is the same for any
-    values of one set of filters and can be compiled once (`_bind_values` gives the values). A repeatable
-    filter with one value is an equality, which the planner serves from its `(column, post_date, id)` index
-    in order; several values are `= ANY(array)`, as `IN (…)` would be.
-    """
-    out: builtins.list[ColumnElement[bool]] = []
-    repeatable: tuple[tuple[Any, builtins.list[Any], type[TypeEngine[Any]]], ...] = (
-        (Bid.department, filters.department, String), (Bid.source_id, filters.source_id, BigInteger),
-        (Bid.category, builtins.list(filters.category), String),
-        (Bid.contract_method, filters.contract_method, String))
-    for column, chosen, type_ in repeatable:
-        if not chosen:
-            continue
-        if not bound:
-            out.append(column.in_(chosen))
-        elif len(chosen) == 1:
-            out.append(column == bindparam(column.key, type_=type_))
-        else:
-            out.append(column == any_(bindparam(column.key, type_=ARRAY(type_))))
-    ranges: tuple[tuple[Any, str, Any, type[TypeEngine[Any]], bool], ...] = (
-        (Bid.views, "views_gte", filters.views_gte, Integer, True),
-        (Bid.views, "views_lte", filters.views_lte, Integer, False),
-        (Bid.post_date, "posted_from", filters.posted_from, Date, True),
-        (Bid.post_date, "posted_to", filters.posted_to, Date, False),
-        (Bid.amount, "amount_gte", filters.amount_gte, Numeric, True),
-        (Bid.amount, "amount_lte", filters.amount_lte, Numeric, False),
-    )
-    for column, name, value, type_, low in ranges:
-        if value is not None:
-            param = bindparam(name, type_=type_) if bound else value
-            out.append(column >= param if low else column <= param)
-    out.extend(_closing_clauses(filters, bound=bound, now=now or utcnow()))
-    if filters.q is not None:
-        out.append(TextSearch(filters.q, bound=bound))
-    return out
-
-
 def visible_to(user: User, *, bound: bool = False) -> ColumnElement[bool] | None:
     """The WHERE clause of the bids `user` may see: those of shared sources and of the user's own ad-hoc
     sources (None for admins, who see all).
@@ -134,43 +86,6 @@ def visible_to(user: User, *, bound: bool = False) -> ColumnElement[bool] | None
     ids = select(func.array_agg(Source.id)).where(shared_or_owned_by(bindparam("viewer_id", type_=BigInteger)))
     # The CAST makes it an array expression: a bare `ANY (SELECT …)` would compare with each row instead.
     return Bid.source_id == any_(cast(ids.scalar_subquery(), ARRAY(BigInteger)))
-
-
-def _closing_clauses(filters: BidFilters, *, bound: bool, now: dt.datetime) -> builtins.list[ColumnElement[bool]]:
-    """The deadline filters as at most two comparisons on `closes_at` (served by its index)."""
-    out: builtins.list[ColumnElement[bool]] = []
-    stamp = DateTime(timezone=True)
-    if filters.open is False:
-        out.append(Bid.closes_at <= (bindparam("closed_by", type_=stamp) if bound else now))
-    low, high, exclusive = filters.closing_window(now)
-    if low is not None:
-        param = bindparam("closes_low", type_=stamp) if bound else low
-        out.append(Bid.closes_at > param if exclusive else Bid.closes_at >= param)
-    if high is not None:
-        out.append(Bid.closes_at <= (bindparam("closes_high", type_=stamp) if bound else high))
-    return out
-
-
-def _bind_values(filters: BidFilters, now: dt.datetime) -> dict[str, Any]:
-    values = filters.cursor_binding()
-    for name in ("department", "source_id", "category", "contract_method"):
-        if len(values.get(name, ())) == 1:
-            values[name] = values[name][0]  # bound as an equality, see filter_clauses
-    if filters.q is not None:
-        values["q"] = like_pattern(filters.q)
-        values.update(search.bind_values(filters.q))
-    # The deadline filters become (closes_low, closes_high); their shape goes into the compiled SQL's key.
-    for name in ("open", "closes_within_days", "closes_after", "closes_before"):
-        values.pop(name, None)
-    low, high, exclusive = filters.closing_window(now)
-    if filters.open is False:
-        values["closed_by"] = now
-    if low is not None:
-        values["closes_low"] = low
-    if high is not None:
-        values["closes_high"] = high
-    values["~exclusive"] = exclusive
-    return values
 
 
 def apply_filters(stmt: Select[Any], filters: BidFilters, user: User | None = None) -> Select[Any]:
@@ -227,7 +142,7 @@ def page_query(
     statement of the walk reading at most that many rows (`search.fetch_run`)."""
     now = now or utcnow()
     segment = segment or plan.segments()[0]
-    values = _bind_values(filters, now)
+    values = bind_values(filters, now)
     sql, names = _page_sql(dialect, plan, segment, filters, values, now, user,
                            _COLUMNS if columns is None else columns, walk=walk_budget is not None)
     values["q_budget"] = walk_budget

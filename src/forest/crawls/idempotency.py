@@ -7,13 +7,11 @@ import datetime as dt
 import hashlib
 import json
 import uuid
-from typing import Any
 
 from sqlalchemy import delete, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from forest.backends import backend_of
 from forest.crawls.models import IdempotencyKey
 from forest.crawls.schemas import CrawlCreate
 from forest.database import utcnow
@@ -29,11 +27,6 @@ def request_hash(job_in: CrawlCreate) -> str:
     return hashlib.sha256(body.encode()).hexdigest()
 
 
-def _insert(session: AsyncSession) -> Any:
-    assert session.bind is not None
-    return pg_insert if session.bind.dialect.name == "postgresql" else sqlite_insert
-
-
 async def claim(session: AsyncSession, *, user: User, key: str, digest: str) -> IdempotencyKey | None:
     """Claim an Idempotency-Key: None if we own it now, else the existing record (after its first use ends)."""
     for _ in range(60):
@@ -41,9 +34,9 @@ async def claim(session: AsyncSession, *, user: User, key: str, digest: str) -> 
         await session.execute(delete(IdempotencyKey).where(IdempotencyKey.user_id == user.id,
                                                            IdempotencyKey.key == key,
                                                            IdempotencyKey.expires_at < now))
-        stmt = _insert(session)(IdempotencyKey).values(
+        stmt = backend_of(session).insert_ignore(IdempotencyKey, ["user_id", "key"]).values(
             user_id=user.id, key=key, request_hash=digest, created_at=now, expires_at=now + IDEMPOTENCY_TTL,
-        ).on_conflict_do_nothing(index_elements=["user_id", "key"])
+        )
         result = await session.execute(stmt)
         await session.commit()
         if getattr(result, "rowcount", 0) == 1:

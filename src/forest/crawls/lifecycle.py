@@ -21,10 +21,11 @@ import uuid
 from collections.abc import Sequence
 from typing import Protocol
 
-from sqlalchemy import and_, delete, func, or_, select, text, tuple_, update
+from sqlalchemy import and_, delete, func, or_, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from forest import events, quotas
+from forest.backends import backend_of
 from forest.bids.models import Bid
 from forest.config import Settings
 from forest.crawler.engine import CrawlProgress
@@ -120,11 +121,8 @@ async def _create_job(session: AsyncSession, *, settings: Settings, user: User,
     source, url, max_pages = await sources.crawl_target(session=session, settings=settings, user=user,
                                                         source_id=job_in.source_id, url=job_in.url,
                                                         max_pages=job_in.max_pages)
-    assert session.bind is not None
-    if session.bind.dialect.name == "postgresql":
-        # One active crawl per source: concurrent submissions for a source queue up on this lock.
-        await session.execute(text("SELECT pg_advisory_xact_lock(:ns, :sid)"),
-                              {"ns": _SOURCE_LOCK_NAMESPACE, "sid": source.id % 2_147_483_647})
+    # One active crawl per source: concurrent submissions for a source queue up on this lock.
+    await backend_of(session).lock(session, _SOURCE_LOCK_NAMESPACE, source.id)
     active = await session.scalar(select(CrawlJob).where(CrawlJob.source_id == source.id,
                                                          CrawlJob.state.in_(ACTIVE_STATES))
                                   .order_by(CrawlJob.created_at).limit(1))

@@ -14,10 +14,11 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from sqlalchemy import event as orm_event
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Session
 
+from forest.backends import backend_of
 from forest.database import utcnow
 from forest.events.models import Event
 from forest.events.publisher import Announcer
@@ -45,12 +46,9 @@ async def lock_users(session: AsyncSession, user_ids: Iterable[int]) -> None:
     (a job's, say). A transaction that stages events for several users locks them all here first.
     """
     locked: set[int] = session.info.setdefault(_LOCKED, set())
-    if session.bind is None or session.bind.dialect.name != "postgresql":
-        locked.update(user_ids)  # SQLite: one writer at a time already
-        return
+    backend = backend_of(session)
     for user_id in sorted(set(user_ids) - locked):
-        await session.execute(text("SELECT pg_advisory_xact_lock(:ns, :uid)"),
-                              {"ns": _LOCK_NAMESPACE, "uid": user_id % 2_147_483_647})
+        await backend.lock(session, _LOCK_NAMESPACE, user_id)
         locked.add(user_id)
 
 

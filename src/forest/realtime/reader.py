@@ -20,6 +20,7 @@ from sqlalchemy import BigInteger, Row, bindparam, select, text
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from forest.backends import backend_of
 from forest.database import Database
 from forest.events import Event
 from forest.realtime import wire
@@ -86,9 +87,8 @@ class EventReader:
 
 
 async def _read_many(session: AsyncSession, keys: Sequence[Read]) -> dict[Read, list[Outgoing]]:
-    assert session.bind is not None
     rows: list[Row[tuple[object, ...]]] = []
-    if session.bind.dialect.name != "postgresql" or len(keys) == 1:
+    if not backend_of(session).array_batches or len(keys) == 1:
         for user_id, after in keys:
             stmt = (select(*_COLUMNS).where(Event.user_id == user_id, Event.id > after)
                     .order_by(Event.id).limit(BATCH_LIMIT))
