@@ -1,182 +1,42 @@
-"""The incremental crawl: list pages newest first, detail pages only for what is new or edited."""
+"""crawl(): one crawl of a board, page by page, into a NoticeStore."""
 
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import logging
-from collections.abc import Awaitable, Callable, Collection, Mapping
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field, replace
-from typing import Any
 
 import httpx
 
-from forest.crawler import facts
-from forest.crawler.definition import DefinitionParser, SourceDefinition, definition_from_selectors
-from forest.crawler.detect import detect_html, detect_json, full_title, json_list_url
+from forest.crawler.definition import DefinitionParser, SourceDefinition
+from forest.crawler.detect import detect_html, detect_json, json_list_url
 from forest.crawler.egress import EgressPolicy, UrlNotAllowed
-from forest.crawler.fetch import USER_AGENT, FetchedPage, Fetcher, FetchError, FetchOptions, MiB
-from forest.crawler.hosts import HostSchedule
-from forest.crawler.parse import (
-    BoardParser,
-    LayoutNotDetected,
-    ListPage,
-    Notice,
-    RowError,
-    apply_detail,
-    frame_source,
+from forest.crawler.engine.config import CrawlConfig, layout_definition, make_parser
+from forest.crawler.engine.notices import list_changed, read_detail
+from forest.crawler.engine.result import (
+    CANCELLED,
+    CAUGHT_UP,
+    EMPTY_PAGE,
+    ERROR,
+    LAST_PAGE,
+    MAX_PAGES,
+    REPEATED_PAGE,
+    CrawlProgress,
+    CrawlResult,
+    StopReason,
 )
-from forest.crawler.presets import get_parser
-from forest.crawler.presets.definitions import PRESET_DEFINITIONS
+from forest.crawler.fetch import FetchedPage, Fetcher, FetchError
+from forest.crawler.parse import BoardParser, LayoutNotDetected, ListPage, Notice, frame_source
 from forest.crawler.request import PageRequest
 from forest.crawler.robots import RobotsCache
 from forest.crawler.selectors import SelectorParser
-from forest.crawler.store import KnownNotice, NoticeStore
+from forest.crawler.store import NoticeStore
 
-StopReason = str
-# Why a crawl ended, as stored on the job and shown to users.
-CAUGHT_UP = "caught_up"
-LAST_PAGE = "last_page"
-EMPTY_PAGE = "empty_page"
-REPEATED_PAGE = "repeated_page"
-MAX_PAGES = "max_pages"
-CANCELLED = "cancelled"
-ERROR = "error"
-
-log = logging.getLogger(__name__)
 # Detail pages are parsed and their facts extracted here rather than on the event loop, which also
 # serves the job's heartbeat and cancellation; two threads bound the CPU one crawl takes (the work
 # holds the GIL, so more threads would not be faster).
 _DETAIL_POOL = ThreadPoolExecutor(max_workers=2, thread_name_prefix="forest-detail")
-
-
-@dataclass(frozen=True, slots=True)
-class CrawlConfig:
-    """Everything one crawl needs to know; built from a Source or an ad-hoc URL."""
-
-    start_url: str
-    preset: str | None = None
-    selectors: Mapping[str, str] | None = None
-    # A source definition (forest.crawler.definition); wins over selectors and preset.
-    definition: Mapping[str, object] | None = None
-    encoding: str | None = None
-    max_pages: int = 50
-    polite: bool = True
-    delay_seconds: float = 1.0
-    concurrency: int = 4
-    obey_robots: bool = True
-    allow_hosts: Collection[str] = ()
-    user_agent: str = USER_AGENT
-    connect_timeout: float = 10.0
-    request_timeout: float = 30.0
-    max_retries: int = 3
-    max_bytes: int = 10 * MiB
-    retry_after_cap: float = 60.0
-    backoff_base: float = 0.5
-    fetch_details: bool = True
-    # False walks every page up to max_pages instead of stopping where the store is caught up.
-    incremental: bool = True
-    min_pages: int = 2
-    # The board's time zone: deadlines written without one ("12.3. 10:00") are read in it.
-    timezone: str = "Asia/Seoul"
-    # The per-host politeness schedule shared with other crawls (forest.crawler.hosts.process_schedule);
-    # None: this crawl keeps its own.
-    host_schedule: HostSchedule | None = None
-
-    def fetch_options(self) -> FetchOptions:
-        """The Fetcher tunables of this crawl."""
-        return FetchOptions(
-            user_agent=self.user_agent,
-            connect_timeout=self.connect_timeout,
-            request_timeout=self.request_timeout,
-            max_bytes=self.max_bytes,
-            max_retries=self.max_retries,
-            backoff_base=self.backoff_base,
-            retry_after_cap=self.retry_after_cap,
-            polite=self.polite,
-            delay_seconds=self.delay_seconds,
-            concurrency=self.concurrency,
-        )
-
-
-@dataclass(slots=True)
-class CrawlProgress:
-    """Counters reported after every list page (the job's `progress` object)."""
-
-    pages_done: int = 0
-    pages_total: int | None = None
-    items_seen: int = 0
-    items_new: int = 0
-    items_updated: int = 0
-    errors: int = 0
-
-    def as_dict(self) -> dict[str, int | None]:
-        """The JSON shape of the API's `progress`."""
-        return asdict(self)
-
-
-@dataclass(slots=True)
-class CrawlResult:
-    """How a crawl ended. `error` is set when something stopped it early; `errors` lists every problem."""
-
-    progress: CrawlProgress
-    stopped_reason: StopReason
-    cancelled: bool = False
-    error: str | None = None
-    errors: list[str] = field(default_factory=list)
-    new_ids: list[int] = field(default_factory=list)
-    updated_ids: list[int] = field(default_factory=list)
-    # What the last list page said, for previews: its unreadable rows, the request for the page after it,
-    # and the layout used (a definition; for a bare URL the one detected on the first page).
-    row_errors: list[RowError] = field(default_factory=list)
-    next_request: PageRequest | None = None
-    last_page: int | None = None
-    definition: dict[str, Any] | None = None
-
-    @property
-    def failed(self) -> bool:
-        """Whether the crawl stopped on an error."""
-        return self.stopped_reason == ERROR
-
-
-def make_parser(config: CrawlConfig) -> BoardParser | None:
-    """The parser for a config: its definition, else selectors, else preset, else None (detect on the first page)."""
-    if config.definition:
-        return DefinitionParser(SourceDefinition.model_validate(config.definition))
-    if config.selectors:
-        return SelectorParser(config.selectors)
-    if config.preset:
-        return get_parser(config.preset)
-    return None
-
-
-def layout_definition(parser: BoardParser | None, config: CrawlConfig) -> dict[str, Any] | None:
-    """The definition a parser reads the board with, when it has one to show (presets written as definitions)."""
-    if isinstance(parser, DefinitionParser):
-        return parser.definition.model_dump(mode="json", exclude_defaults=True)
-    if isinstance(parser, SelectorParser):
-        return definition_from_selectors(parser.selectors)
-    if config.preset is not None:
-        return PRESET_DEFINITIONS.get("egov_board" if config.preset == "demo_board" else config.preset)
-    return None
-
-
-def _title_matches(listed: str, stored: str) -> bool:
-    if listed == stored:
-        return True
-    # Boards cut long titles in the list ("…", "..."); the detail page has the full one.
-    for ellipsis in ("...", "…", ".."):
-        if listed.endswith(ellipsis):
-            return stored.startswith(listed[: -len(ellipsis)].rstrip())
-    return False
-
-
-def list_changed(notice: Notice, known: KnownNotice) -> bool:
-    """Whether the list row shows an edit against the stored notice (views never count)."""
-    if notice.post_date != known.post_date or not _title_matches(notice.title, known.title):
-        return True
-    return bool(notice.department) and notice.department != known.department
 
 
 async def crawl(
@@ -448,20 +308,3 @@ class _Crawl:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(
             _DETAIL_POOL, read_detail, parser, notice, page.text, page.url, self.config.timezone)
-
-
-def read_detail(parser: BoardParser, notice: Notice, html: str, url: str, timezone: str) -> Notice:
-    """The notice completed by its detail page: the page's fields, its body and the facts in the body."""
-    merged = apply_detail(notice, parser.parse_detail(html, url))
-    whole = full_title(html, merged.title)  # a list title cut with "…" that the detail did not replace
-    if whole:
-        merged = replace(merged, title=whole)
-    if not merged.body:
-        return merged
-    try:
-        found = facts.extract(merged.body, posted_on=merged.post_date, tz=timezone)
-    except Exception:
-        # The notice and its body are still worth keeping; its facts stay unknown rather than guessed.
-        log.exception("fact extraction failed for %s", url)
-        return merged
-    return replace(merged, facts=found)
