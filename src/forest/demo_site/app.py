@@ -26,7 +26,9 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from forest.demo_site import templates
-from forest.demo_site.board import Board, Fault, FaultKind, download_bytes
+from forest.demo_site.board import Board
+from forest.demo_site.faults import Fault, FaultKind
+from forest.demo_site.notices import download_bytes
 from forest.demo_site.shapes import Sessions, shape_routes
 
 OVERSIZED_BYTES = 12 * 1024 * 1024

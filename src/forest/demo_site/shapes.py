@@ -28,7 +28,8 @@ from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Re
 from starlette.routing import Route
 
 from forest.demo_site import templates
-from forest.demo_site.board import PER_PAGE, Board, ListPage, Notice
+from forest.demo_site.board import PER_PAGE, Board, ListPage
+from forest.demo_site.notices import Notice
 
 BBS_ID = "BBSMSTR_000000000123"
 SESSION_COOKIE = "JSESSIONID"
