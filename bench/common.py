@@ -19,7 +19,7 @@ import httpx
 
 if TYPE_CHECKING:
     from forest.config import Settings
-    from forest.replay.runner import ReplayEntry
+    from forest.replay.entries import ReplayEntry
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "RESULTS.md"
@@ -87,7 +87,7 @@ def cpu_seconds(pid: int) -> float:
 
 def bid_list_reads(rate: float, seconds: float, seed: int) -> list[ReplayEntry]:
     """`GET /api/v1/bids?limit=20` at Poisson arrivals (seeded)."""
-    from forest.replay.runner import ReplayEntry
+    from forest.replay.entries import ReplayEntry
 
     rng = random.Random(seed)
     out: list[ReplayEntry] = []

@@ -43,7 +43,8 @@ from forest.bids.seed import seed_bids  # noqa: E402
 from forest.cli import migrate  # noqa: E402
 from forest.config import Settings  # noqa: E402
 from forest.database import Database, utcnow  # noqa: E402
-from forest.replay.runner import RunResult, replay  # noqa: E402
+from forest.replay.runner import replay  # noqa: E402
+from forest.replay.stats import RunResult  # noqa: E402
 from forest.security import create_access_token, hash_password  # noqa: E402
 from forest.users.models import User  # noqa: E402
 from tests.plugin import Stack  # noqa: E402  (the process spawning shared with the job tests)

@@ -184,7 +184,7 @@ its own uvicorn options, access log on); the API process's
 resident memory sampled every 100 ms. Baseline in the same rounds: PostgreSQL's own
 `COPY (SELECT …) TO STDOUT (FORMAT csv)` of the same columns and order, read by asyncpg (no HTTP, no escaping
 of formula cells, no facts from `bid_detail`): the ceiling. The export's CSV lines are built by PostgreSQL in
-the export's own keyset query (`CSV_LINE` in `src/forest/bids/export.py`) and only joined by the API.
+the export's own keyset query (`CSV_LINE` in `src/forest/bids/export/csv_format.py`) and only joined by the API.
 
 {HEADER}
 {rows}

@@ -52,7 +52,9 @@ from forest.config import Settings  # noqa: E402
 from forest.crawls.models import CrawlJob  # noqa: E402
 from forest.database import Database, utcnow  # noqa: E402
 from forest.events import Publisher  # noqa: E402
-from forest.replay.runner import ReplayEntry, RunResult, replay  # noqa: E402
+from forest.replay.entries import ReplayEntry  # noqa: E402
+from forest.replay.runner import replay  # noqa: E402
+from forest.replay.stats import RunResult  # noqa: E402
 from forest.security import create_access_token  # noqa: E402
 from forest.sources.models import Source  # noqa: E402
 from forest.users.models import User  # noqa: E402

@@ -56,8 +56,10 @@ from forest.bids.seed import seed_bids  # noqa: E402
 from forest.cli import migrate  # noqa: E402
 from forest.config import Settings  # noqa: E402
 from forest.database import Database, utcnow  # noqa: E402
+from forest.replay.entries import ReplayEntry  # noqa: E402
 from forest.replay.report import OVERALL, RouteComparison, compare, comparison_table, run_table  # noqa: E402
-from forest.replay.runner import ReplayEntry, RunResult, replay  # noqa: E402
+from forest.replay.runner import replay  # noqa: E402
+from forest.replay.stats import RunResult  # noqa: E402
 from forest.replay.synthetic import DEFAULT_MIX, Catalog, discover_catalog, synthetic_entries  # noqa: E402
 from forest.security import create_access_token  # noqa: E402
 from forest.sources.models import Source  # noqa: E402

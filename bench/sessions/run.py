@@ -43,7 +43,8 @@ from forest.bids.seed import seed_bids  # noqa: E402
 from forest.cli import migrate  # noqa: E402
 from forest.config import Settings  # noqa: E402
 from forest.database import Database, create_engine  # noqa: E402
-from forest.replay.runner import ReplayEntry, replay  # noqa: E402
+from forest.replay.entries import ReplayEntry  # noqa: E402
+from forest.replay.runner import replay  # noqa: E402
 
 PLOT = ROOT / "bench" / "plots" / "sessions.png"
 PG_DB = "forest_bench_sessions"

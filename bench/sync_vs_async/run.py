@@ -45,7 +45,7 @@ from forest.bids.seed import seed_bids  # noqa: E402
 from forest.cli import migrate  # noqa: E402
 from forest.config import Settings  # noqa: E402
 from forest.database import Database  # noqa: E402
-from forest.replay.runner import RouteStats  # noqa: E402
+from forest.replay.stats import RouteStats  # noqa: E402
 
 PLOT = ROOT / "bench" / "plots" / "sync_vs_async.png"
 PG_DB = "forest_bench_sync_async"

@@ -10,7 +10,7 @@ from crawler_support import CARDS, GRID, demo_config
 from forest.crawler.engine import EMPTY_PAGE, ERROR, LAST_PAGE, crawl
 from forest.crawler.memory import MemoryStore
 from forest.crawler.presets.definitions import EGOV_BOARD, EGOV_FORM_POST, EGOV_JSON_LIST
-from forest.demo_site.board import Notice
+from forest.demo_site.notices import Notice
 from forest.demo_site.shapes import english_id, file_key
 from forest.demo_site.testing import DemoSite
 

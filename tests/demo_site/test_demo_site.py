@@ -16,8 +16,11 @@ from starlette.testclient import TestClient
 from typer.testing import CliRunner
 
 from forest.demo_site import cli as demo_cli
-from forest.demo_site.app import OVERSIZED_BYTES, create_demo_app, get_board
-from forest.demo_site.board import ANCHOR_DATE, DEFAULT_ROBOTS_TXT, DEPARTMENTS, PER_PAGE, Board
+from forest.demo_site.app import create_demo_app
+from forest.demo_site.board import DEFAULT_ROBOTS_TXT, PER_PAGE, Board
+from forest.demo_site.faulting import OVERSIZED_BYTES
+from forest.demo_site.notices import ANCHOR_DATE, DEPARTMENTS
+from forest.demo_site.params import get_board
 from forest.demo_site.testing import DemoSite
 
 SIZE = 95  # ten pages, the last one half full

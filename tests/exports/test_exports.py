@@ -19,6 +19,7 @@ from referencing.jsonschema import DRAFT4
 from sqlalchemy import delete, insert, update
 
 from forest.bids import export
+from forest.bids.export import reading, streaming
 from forest.bids.ingest import DbNoticeStore
 from forest.bids.models import Bid, BidDetail
 from forest.crawler.facts import extract
@@ -120,7 +121,7 @@ async def test_export_applies_the_bid_filters_and_their_errors(
 async def test_export_resumes_by_cursor_with_max_rows_without_gaps_or_repeats(
     client: httpx.AsyncClient, make_user, db: Database, monkeypatch: pytest.MonkeyPatch,  # type: ignore[no-untyped-def]
 ) -> None:
-    monkeypatch.setattr(export, "CHUNK_ROWS", 7)  # several chunks per response
+    monkeypatch.setattr(reading, "CHUNK_ROWS", 7)  # several chunks per response
     user = await make_user()
     bids = await make_bids(db, 60)
     seen: list[int] = []
@@ -263,7 +264,7 @@ async def test_export_csv_written_by_postgresql_is_byte_for_byte_the_python_enco
         await session.commit()
 
     from_postgresql = (await client.get(URL, params={"format": "csv", "sort": "id"}, headers=user.headers)).content
-    monkeypatch.setattr(export, "encoder_for", lambda e: export.ENCODERS[e.format](e))
+    monkeypatch.setattr(streaming, "encoder_for", lambda e: export.ENCODERS[e.format](e))
     from_python = (await client.get(URL, params={"format": "csv", "sort": "id"}, headers=user.headers)).content
 
     assert from_postgresql == from_python
@@ -340,7 +341,7 @@ async def test_export_ocds_records_keep_each_notice_release_history_from_ingest_
 async def test_export_csv_read_in_parallel_chunks_resumes_without_gaps_or_repeats(
     client: httpx.AsyncClient, make_user, db: Database, monkeypatch: pytest.MonkeyPatch,  # type: ignore[no-untyped-def]
 ) -> None:
-    monkeypatch.setattr(export, "CHUNK_ROWS", 7)  # many chunks, several in flight at once
+    monkeypatch.setattr(reading, "CHUNK_ROWS", 7)  # many chunks, several in flight at once
     user = await make_user()
     bids = await make_bids(db, 60)
     seen: list[int] = []
@@ -357,7 +358,7 @@ async def test_export_csv_read_in_parallel_chunks_resumes_without_gaps_or_repeat
                            reverse=True)
     without = sorted((b for b in bids if b.closes_at is None), key=lambda b: b.id, reverse=True)
     assert seen == [b.id for b in with_deadline + without]
-    monkeypatch.setattr(export, "encoder_for", lambda e: export.ENCODERS[e.format](e))
+    monkeypatch.setattr(streaming, "encoder_for", lambda e: export.ENCODERS[e.format](e))
     whole = await client.get(URL, params={"format": "csv", "sort": "-closes_at"}, headers=user.headers)
     assert b"".join(body.split(b"\r\n", 1)[1] for body in bodies) == whole.content.split(b"\r\n", 1)[1]
 
@@ -370,18 +371,18 @@ async def test_export_chunk_read_after_the_key_walk_keeps_to_its_span_when_rows_
     await make_bids(db, 20, source_ids=[source])
     prepared = await export.prepare(db=db, user=None, query=export.ExportQuery(format="csv", sort="id"),
                                     signer=app.state.signer, salt="t")
-    spans = [span async for span in export._spans(prepared)]
+    spans = [span async for span in reading._spans(prepared)]
     assert [size for *_, size in spans] == [20]  # one span of up to CHUNK_ROWS (5,000): cut it by hand below
-    ids = [row["id"] for row in await export._span_rows(prepared, (Bid.id,), None, spans[0][1], 20)]
+    ids = [row["id"] for row in await reading._span_rows(prepared, (Bid.id,), None, spans[0][1], 20)]
     assert len(ids) == 20
 
     async with db.sessionmaker() as session:  # after the walk, a row of the first span is deleted
         await session.execute(delete(Bid).where(Bid.id == ids[2]))
         await session.commit()
     # The walk counted 5 rows up to ids[4]: one is gone, and the read stops at ids[4] all the same.
-    first = await export._span_rows(prepared, (Bid.id,), None, (ids[4],), 5)
+    first = await reading._span_rows(prepared, (Bid.id,), None, (ids[4],), 5)
     assert [row["id"] for row in first] == [ids[0], ids[1], ids[3], ids[4]]
     # More rows than the walk counted (as when rows were inserted into the span since): the read goes on to
     # the span's end and no further.
-    second = await export._span_rows(prepared, (Bid.id,), (ids[4],), (ids[11],), 3)
+    second = await reading._span_rows(prepared, (Bid.id,), (ids[4],), (ids[11],), 3)
     assert [row["id"] for row in second] == ids[5:12]

@@ -12,7 +12,7 @@ import pytest
 from forest.config import Settings
 from forest.crawler.presets.definitions import EGOV_BOARD, EGOV_FORM_POST, EGOV_JSON_LIST
 from forest.crawls import runner
-from forest.demo_site.board import Notice
+from forest.demo_site.notices import Notice
 from forest.demo_site.shapes import english_id, file_key
 from forest.demo_site.testing import DemoSite
 from tests.crawler.crawler_support import CARDS, GRID

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from html import escape
 
-from forest.demo_site.board import PER_PAGE, ListPage, Notice
+from forest.demo_site.board import PER_PAGE, ListPage
+from forest.demo_site.notices import Notice
 
 UTF8_META = '<meta charset="utf-8">'
 EUCKR_META = '<meta http-equiv="Content-Type" content="text/html; charset=euc-kr">'

@@ -11,8 +11,9 @@ from dataclasses import dataclass
 import uvicorn
 from starlette.applications import Starlette
 
-from forest.demo_site.app import create_demo_app, get_board
+from forest.demo_site.app import create_demo_app
 from forest.demo_site.board import Board
+from forest.demo_site.params import get_board
 
 _STARTUP_TIMEOUT = 10.0
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from forest.replay.entries import ReplayEntry, read_log
 from forest.replay.recording import AccessLogMiddleware
 from forest.replay.report import RouteComparison, compare
-from forest.replay.runner import ReplayEntry, RouteStats, RunResult, TargetNotAllowed, read_log, replay
+from forest.replay.runner import TargetNotAllowed, replay
+from forest.replay.stats import RouteStats, RunResult
 from forest.replay.synthetic import synthetic_entries
 
 __all__ = [

@@ -10,9 +10,11 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from forest.replay.entries import ReplayEntry, read_log
 from forest.replay.report import compare as compare_runs
 from forest.replay.report import comparison_table, run_table
-from forest.replay.runner import ReplayEntry, RunResult, TargetNotAllowed, ensure_loopback, login, read_log, replay
+from forest.replay.runner import TargetNotAllowed, ensure_loopback, login, replay
+from forest.replay.stats import RunResult
 from forest.replay.synthetic import discover_catalog, synthetic_entries
 
 app = typer.Typer(

@@ -10,7 +10,7 @@ from typing import Literal
 from hdrh.histogram import HdrHistogram
 from rich.table import Table
 
-from forest.replay.runner import PERCENTILES, RouteStats, RunResult
+from forest.replay.stats import PERCENTILES, RouteStats, RunResult
 
 Verdict = Literal["faster", "slower", "no significant change"]
 

@@ -9,7 +9,7 @@ from urllib.parse import urlencode
 
 import httpx
 
-from forest.replay.runner import ReplayEntry
+from forest.replay.entries import ReplayEntry
 
 DEFAULT_DEPARTMENTS: tuple[str, ...] = ("조달청", "서울특별시", "한국도로공사", "국방부", "교육부")
 
