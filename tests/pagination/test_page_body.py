@@ -17,7 +17,8 @@ from forest.bids.filters import BidFilters
 from forest.bids.schemas import BidRead
 from forest.crawls.schemas import CrawlJobRead, JobEventRead
 from forest.database import Database
-from forest.pagination import CountInfo, Page, PageResult, _item_builder, page_body
+from forest.pagination import CountInfo, Page, PageResult, page_body
+from forest.pagination.body import _item_builder
 from forest.sources.schemas import SourceRead
 from forest.users.schemas import UserRead
 from tests.bids.factories import make_bids
