@@ -119,10 +119,12 @@ def _free_port() -> int:
 
 
 def test_api_process_logs_carry_no_ticket_or_token(tmp_path: Path) -> None:
-    """`forest api` as it runs in production: uvicorn's access log and Forest's JSON access log."""
+    """`forest api` with both request logs on: uvicorn's access log (`FOREST_REQUEST_LOG`) and Forest's JSON access
+    log (`FOREST_ACCESS_LOG`)."""
     port = _free_port()
     env = {**os.environ, "FOREST_VAR_DIR": str(tmp_path / "var"), "FOREST_API_PORT": str(port),
-           "FOREST_ACCESS_LOG": str(tmp_path / "access.jsonl"), "FOREST_ENVIRONMENT": "local"}
+           "FOREST_ACCESS_LOG": str(tmp_path / "access.jsonl"), "FOREST_REQUEST_LOG": "true",
+           "FOREST_ENVIRONMENT": "local"}
     for key in ("FOREST_DATABASE_URL", "FOREST_BROKER_URL", "FOREST_REDIS_URL"):
         env.pop(key, None)
     python = [sys.executable, "-m", "forest.cli.main"]
