@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import uuid
 from collections.abc import Mapping
 from typing import Any, Literal
@@ -54,13 +55,9 @@ class AlertRead(BaseModel):
                 "created_at": row["created_at"]}
 
 
-_FILTER_DEFAULTS: dict[str, Any] = {}
-
-
+@functools.cache
 def _filter_defaults() -> dict[str, Any]:
-    if not _FILTER_DEFAULTS:
-        _FILTER_DEFAULTS.update(BidFilters().model_dump(mode="json"))
-    return _FILTER_DEFAULTS
+    return BidFilters().model_dump(mode="json")
 
 
 class WebhookDeliveryRead(BaseModel):
