@@ -190,6 +190,30 @@ def tree_cpu(root: int) -> float:
     return sum(stats[pid][1] for pid in tree if pid in stats)
 
 
+def named_cpu(names: tuple[str, ...]) -> float:
+    """User + system CPU seconds of every live process whose command name is one of `names` (PostgreSQL's
+    server and backends run as their own processes, not the bench's children)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            head, rest = (entry / "stat").read_text().rsplit(")", 1)
+        except OSError:
+            continue
+        if head.split("(", 1)[1] in names:
+            total += sum(int(f) for f in rest.split()[11:13]) / tick
+    return total
+
+
+def component_cpu(stack: Stack, worker: subprocess.Popen[bytes], fleet_pid: int) -> dict[str, float]:
+    """CPU seconds so far of each part of the run: the workers, the API, PostgreSQL, Redis, the boards."""
+    api = stack.procs["api"].pid
+    return {"workers": tree_cpu(worker.pid), "api": tree_cpu(api), "postgres": named_cpu(("postgres",)),
+            "redis": named_cpu(("redis-server",)), "boards": tree_cpu(fleet_pid)}
+
+
 def window_max(times: list[float], width: float) -> int:
     """The most requests inside any window [t, t + width) starting at a request."""
     best, j = 0, 0
@@ -241,7 +265,7 @@ def summary(run: Any) -> dict[str, Any]:
 
 def run_phase(stack: Stack, settings: Settings, args: argparse.Namespace, *, label: str, crawls_per_process: int,
               source_ids: list[int], admin_id: int, api: str, fleet: str, delays: dict[str, float],
-              time_limit: float | None) -> dict[str, Any]:
+              time_limit: float | None, fleet_pid: int) -> dict[str, Any]:
     """One phase: workers up, idle reads, submit, loaded reads, wait (or stop at `time_limit`), measure."""
     token, _ = create_access_token(settings, admin_id)
     headers = {"Authorization": f"Bearer {token}"}
@@ -249,13 +273,15 @@ def run_phase(stack: Stack, settings: Settings, args: argparse.Namespace, *, lab
     extra = {"FOREST_WORKER_CRAWLS_PER_PROCESS": str(crawls_per_process)} if crawls_per_process else {}
     if args.worker_nice is not None:
         extra["FOREST_WORKER_NICE"] = str(args.worker_nice)
+    if args.worker_loop is not None:
+        extra["FOREST_WORKER_EVENT_LOOP"] = args.worker_loop
     worker = stack.spawn(f"worker-{label}", "worker", "--concurrency", str(WORKERS), "--hostname", f"{label}@%h",
                          extra_env=extra)
     time.sleep(8)
     entries = bid_list_reads(args.read_rate, args.read_seconds, seed=3)
     asyncio.run(replay(bid_list_reads(args.read_rate, 3, seed=3), target=api, headers=headers))  # warm-up
     idle = summary(asyncio.run(replay(entries, target=api, headers=headers)))
-    cpu_before = tree_cpu(worker.pid)
+    cpu_before = component_cpu(stack, worker, fleet_pid)
     started = time.time()
     ids = asyncio.run(submit_all(settings, admin_id, source_ids))
     print(f"[{label}] submitted {len(ids)} crawls in {time.time() - started:.1f} s", flush=True)
@@ -270,7 +296,9 @@ def run_phase(stack: Stack, settings: Settings, args: argparse.Namespace, *, lab
         print(f"[{label}] {time.time() - started:.0f} s: {states}", flush=True)
         time.sleep(5)
     ended = time.time()
-    cpu = tree_cpu(worker.pid) - cpu_before
+    cpu_after = component_cpu(stack, worker, fleet_pid)
+    parts = {k: cpu_after[k] - cpu_before[k] for k in cpu_after}
+    cpu = parts["workers"]
     host_metrics = scrape_host_metrics(api)
     arrivals: dict[str, list[float]] = httpx.get(f"{fleet}/_fleet/arrivals", timeout=60).json()
     states = asyncio.run(job_states(settings, ids))
@@ -282,11 +310,15 @@ def run_phase(stack: Stack, settings: Settings, args: argparse.Namespace, *, lab
                    "wall_s": ended - started, "cpu_s": cpu, "states": states, "idle": idle, "loaded": loaded,
                    "metrics_requests": host_metrics})
     result["cpu_ms_per_page"] = 1000 * cpu / result["pages"] if result["pages"] else float("nan")
+    result["parts_ms_per_page"] = {k: 1000 * v / result["pages"] if result["pages"] else float("nan")
+                                   for k, v in parts.items()}
     result["read_p99_ratio"] = loaded["p99_ms"] / idle["p99_ms"] if idle["p99_ms"] else float("inf")
     print(f"[{label}] {result['pages']} pages in {result['span_s']:.1f} s = {result['pages_per_s']:.1f} pages/s, "
           f"CPU {result['cpu_ms_per_page']:.2f} ms/page, violations {result['violations']}, max/1 s "
           f"{result['max_1s']}, max/10 s {result['max_10s']}, read p99 {idle['p99_ms']:.1f} -> "
           f"{loaded['p99_ms']:.1f} ms, states {states}", flush=True)
+    print(f"[{label}] CPU ms per page: " + ", ".join(f"{k} {v:.2f}" for k, v in result["parts_ms_per_page"].items()),
+          flush=True)
     return result
 
 
@@ -386,6 +418,8 @@ def main() -> None:
     parser.add_argument("--bids", type=int, default=50_000, help="bids seeded before the run")
     parser.add_argument("--worker-nice", type=int, default=None,
                         help="the workers' FOREST_WORKER_NICE (default: the product's own, 10)")
+    parser.add_argument("--worker-loop", choices=("auto", "uvloop", "asyncio"), default=None,
+                        help="the workers' FOREST_WORKER_EVENT_LOOP (default: the product's own, auto)")
     parser.add_argument("--no-write", action="store_true", help="print results, leave RESULTS.md alone")
     parser.add_argument("--keep-db", action="store_true", help=f"do not drop {PG_DB} afterwards")
     args = parser.parse_args()
@@ -442,7 +476,7 @@ def main() -> None:
             ids = asyncio.run(add_sources(settings, label, urls, pages=args.pages, delay=args.delay))
             rounds.append(run_phase(stack, settings, args, label=label, crawls_per_process=per_process,
                                     source_ids=ids, admin_id=admin_id, api=api, fleet=fleet, delays=delays,
-                                    time_limit=limit))
+                                    time_limit=limit, fleet_pid=fleet_proc.pid))
     finally:
         stack.stop_all()
         os.killpg(fleet_proc.pid, signal.SIGTERM)
