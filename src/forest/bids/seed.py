@@ -312,8 +312,14 @@ async def seed_bids(
         vacuum = await session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
         vacuum_raw = (await vacuum.get_raw_connection()).driver_connection
         assert vacuum_raw is not None
-        for table in ("bid", "bid_detail"):
-            await vacuum_raw.execute(f"VACUUM (ANALYZE) {table}", timeout=BULK_TIMEOUT)
+        # Outside the load's transaction the connection's own statement timeout holds again; a VACUUM of a
+        # million bodies outlasts it on a busy machine, so this pooled connection lifts it and puts it back.
+        await vacuum_raw.execute("SET statement_timeout = 0")
+        try:
+            for table in ("bid", "bid_detail"):
+                await vacuum_raw.execute(f"VACUUM (ANALYZE) {table}", timeout=BULK_TIMEOUT)
+        finally:
+            await vacuum_raw.execute("RESET statement_timeout")
     else:
         # SQLite caps bound parameters per statement (32766); 18 columns × 1000 rows stays below.
         while chunk := _take(rows, 1000):
