@@ -203,7 +203,8 @@ def named_cpu(names: tuple[str, ...]) -> float:
         except OSError:
             continue
         if head.split("(", 1)[1] in names:
-            total += sum(int(f) for f in rest.split()[11:13]) / tick
+            # utime, stime and the reaped children's (PostgreSQL's ended backends count in the postmaster's)
+            total += sum(int(f) for f in rest.split()[11:15]) / tick
     return total
 
 

@@ -72,6 +72,9 @@ def test_job_progress_reaches_a_socket_on_another_api_process(pg_stack: Stack) -
     assert final["items_new"] == board_total and final["errors"] == 0
     r = httpx.get(f"{a}/api/v1/bids", params={"source_id": source_id, "count": "exact", "limit": 5}, headers=headers)
     assert r.json()["count"]["value"] == board_total
+    # The worker's log has the task, not a line per page fetched (httpx's INFO record of every request).
+    log = (pg_stack.var_dir / "worker-1.log").read_text()
+    assert "Task forest.crawl[" in log and "HTTP Request:" not in log, log[-2000:]
 
 
 def test_reconnect_with_after_misses_nothing(pg_stack: Stack) -> None:
