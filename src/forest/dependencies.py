@@ -165,8 +165,9 @@ async def get_current_user(request: Request) -> User:
 CurrentUser = Annotated[User, Depends(get_current_user)]
 
 
-async def get_admin_user(user: CurrentUser) -> User:
-    """The current user, who must be an admin."""
+async def get_admin_user(request: Request) -> User:
+    """The current user, who must be an admin (a function of the request alone, as LeanRoute resolves it)."""
+    user = await get_current_user(request)
     if not user.is_admin:
         raise Forbidden("This action needs an admin account.")
     return user

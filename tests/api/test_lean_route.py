@@ -113,11 +113,23 @@ def test_lean_route_takes_the_simple_shape_only() -> None:
     assert routes["/lean/items/{item_id}"].lean is False  # a path parameter: FastAPI resolves it
 
 
-def test_the_bid_list_is_a_lean_route() -> None:
-    from forest.bids.router import router
+def test_every_list_is_a_lean_route() -> None:
+    """Every top-level keyset-paginated list (a `Page[...]` response) takes the fast path; the lists under one
+    object (a job's events, an alert's deliveries) have a path parameter, which FastAPI resolves."""
+    from fastapi.routing import APIRoute
 
-    lean = {route.path for route in router.routes if isinstance(route, LeanRoute) and route.lean}
-    assert lean == {"/api/v1/bids"}
+    from forest.alerts.router import router as alerts
+    from forest.bids.router import router as bids
+    from forest.crawls.router import router as crawls
+    from forest.sources.router import router as sources
+    from forest.users.router import router as users
+
+    routes = [r for router in (alerts, bids, crawls, sources, users) for r in router.routes if isinstance(r, APIRoute)]
+    lists = {r.path for r in routes if getattr(r.response_model, "__name__", "").startswith("Page[")}
+    lean = {r.path for r in routes if isinstance(r, LeanRoute) and r.lean}
+    assert {"/api/v1/bids", "/api/v1/sources", "/api/v1/crawls", "/api/v1/alerts", "/api/v1/users"} <= lists
+    top = {path for path in lists if "{" not in path}
+    assert top <= lean, sorted(top - lean)
 
 
 async def test_lean_route_leaves_other_shapes_and_overrides_to_fastapi(client: httpx.AsyncClient) -> None:

@@ -18,12 +18,14 @@ from forest.dependencies import (
     auth_cache,
 )
 from forest.pagination import ListQuery, Page, page_response
+from forest.routing import LeanRoute
 from forest.security import create_access_token
 from forest.users import passwords, service
 from forest.users.models import User
 from forest.users.schemas import PasswordChange, Token, UserCreate, UserRead, WsTicketRead
 
-router = APIRouter(prefix=API_PREFIX)
+# LeanRoute resolves the user list's simple signature itself (the other routes fall back to FastAPI).
+router = APIRouter(prefix=API_PREFIX, route_class=LeanRoute)
 
 UserId = Annotated[int, Path(ge=1, le=2**62)]
 
