@@ -274,8 +274,6 @@ def run_phase(stack: Stack, settings: Settings, args: argparse.Namespace, *, lab
     extra = {"FOREST_WORKER_CRAWLS_PER_PROCESS": str(crawls_per_process)} if crawls_per_process else {}
     if args.worker_nice is not None:
         extra["FOREST_WORKER_NICE"] = str(args.worker_nice)
-    if args.worker_loop is not None:
-        extra["FOREST_WORKER_EVENT_LOOP"] = args.worker_loop
     worker = stack.spawn(f"worker-{label}", "worker", "--concurrency", str(WORKERS), "--hostname", f"{label}@%h",
                          extra_env=extra)
     time.sleep(8)
@@ -419,8 +417,6 @@ def main() -> None:
     parser.add_argument("--bids", type=int, default=50_000, help="bids seeded before the run")
     parser.add_argument("--worker-nice", type=int, default=None,
                         help="the workers' FOREST_WORKER_NICE (default: the product's own, 10)")
-    parser.add_argument("--worker-loop", choices=("auto", "uvloop", "asyncio"), default=None,
-                        help="the workers' FOREST_WORKER_EVENT_LOOP (default: the product's own, auto)")
     parser.add_argument("--no-write", action="store_true", help="print results, leave RESULTS.md alone")
     parser.add_argument("--keep-db", action="store_true", help=f"do not drop {PG_DB} afterwards")
     args = parser.parse_args()

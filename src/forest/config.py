@@ -107,10 +107,6 @@ class Settings(BaseSettings):
     # machine gives an API process about nine times a worker's CPU share, so a fleet run does not slow reads
     # (bench/RESULTS.md, Fleet); 0 gives workers an equal share.
     worker_nice: int = Field(10, ge=0, le=19)
-    # The event loop of a worker process: uvloop (libuv, in C) when installed, as uvicorn picks for the API, or
-    # Python's own asyncio loop. A fleet of polite crawls is loop-bound (sockets to the boards, PostgreSQL and
-    # Redis): bench/RESULTS.md, Fleet, measures both.
-    worker_event_loop: Literal["auto", "uvloop", "asyncio"] = "auto"
     event_poll_interval_seconds: float = Field(0.5, gt=0)
     ws_heartbeat_seconds: float = Field(15.0, gt=0)
     ws_send_queue_size: int = Field(256, ge=1)

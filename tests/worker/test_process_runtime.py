@@ -12,7 +12,6 @@ from concurrent.futures import CancelledError, ThreadPoolExecutor
 
 import httpx
 import pytest
-import uvloop
 
 from forest.config import Settings
 from forest.demo_site.testing import DemoSite, running_demo_site
@@ -63,17 +62,6 @@ def test_task_threads_share_one_loop_and_wait_concurrently(process: ProcessRunti
         loops = list(threads.map(lambda _: process.run(job()), range(20)))
     assert set(loops) == {id(process.loop)}
     assert time.monotonic() - start < 2.5  # 20 x 0.5 s one after another would be 10 s
-
-
-def test_loop_is_uvloop_unless_asyncio_is_asked_for(process: ProcessRuntime) -> None:
-    assert isinstance(process.loop, uvloop.Loop)  # the default, "auto", with uvloop installed
-    for kind, uv in (("auto", True), ("uvloop", True), ("asyncio", False)):
-        loop = runtime.new_event_loop(kind)
-        try:
-            assert isinstance(loop, uvloop.Loop) is uv
-            assert loop.run_until_complete(asyncio.sleep(0, result=kind)) == kind
-        finally:
-            loop.close()
 
 
 def test_crawl_transport_outlives_each_client(process: ProcessRuntime, board: DemoSite) -> None:

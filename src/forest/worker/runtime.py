@@ -91,19 +91,6 @@ def reap_interval(settings: Settings) -> float:
     return min(5.0, max(1.0, settings.job_heartbeat_timeout_seconds / 4))
 
 
-def new_event_loop(kind: str) -> asyncio.AbstractEventLoop:
-    """A new event loop of `kind` (`Settings.worker_event_loop`): "auto" takes uvloop when it is installed."""
-    if kind != "asyncio":
-        try:
-            import uvloop
-        except ImportError:
-            if kind == "uvloop":
-                raise
-        else:
-            return uvloop.new_event_loop()
-    return asyncio.new_event_loop()
-
-
 class ProcessRuntime:
     """The event loop of one worker process (on its own thread) and the objects that belong to it."""
 
@@ -111,7 +98,7 @@ class ProcessRuntime:
         self.settings = settings
         self.pid = os.getpid()
         self._queue = queue
-        self.loop = new_event_loop(settings.worker_event_loop)
+        self.loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self.loop.run_forever, name="forest-loop", daemon=True)
         self._thread.start()
         self._tasks: list[asyncio.Task[None]] = []
