@@ -393,6 +393,11 @@ def write_results(m: dict[str, str], args: argparse.Namespace, command: str, sec
             lines.append(f"{r['label']}: pages/s per whole minute of the phase: "
                          + ", ".join(f"{x:.1f}" for x in r["per_minute"]) + ".")
     lines.append("")
+    lines.append("CPU per page of every part of the run (user + system ms per page the boards received; PostgreSQL "
+                 "counts every backend, Redis the whole server): "
+                 + "; ".join(f"{r['label']}: " + ", ".join(f"{k} {v:.2f}" for k, v in r["parts_ms_per_page"].items())
+                             for r in rounds) + ".")
+    lines.append("")
     lines.append("Requests the shared schedule counted (`forest_crawl_host_requests_total` on the API's /metrics) "
                  "vs requests the boards received, per phase: "
                  + "; ".join(f"{r['label']} {r['metrics_requests']:,} / {r['pages']:,}" for r in rounds) + ".")
