@@ -6,6 +6,7 @@ import json
 import time
 
 import httpx
+from prometheus_client.parser import text_string_to_metric_families
 from websockets.sync.client import connect
 
 from tests.plugin import Stack, register, user_id_of, wait_for_job, ws_close_code
@@ -52,3 +53,27 @@ def test_websocket_on_the_embedded_default(embedded_stack: Stack) -> None:
     assert ws_close_code(f"{ws_base}?ticket={ticket}") in (1008, 403)  # used once already
     expired = embedded_stack.expired_ticket(user_id_of(api, headers))
     assert ws_close_code(f"{ws_base}?ticket={expired}") in (1008, 403)
+
+
+def test_per_host_counters_of_the_worker_reach_the_api_metrics(embedded_stack: Stack) -> None:
+    """Without Redis each worker process keeps its own politeness schedule: its counters reach `/metrics` through
+    the worker's report."""
+    (api,) = embedded_stack.apis
+    headers = register(api)
+    board = embedded_stack.demo.board
+    host = embedded_stack.demo.base_url.removeprefix("http://")
+    before = sum(board.request_counts.values())
+    source_id = embedded_stack.add_source(delay=0.05, max_pages=2)  # polite: its requests go through the schedule
+    r = httpx.post(f"{api}/api/v1/crawls", json={"source_id": source_id}, headers=headers, timeout=10)
+    job = wait_for_job(api, headers, r.json()["id"], {"succeeded", "failed", "cancelled"}, timeout=45)
+    assert job["state"] == "succeeded", job
+    sent = sum(board.request_counts.values()) - before
+    assert sent > 2
+    deadline = time.monotonic() + 30  # the worker reports every heartbeat interval
+    counted = None
+    while counted != sent:
+        assert time.monotonic() < deadline, f"/metrics counted {counted} requests to {host}, the board saw {sent}"
+        time.sleep(0.5)
+        counted = next((s.value for f in text_string_to_metric_families(httpx.get(f"{api}/metrics").text)
+                        for s in f.samples
+                        if s.name == "forest_crawl_host_requests_total" and s.labels.get("host") == host), None)

@@ -1,7 +1,9 @@
 """Per-host crawl politeness counters on `/metrics`: requests, seconds waited for a turn, 429/503 answers.
 
 With Redis the counters are the fleet's (every worker process adds to the same hashes, see
-forest.crawler.hosts), so any API process shows them all; without it they are this process's own schedule's.
+forest.crawler.hosts), so any API process shows them all. Without it (the embedded default) each process keeps its
+own schedule: the API adds the counters the live worker processes write with their reports (forest.worker.fleet)
+to its own, so a worker that stops takes its counts with it (Prometheus reads the drop as a counter reset).
 At most `forest.crawler.hosts.MAX_HOST_LABELS` hosts are named; further hosts are summed as `host="other"`.
 """
 
@@ -17,6 +19,7 @@ from prometheus_client.registry import Collector
 
 from forest.config import Settings
 from forest.crawler.hosts import HostStats, process_schedule
+from forest.worker import fleet
 
 log = logging.getLogger(__name__)
 STATS_TIMEOUT_SECONDS = 1.0
@@ -48,9 +51,21 @@ async def host_metrics(settings: Settings) -> bytes:
     try:
         async with asyncio.timeout(STATS_TIMEOUT_SECONDS):
             stats = await schedule.stats()
+            if not settings.redis_url:
+                stats = _summed([stats, *[w.hosts for w in await fleet.read(settings) if w.hosts]])
     except Exception:  # metrics must not fail the scrape: the process's own metrics still go out
         log.warning("per-host crawl metrics unavailable", exc_info=True)
         return b""
     registry = CollectorRegistry(auto_describe=False)
     registry.register(_Snapshot(stats))
     return generate_latest(registry)
+
+
+def _summed(parts: list[dict[str, HostStats]]) -> dict[str, HostStats]:
+    out: dict[str, HostStats] = {}
+    for part in parts:
+        for host, s in part.items():
+            had = out.get(host, HostStats())
+            out[host] = HostStats(had.requests + s.requests, had.wait_seconds + s.wait_seconds,
+                                  had.throttled + s.throttled)
+    return out

@@ -2,9 +2,10 @@
 
 Every worker process writes, each heartbeat interval, how many crawls it runs and how many it may run:
 to a Redis hash when `FOREST_REDIS_URL` is set (workers on many machines), otherwise to a file under
-`var/workers/` (the embedded default runs on one machine). A report missing three heartbeats in a row
-belongs to a process that died and is dropped by the next reader; on the embedded default, so is the
-report of a pid that no longer runs.
+`var/workers/` (the embedded default runs on one machine), with its per-host politeness counters: without
+Redis each process keeps its own schedule, which the API process cannot read otherwise. A report missing three
+heartbeats in a row belongs to a process that died and is dropped by the next reader; on the embedded default,
+so is the report of a pid that no longer runs.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from forest.config import Settings
+from forest.crawler.hosts import HostStats
 from forest.crawls.watch import heartbeat_interval
 from forest.filemodes import private_dir
 
@@ -38,6 +40,7 @@ class WorkerState:
     running: int
     capacity: int
     at: float
+    hosts: dict[str, HostStats] | None = None  # its own schedule's counters (embedded default only)
 
 
 def _dir(settings: Settings) -> Path:
@@ -61,12 +64,15 @@ class WorkerReport:
                                                   socket_timeout=2)
         return self._redis
 
-    async def write(self, *, running: int) -> None:
-        """Record how many crawls this process runs now."""
-        body = json.dumps({"running": running, "capacity": self.capacity, "at": time.time()})
+    async def write(self, *, running: int, hosts: dict[str, HostStats] | None = None) -> None:
+        """Record how many crawls this process runs now (and, in its file, its schedule's per-host counters)."""
+        report: dict[str, Any] = {"running": running, "capacity": self.capacity, "at": time.time()}
         if self.settings.redis_url:
-            await self._client().hset(WORKERS_KEY, self.name, body)
+            await self._client().hset(WORKERS_KEY, self.name, json.dumps(report))
             return
+        if hosts:
+            report["hosts"] = {h: [s.requests, s.wait_seconds, s.throttled] for h, s in hosts.items()}
+        body = json.dumps(report)
         await asyncio.to_thread(_write_file, private_dir(_dir(self.settings)) / f"{os.getpid()}.json", body)
 
     async def remove(self) -> None:
@@ -108,8 +114,9 @@ async def read(settings: Settings) -> list[WorkerState]:
     for name, body in sorted(raw.items()):
         data = json.loads(body)
         if now - data["at"] <= stale_after(settings):
+            hosts = {h: HostStats(int(v[0]), float(v[1]), int(v[2])) for h, v in data.get("hosts", {}).items()}
             states.append(WorkerState(worker=name, running=int(data["running"]), capacity=int(data["capacity"]),
-                                      at=float(data["at"])))
+                                      at=float(data["at"]), hosts=hosts or None))
     return states
 
 

@@ -25,6 +25,7 @@ import httpx
 from forest.alerts import webhooks
 from forest.config import Settings
 from forest.crawler.egress import EgressPolicy, PinnedTransport, system_resolver
+from forest.crawler.hosts import process_schedule
 from forest.crawls import lifecycle, runner
 from forest.crawls.runner import JobContext
 from forest.crawls.watch import RunningJobs, heartbeat_interval
@@ -169,7 +170,8 @@ class ProcessRuntime:
         every = heartbeat_interval(self.settings)
         while True:
             try:
-                await self.report.write(running=len(self.running))
+                hosts = None if self.settings.redis_url else await process_schedule(None).stats()
+                await self.report.write(running=len(self.running), hosts=hosts)
             except Exception:  # metrics only
                 log.debug("could not write the worker report", exc_info=True)
             await asyncio.sleep(every)
