@@ -94,7 +94,7 @@ def bid_ids(stack: Stack, headers: dict[str, str], job: dict) -> list[str]:  # t
 
 def test_many_crawls_run_at_once_in_one_worker_process(fleet: Stack) -> None:
     headers = register(fleet.apis[0])
-    ids = submit(fleet, headers, CRAWLS, delay=0.1)
+    ids = submit(fleet, headers, CRAWLS, delay=0.05)
     wait_all_running(fleet, headers, ids)
     # All of them run in the one process at once: its report says so on /metrics.
     deadline = time.monotonic() + 15
@@ -122,7 +122,7 @@ def test_many_crawls_run_at_once_in_one_worker_process(fleet: Stack) -> None:
 
 def test_cancel_among_many_crawls_of_one_process(fleet: Stack) -> None:
     headers = register(fleet.apis[0])
-    ids = submit(fleet, headers, CRAWLS, delay=0.3)
+    ids = submit(fleet, headers, CRAWLS, delay=0.1)
     wait_all_running(fleet, headers, ids)
     cancelled, kept = ids[: CRAWLS // 2], ids[CRAWLS // 2:]
     start = time.monotonic()
@@ -143,7 +143,7 @@ def test_cancel_among_many_crawls_of_one_process(fleet: Stack) -> None:
 
 def test_kill_9_of_a_worker_running_several_crawls_resumes_them_all(fleet: Stack) -> None:
     headers = register(fleet.apis[0])
-    ids = submit(fleet, headers, CRAWLS, delay=0.15)
+    ids = submit(fleet, headers, CRAWLS, delay=0.05)
     wait_all_running(fleet, headers, ids, pages=2)
     fleet.kill("fleet-1")  # SIGKILL: no clean-up, every message unacknowledged, every attempt left running
     killed_at = time.monotonic()
