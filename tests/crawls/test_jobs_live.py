@@ -101,7 +101,7 @@ def test_reconnect_with_after_misses_nothing(pg_stack: Stack) -> None:
 def test_killed_worker_job_still_succeeds_without_duplicates(pg_stack: Stack) -> None:
     a, _ = pg_stack.apis
     headers = register(a)
-    source_id = pg_stack.add_source(delay=0.25)
+    source_id = pg_stack.add_source(delay=0.05)
     job = httpx.post(f"{a}/api/v1/crawls", json={"source_id": source_id}, headers=headers).json()
     deadline = time.monotonic() + 30
     while httpx.get(f"{a}/api/v1/crawls/{job['id']}", headers=headers).json()["progress"]["pages_done"] < 2:
