@@ -10,7 +10,7 @@ next cursor signed as the API signs it. Only the way it reaches the database dif
   per process, 40 tokens by default), on a synchronous SQLAlchemy engine with psycopg 3
   (`postgresql+psycopg`).
 
-Both use the same pool (Forest's settings: `db_pool_size` + as many overflow connections, pre-ping,
+Both use the same pool (Forest's settings: `db_pool_size`, `db_pool_max_overflow`, `db_pool_pre_ping`,
 the same timeouts) and open one session per request inside the endpoint. Neither authenticates: the
 comparison is about the database access, not the rest of the API.
 
@@ -76,9 +76,9 @@ def sync_engine(settings: Settings) -> Engine:
     return create_sync_engine(
         url,
         pool_size=settings.db_pool_size,
-        max_overflow=settings.db_pool_size,
+        max_overflow=settings.db_pool_max_overflow,
         pool_timeout=settings.db_pool_timeout_seconds,
-        pool_pre_ping=True,
+        pool_pre_ping=settings.db_pool_pre_ping,
         pool_recycle=1800,
         connect_args={
             "connect_timeout": max(1, round(settings.db_connect_timeout_seconds)),

@@ -61,8 +61,15 @@ MODES = ("async", "sync")
 LABELS = {"async": "`async def` + asyncpg", "sync": "`def` (threadpool) + psycopg 3"}
 
 
+def pool_words() -> str:
+    """The pool both servers use, in words."""
+    s = settings()
+    return (f"pool {s.db_pool_size} + {s.db_pool_max_overflow} overflow, "
+            f"pre-ping {'on' if s.db_pool_pre_ping else 'off'}")
+
+
 def settings() -> Settings:
-    """Settings of the seeder and of both servers (Forest's defaults otherwise: pool 10 + 10 overflow)."""
+    """Settings of the seeder and of both servers (Forest's defaults otherwise, its pool among them)."""
     return Settings(database_url=pg_url(PG_DB), secret_key=SECRET, var_dir=VAR)
 
 
@@ -102,7 +109,7 @@ def wrk(url: str, clients: int, seconds: float) -> dict[str, Any]:
                           "--latency", url], capture_output=True, text=True, check=True).stdout
     requests = re.search(r"(\d+) requests in ([\d.]+)(us|ms|s|m)", out)
     assert requests, out
-    dist = dict(re.findall(r"^\s+(50|99)%\s+(\S+)$", out, re.M))
+    dist = dict(re.findall(r"^\s+(50|99)%\s+(\S+)\s*$", out, re.M))  # wrk pads "1.20s" with a space
     non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     sock = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
     n = int(requests.group(1))
@@ -293,8 +300,8 @@ def verdict(summary: dict[tuple[str, int], dict[str, Any]]) -> list[str]:
         f"- **Threadpool at 64 clients:** the sync server has {s64['tokens']} worker-thread tokens (anyio's default "
         f"limiter). With 64 requests in flight at most {s64['threads_max']} ran in threads (mean "
         f"{s64['threads_mean']:.1f}) and up to {s64['waiting_max']} waited for a thread (mean "
-        f"{s64['waiting_mean']:.1f}); at most {s64['conns_max']} pooled connections were checked out (pool "
-        f"10 + 10 overflow), so on average {max(0.0, s64['threads_mean'] - s64['conns_mean']):.1f} of the busy "
+        f"{s64['waiting_mean']:.1f}); at most {s64['conns_max']} pooled connections were checked out "
+        f"({pool_words()}), so on average {max(0.0, s64['threads_mean'] - s64['conns_mean']):.1f} of the busy "
         "threads held no connection: blocked in SQLAlchemy's pool waiting for one, or in the second hop below. "
         f"{s64['errors']} of {s64['requests']:,} requests failed (pool timeout 3 s). The process had up to "
         f"{s64['os_threads_max']} OS threads. A `def` endpoint with a `response_model` takes two thread hops per "
@@ -343,7 +350,7 @@ def write_results(m: dict[str, str], seeded: dict[str, Any], body: dict[str, Any
         f"- Endpoint: `GET /bids?limit=20&department={DEPARTMENT}`, the SQL of the API's keyset first page "
         "(`department IN (…) ORDER BY post_date DESC, id DESC LIMIT 21`), session per request, `Page[BidRead]` "
         f"body with a signed next cursor, byte-identical from both servers ({body['bytes']:,} bytes, "
-        f"{body['items']} items); no authentication. Both engines: pool 10 + 10 overflow, pre-ping, Forest's "
+        f"{body['items']} items); no authentication. Both engines: {pool_words()}, Forest's "
         "timeouts.",
         f"- Load: closed loop from {tool} on the same machine, 1, 16 and 64 concurrent connections, {STEP_S} s per "
         f"step after a {WARMUP_S} s warm-up per server; {ROUNDS} rounds, the two servers alternating within each "
