@@ -6,7 +6,8 @@ One command: `.venv/bin/python bench/replay_before_after/run.py` (see bench/READ
    generator, a few seconds) and, for each side, clones it into the scratch database `forest_bench_replay`, so
    both sides start from identical data; both are dropped at the end (`--keep-db` keeps the template for the
    next run);
-2. starts the demo board (`forest demo-site`, a subprocess) and, per side, one API process:
+2. starts the demo board (`boards.py`, a subprocess serving it on 127.0.0.1 and one loopback host per crawl
+   source) and, per side, one API process:
    - **before**: `bench/replay_before_after/before_app.py` (LIMIT/OFFSET bid list, crawls run inside
      `POST /api/v1/crawls`),
    - **after**: `forest api` as it is (keyset list, crawls answered 202) plus one `forest worker` (Celery,
@@ -20,7 +21,8 @@ Two adaptations of the mix, applied identically to both sides: deep-page walks s
 random depth in the list (the mix's walks start at page 1, where OFFSET costs nothing), expressed as the row
 offset for the OFFSET API and as the cursor the keyset API would have issued at that row; and each crawl submission
 names its own never-crawled demo-board source (so every crawl does the same work instead of returning an
-already-active job or stopping early as an incremental re-crawl).
+already-active job or stopping early as an incremental re-crawl), each on its own loopback host (Forest's
+politeness schedule is per host across all crawls, so crawls of one host would wait for each other's turns).
 """
 
 from __future__ import annotations
@@ -56,6 +58,7 @@ from forest.bids.seed import seed_bids  # noqa: E402
 from forest.cli import migrate  # noqa: E402
 from forest.config import Settings  # noqa: E402
 from forest.database import Database, utcnow  # noqa: E402
+from forest.demo_site.fleet import host_address  # noqa: E402
 from forest.replay.entries import ReplayEntry  # noqa: E402
 from forest.replay.report import OVERALL, RouteComparison, compare, comparison_table, run_table  # noqa: E402
 from forest.replay.runner import replay  # noqa: E402
@@ -94,6 +97,17 @@ def settings_for(db: str, allow: list[str]) -> Settings:
     """Settings of the bench process (same database, Redis and secret as the servers)."""
     return Settings(database_url=pg_url(db), var_dir=VAR, secret_key=SECRET, broker_url=REDIS_URL,
                     redis_url=REDIS_URL, crawl_allow_hosts=allow, environment="local")
+
+
+def worker_slots() -> int:
+    """Crawls one worker process runs at once: `FOREST_WORKER_CRAWLS_PER_PROCESS` or Forest's default."""
+    default = Settings.model_fields["worker_crawls_per_process"].default
+    return int(os.environ.get("FOREST_WORKER_CRAWLS_PER_PROCESS") or default)
+
+
+def crawl_list_url(k: int, demo_port: int) -> str:
+    """The demo board's list page as crawl source `k` reaches it: on its own loopback host."""
+    return f"http://{host_address(k)}:{demo_port}/kfs/bid/list.do"
 
 
 # --- databases -------------------------------------------------------------------------------------------
@@ -154,13 +168,14 @@ async def clone(drop_only: bool = False) -> None:
         await conn.close()
 
 
-async def add_crawl_sources(settings: Settings, start_url: str) -> list[int]:
-    """Demo-board sources nobody has crawled yet: each crawl submission gets its own."""
+async def add_crawl_sources(settings: Settings, demo_port: int) -> list[int]:
+    """Demo-board sources nobody has crawled yet: each crawl submission gets its own, on its own host."""
     db = Database.from_settings(settings)
     try:
         async with db.sessionmaker() as session:
             now = utcnow()
-            rows = [{"name": f"bench-replay-crawl-{k}", "start_url": start_url, "preset": "demo_board",
+            rows = [{"name": f"bench-replay-crawl-{k}", "start_url": crawl_list_url(k, demo_port),
+                     "preset": "demo_board",
                      "max_pages": CRAWL_MAX_PAGES, "timezone": "Asia/Seoul", "polite": True,
                      "delay_seconds": CRAWL_DELAY_SECONDS, "enabled": False, "created_at": now}
                     for k in range(CRAWL_SOURCES)]
@@ -264,11 +279,11 @@ def wait_worker(name: str, timeout: float = 60.0) -> None:
     raise RuntimeError(f"worker not ready:\n{log.read_text(errors='replace')[-3000:]}")
 
 
-def run_side(side: str, env: dict[str, str], settings: Settings, headers: dict[str, str], demo_list_url: str,
+def run_side(side: str, env: dict[str, str], settings: Settings, headers: dict[str, str], demo_port: int,
              plan_for: Any) -> dict[str, Any]:
     """Clone the database, start this side's processes, warm up, replay, collect crawl outcomes."""
     asyncio.run(clone())
-    sources = asyncio.run(add_crawl_sources(settings, demo_list_url))
+    sources = asyncio.run(add_crawl_sources(settings, demo_port))
     redis.Redis.from_url(REDIS_URL).flushdb()
     for name in (f"{side}-api", f"{side}-worker"):
         (VAR / f"{name}.log").unlink(missing_ok=True)
@@ -435,9 +450,7 @@ def write_results(info: dict[str, str], facts: dict[str, Any], sides: dict[str, 
             result_text = (
                 f"The crawl's result did not arrive sooner: after, a job finished {ja['result_p50']:.1f} s "
                 f"(p50; p99 {ja['result_p99']:.1f} s) after its submission, against {jb['result_p50']:.1f} s "
-                f"(p99 {jb['result_p99']:.1f} s) when the request itself crawled. The worker's 2 processes run "
-                "one crawl each, and a crawl mostly waits on the board (politeness delay), so submissions "
-                "queued behind them, while the API process had interleaved every crawl in its event loop")
+                f"(p99 {jb['result_p99']:.1f} s) when the request itself crawled")
         else:
             result_text = (
                 f"The crawl's result also arrived no later: after, a job finished {ja['result_p50']:.1f} s "
@@ -452,8 +465,7 @@ def write_results(info: dict[str, str], facts: dict[str, Any], sides: dict[str, 
             f"backlog took {backlog['drain_seconds']:.0f} s more"
             + (f", {backlog['still_active']} still unfinished when the benchmark stopped waiting" if
                backlog["still_active"] else "")
-            + "). A worker with more processes (`forest worker -c N`) or more workers would shorten that queue; "
-            "the API's latency does not depend on it.")
+            + "). The API's latency does not depend on when the worker finishes a job.")
     if deep_b and deep_a:
         ordered = sorted(depths)
         verdict_lines.append(
@@ -493,7 +505,8 @@ def write_results(info: dict[str, str], facts: dict[str, Any], sides: dict[str, 
         "before/after ratios within this run are the point)",
         "- Command: `.venv/bin/python bench/replay_before_after/run.py` (scratch database `forest_bench_replay`, "
         f"cloned for each side from `{TEMPLATE_DB}`: {facts['total']:,} bids from `forest seed bids`' generator"
-        f"{seed_note}; both dropped afterwards; demo board subprocess with {DEMO_NOTICES:,} notices; Redis DB 11; "
+        f"{seed_note}; both dropped afterwards; demo board subprocess with {DEMO_NOTICES:,} notices, listening on "
+        f"127.0.0.1 and {CRAWL_SOURCES} more loopback hosts (`boards.py`); Redis DB 11; "
         "one API process per side)",
         f"- Load: `forest.replay`'s synthetic mix (25 % list, 10 % deep pages, 20 % filters, 30 % details, "
         f"10 % analytics, 5 % crawl submissions), Poisson {RATE:.0f} requests/s for {DURATION:.0f} s, seed {SEED}, "
@@ -502,14 +515,16 @@ def write_results(info: dict[str, str], facts: dict[str, Any], sides: dict[str, 
         f"deep-page walks (3–6 pages of {PAGE}) start at a uniformly random depth of the list instead of page 1 "
         "(as the OFFSET row number before, as the cursor the keyset API would have issued at that row after), and "
         f"each crawl submission names its own never-crawled demo-board source ({CRAWL_MAX_PAGES} list page and "
-        f"its details, politeness delay {CRAWL_DELAY_SECONDS} s: ~{jb['crawl_p50']:.1f} s per crawl), so every "
-        "crawl does the same work.",
+        f"its details, politeness delay {CRAWL_DELAY_SECONDS} s: ~{jb['crawl_p50']:.1f} s per crawl) on a loopback "
+        "host of its own (Forest keeps one politeness schedule per host across all crawls), so every crawl does the "
+        "same work.",
         "- **before** (`bench/replay_before_after/before_app.py`): Forest's app with `GET /api/v1/bids` paged by "
         "LIMIT/OFFSET (the cursor is the row offset) and `POST /api/v1/crawls` crawling inside the request "
         "(Forest's `submit`, then the worker's `run_job` awaited in the API's event loop; 200 with the finished "
         "job).",
         "- **after**: `forest api` as it is (keyset pagination; crawl submissions answered 202) and one "
-        "`forest worker` (Celery, its defaults) running the crawls.",
+        f"`forest worker` (Celery, its defaults: one process, up to {worker_slots()} crawls at once) running the "
+        "crawls.",
         "- Run files: `var/bench-replay-before-after/before.json` and `after.json`; `forest replay compare "
         "var/bench-replay-before-after/before.json var/bench-replay-before-after/after.json` reprints the "
         "comparison. Plot: [plots/replay_before_after.png](plots/replay_before_after.png).",
@@ -558,18 +573,21 @@ def main() -> None:
                   database_url=pg_url(PG_DB), demo=None, var_dir=VAR)
     demo_port = free_port()
     (VAR / "demo.log").unlink(missing_ok=True)
-    stack.spawn("demo", "demo-site", "--port", str(demo_port), "--notices", str(DEMO_NOTICES), "--seed", "7",
-                "--log-level", "warning")
+    stack.procs["demo"] = subprocess.Popen(
+        [sys.executable, str(ROOT / "bench" / "replay_before_after" / "boards.py"), "--port", str(demo_port),
+         "--hosts", str(CRAWL_SOURCES), "--notices", str(DEMO_NOTICES), "--seed", "7"],
+        cwd=ROOT, env=stack.env, stdout=(VAR / "demo.log").open("ab"), stderr=subprocess.STDOUT,
+        start_new_session=True)
     try:
         demo = f"http://127.0.0.1:{demo_port}"
         asyncio.run(wait_ready(f"{demo}/robots.txt", stack.procs["demo"]))
-        host_port = f"127.0.0.1:{demo_port}"
-        settings = settings_for(PG_DB, [host_port])
+        allow = [f"{host_address(k)}:{demo_port}" for k in range(CRAWL_SOURCES)]
+        settings = settings_for(PG_DB, allow)
         token, _ = create_access_token(settings, facts["user_id"])
         headers = {"Authorization": f"Bearer {token}"}
         env = {**os.environ, "FOREST_DATABASE_URL": pg_url(PG_DB), "FOREST_BROKER_URL": REDIS_URL,
                "FOREST_REDIS_URL": REDIS_URL, "FOREST_SECRET_KEY": SECRET, "FOREST_VAR_DIR": str(VAR),
-               "FOREST_CRAWL_ALLOW_HOSTS": host_port, "FOREST_ENVIRONMENT": "local", "PYTHONUNBUFFERED": "1",
+               "FOREST_CRAWL_ALLOW_HOSTS": ",".join(allow), "FOREST_ENVIRONMENT": "local", "PYTHONUNBUFFERED": "1",
                # The mix submits crawls as one user faster than the per-user limit allows.
                "FOREST_RATE_LIMIT_CRAWLS_PER_USER": "",
                "PYTHONPATH": f"{ROOT}{os.pathsep}{ROOT / 'src'}"}
@@ -588,7 +606,7 @@ def main() -> None:
         sides: dict[str, dict[str, Any]] = {}
         for side in ("before", "after"):
             print(f"--- {side} ---", flush=True)
-            sides[side] = run_side(side, env, settings, headers, f"{demo}/kfs/bid/list.do", plan_for)
+            sides[side] = run_side(side, env, settings, headers, demo_port, plan_for)
     finally:
         stack.stop_all()
         redis.Redis.from_url(REDIS_URL).flushdb()
