@@ -33,6 +33,7 @@ from forest.quotas import SocketLeases
 from forest.ratelimit import RateLimits
 from forest.realtime.hub import Hub
 from forest.realtime.ws import router as ws_router
+from forest.routing import ExactPathLane
 from forest.security import configure_password_hashing
 from forest.sources.router import router as sources_router
 from forest.users.router import router as users_router
@@ -91,6 +92,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app.include_router(dashboard_router)
     mount_static(app)
+    app.router.middleware_stack = ExactPathLane(app.router.middleware_stack, app.router)
 
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(MetricsMiddleware)  # outside the body cap, so that its 413s are counted

@@ -218,8 +218,12 @@ async def reject_nul_characters(conn: HTTPConnection) -> None:
     Runs as a dependency of the whole app, after FastAPI has parsed the body (read here from Starlette's
     cache, not parsed again), so no route and no new field can skip it; see `forest.validation`.
     """
-    locations = [*pairs_nul_locations("query", conn.query_params.multi_items()),
-                 *pairs_nul_locations("path", conn.path_params.items())]
+    locations: list[tuple[str | int, ...]] = []
+    query_string: bytes = conn.scope.get("query_string", b"")
+    if b"%00" in query_string or b"\x00" in query_string:  # percent-decoding makes a NUL of nothing else
+        locations += pairs_nul_locations("query", conn.query_params.multi_items())
+    if "\x00" in conn.scope.get("path", ""):  # the path parameters are cut from the decoded path
+        locations += pairs_nul_locations("path", conn.path_params.items())
     route = conn.scope.get("route")
     if isinstance(conn, Request) and isinstance(route, APIRoute) and route.body_field is not None:
         if isinstance(route.body_field.field_info, fastapi_params.Form):

@@ -6,18 +6,20 @@ import dataclasses
 import inspect
 import types
 import typing
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from fastapi.dependencies.models import Dependant
 from fastapi.dependencies.utils import get_dependant
 from fastapi.exceptions import RequestValidationError
-from fastapi.routing import APIRoute
+from fastapi.routing import APIRoute, APIRouter
 from pydantic import BaseModel, ValidationError
 from starlette.datastructures import QueryParams
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.routing import BaseRoute, Match
+from starlette.types import Receive, Scope, Send
 
 Handler = Callable[[Request], Coroutine[Any, Any, Response]]
 # The fields of FastAPI's (internal) Dependant this module reads. pyproject.toml pins FastAPI to the minor release
@@ -205,3 +207,88 @@ def _plan_dependency(call: Callable[..., Any] | None) -> Callable[[Request], Awa
         return await call(**{arg: request})
 
     return run
+
+
+class ExactPathLane:
+    """The app router's own middleware: a GET to the exact path of a lean route goes straight to that route.
+
+    FastAPI (0.163) matches a request against included routers by trying the routes of each router in turn, twice
+    per request (`_IncludedRouter.matches`, then again in `_handle_selected`): for `/api/v1/crawls`, behind the
+    export, bid and source routers, that was ~7 % of a list request's CPU (bench/RESULTS.md, Pagination). This
+    lane keeps a table of paths without parameters whose GET the router would give to a lean `LeanRoute` (checked
+    by asking every route before it, in the router's order, whether it matches) and sends those requests to the
+    route as the router would: `route`, `endpoint`, `path_params` and `router` set in the scope. Everything else,
+    every request while dependency overrides are set and every request FastAPI's OpenTelemetry traces, goes to the
+    router unchanged, and so does every request under a `root_path`. The table is rebuilt when the app's routes
+    change.
+    """
+
+    def __init__(self, app: Any, router: Any) -> None:
+        self.app = app  # the router's own ASGI app (what Router.middleware_stack held)
+        self.router = router
+        self._table: dict[str, APIRoute] = {}
+        self._built_for: tuple[int, int] | None = None
+
+    def table(self) -> dict[str, APIRoute]:
+        """Path → lean route of the GET requests this lane answers (built again when the routes change)."""
+        routes = self.router.routes
+        key = (id(routes), len(routes))
+        if key != self._built_for:
+            self._table, self._built_for = exact_lean_paths(routes), key
+        return self._table
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (scope["type"] == "http" and scope["method"] == "GET" and not scope.get("root_path")
+                and scope.get("fastapi.telemetry") is None
+                and not getattr(scope.get("app"), "dependency_overrides", None)):
+            route = self.table().get(scope["path"])
+            if route is not None:
+                scope.setdefault("router", self.router)
+                scope["endpoint"] = route.endpoint
+                scope["path_params"] = {}
+                scope["route"] = route
+                await route.app(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+def _flatten(routes: Sequence[BaseRoute]) -> list[BaseRoute] | None:
+    """The routes in the order the router tries them, included routers opened; None for a shape not known."""
+    out: list[BaseRoute] = []
+    for route in routes:
+        inner = getattr(route, "original_router", None)  # FastAPI's included router (fastapi.routing._IncludedRouter)
+        if inner is not None:
+            if getattr(getattr(route, "include_context", None), "prefix", "") or not isinstance(inner, APIRouter):
+                return None  # an include prefix changes every path below it: left to the router
+            nested = _flatten(inner.routes)
+            if nested is None:
+                return None
+            out.extend(nested)
+        else:
+            out.append(route)
+    return out
+
+
+def exact_lean_paths(routes: Sequence[BaseRoute]) -> dict[str, APIRoute]:
+    """The paths without parameters whose GET the router gives to a lean route: the first route (in order) that
+    matches a GET of that path fully is that route (as in Starlette's router, a partial match before it, the same
+    path with another method, does not take the request)."""
+    flat = _flatten(routes)
+    if flat is None:
+        return {}
+    table: dict[str, APIRoute] = {}
+    for route in flat:
+        methods = route.methods or set() if isinstance(route, APIRoute) else set()
+        if not (isinstance(route, LeanRoute) and route.lean and "GET" in methods and "{" not in route.path):
+            continue
+        probe: Scope = {"type": "http", "method": "GET", "path": route.path, "root_path": "", "headers": [],
+                        "query_string": b""}
+        for other in flat:
+            match, _ = other.matches(probe)
+            if other is route:
+                if match == Match.FULL:
+                    table[route.path] = route
+                break
+            if match == Match.FULL:
+                break  # an earlier route takes this GET (a partial match, another method, does not)
+    return table

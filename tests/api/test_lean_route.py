@@ -207,3 +207,70 @@ def test_lean_route_leaves_endpoints_returning_models_to_fastapi() -> None:
     app.include_router(router)
     route = next(r for r in router.routes if isinstance(r, LeanRoute))
     assert route.lean is False  # FastAPI serialises the return value against the response model
+
+
+def test_the_exact_path_lane_takes_every_top_level_list_of_the_app() -> None:
+    """The app's router sends a GET of each list straight to its LeanRoute; a FastAPI release that changes how
+    included routers are kept empties this table, and this test says so."""
+    from forest.app import create_app
+    from forest.config import Settings
+    from forest.routing import ExactPathLane
+
+    app = create_app(Settings(database_url="sqlite+aiosqlite:///:memory:", secret_key="s" * 40))
+    lane = app.router.middleware_stack
+    assert isinstance(lane, ExactPathLane)
+    assert set(lane.table()) == {"/api/v1/alerts", "/api/v1/bids", "/api/v1/crawls", "/api/v1/sources",
+                                 "/api/v1/users"}
+
+
+def _lane_app() -> FastAPI:
+    from forest.routing import ExactPathLane
+
+    app = FastAPI(dependencies=[Depends(reject_unknown_query_params)])
+    install_error_handlers(app)
+    first = APIRouter(route_class=LeanRoute)
+
+    @first.post("/jobs")
+    async def create_job(request: Request) -> Response:
+        return JSONResponse({"made": True})
+
+    @first.get("/shadow/{name}")
+    async def shadow(name: str) -> dict[str, str]:
+        return {"by": "shadow", "name": name}
+
+    second = APIRouter(route_class=LeanRoute)
+
+    @second.get("/jobs")
+    async def jobs(who: Annotated[str, Depends(caller)], request: Request) -> Response:
+        return JSONResponse({"who": who, "route": request.scope["route"].path})
+
+    @second.get("/shadow/x")
+    async def shadowed(request: Request) -> Response:
+        return JSONResponse({"by": "shadowed"})
+
+    app.include_router(first)
+    app.include_router(second)
+    app.router.middleware_stack = ExactPathLane(app.router.middleware_stack, app.router)
+    return app
+
+
+async def test_the_lane_answers_as_the_router_would() -> None:
+    """A POST before the GET of the same path does not hide it (the router would pass on to the GET too); a
+    parameter route before an exact path does (the router would take it): that path stays with the router."""
+    app = _lane_app()
+    lane = app.router.middleware_stack
+    assert set(lane.table()) == {"/jobs"}  # type: ignore[attr-defined]
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c:
+        r = await c.get("/jobs", headers={"x-caller": "ann"})
+        assert r.json() == {"who": "ann", "route": "/jobs"}
+        assert (await c.post("/jobs")).json() == {"made": True}
+        assert (await c.get("/shadow/x")).json() == {"by": "shadow", "name": "x"}
+        refused = await c.get("/jobs")
+        assert refused.status_code == 401 and refused.headers["content-type"].startswith("application/problem+json")
+        unknown = await c.get("/jobs?limt=3", headers={"x-caller": "ann"})
+        assert unknown.status_code == 400 and "limt" in unknown.json()["detail"]
+        app.dependency_overrides[caller] = lambda: "override"
+        try:
+            assert (await c.get("/jobs")).json()["who"] == "override"
+        finally:
+            app.dependency_overrides.clear()

@@ -30,6 +30,26 @@ async def test_metrics_by_route_template(client: httpx.AsyncClient, make_user) -
     assert "forest_http_request_duration_seconds_bucket" in text
 
 
+async def test_metrics_count_the_lists_and_every_request_of_an_odd_method(  # type: ignore[no-untyped-def]
+        client: httpx.AsyncClient, make_user) -> None:
+    """A list request (answered through the router's exact-path lane) is counted under its template, each one;
+    a method a client makes up is counted as `other`, so clients cannot add label values."""
+    user = await make_user()
+
+    def count(text: str, line: str) -> float:
+        found = [row for row in text.splitlines() if row.startswith(line + " ")]
+        return float(found[0].split()[-1]) if found else 0.0
+
+    line = 'forest_http_requests_total{method="GET",route="/api/v1/crawls",status="200"}'
+    before = count((await client.get("/metrics")).text, line)
+    for _ in range(3):
+        assert (await client.get("/api/v1/crawls", headers=user.headers)).status_code == 200
+    await client.request("BREW", "/api/v1/crawls")
+    text = (await client.get("/metrics")).text
+    assert count(text, line) == before + 3
+    assert 'method="BREW"' not in text and 'forest_http_requests_total{method="other"' in text
+
+
 @pytest.fixture
 def blackhole_port() -> Iterator[int]:
     """A TCP port that accepts connections and never answers: a hung database server."""

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import BigInteger, Select, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from forest.crawls.models import CrawlJob
-from forest.crawls.schemas import CrawlJobRead, CrawlListQuery, JobEventRead, Progress
+from forest.crawls.schemas import PROGRESS_FIELDS, CrawlJobRead, CrawlListQuery, JobEventRead
 from forest.database import Database
 from forest.errors import NotFound
 from forest.events import Event
@@ -45,11 +45,10 @@ JOB_KEYSET = Keyset(endpoint=f"{API_PREFIX}/crawls", id_column=CrawlJob.id, id_k
                     sorts={"created_at": SortKey(CrawlJob.created_at, "datetime")}, default="-created_at")
 EVENT_KEYSET = Keyset(endpoint=f"{API_PREFIX}/crawls/{{job_id}}/events", id_column=Event.id, id_kind="int",
                       sorts={"id": SortKey(Event.id, "int")}, default="id")
-_PROGRESS = tuple(Progress.model_fields)
 
 
 def _list_select(admin: bool, states: bool, source_ids: bool) -> Select[Any]:
-    stmt = select(*columns_of(CrawlJob, CrawlJobRead, *_PROGRESS))
+    stmt = select(*columns_of(CrawlJob, CrawlJobRead, *PROGRESS_FIELDS))
     if not admin:
         stmt = stmt.where(CrawlJob.user_id == bindparam("viewer", type_=BigInteger))
     if states:
@@ -65,22 +64,13 @@ def list_query(*, user: User, states: Sequence[str], source_ids: Sequence[int]) 
     return ListSelect(_list_select, (user.is_admin, bool(states), bool(source_ids)), values)
 
 
-def _job_item(row: Mapping[str, Any]) -> dict[str, Any]:
-    item = {name: row[name] for name in CrawlJobRead.model_fields if name != "progress"}
-    item["progress"] = {name: row[name] for name in _PROGRESS}
-    return item
-
-
 async def list_jobs(*, db: Database, user: User, query: CrawlListQuery, signer: CursorSigner,
                     count_timeout_ms: int = 250) -> PageResult[Any]:
-    """One keyset page of the user's jobs (all jobs for admins), newest first, as `CrawlJobRead` items."""
-    result = await paginate(db, list_query(user=user, states=query.state, source_ids=query.source_id),
-                            keyset=JOB_KEYSET, params=query.page_params(), signer=signer,
-                            filters={"state": query.state, "source_id": query.source_id, "user": user.id},
-                            count_timeout_ms=count_timeout_ms)
-    result.items = [_job_item(row) for row in result.items]
-    return result
-
+    """One keyset page of the user's jobs (all jobs for admins), newest first: rows `CrawlJobRead.json_item` writes."""
+    return await paginate(db, list_query(user=user, states=query.state, source_ids=query.source_id),
+                          keyset=JOB_KEYSET, params=query.page_params(), signer=signer,
+                          filters={"state": query.state, "source_id": query.source_id, "user": user.id},
+                          count_timeout_ms=count_timeout_ms)
 
 
 def _events_select() -> Select[Any]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from typing import Any
 
 from prometheus_client import Counter, Gauge, Histogram
 from sqlalchemy import func, select
@@ -15,6 +16,7 @@ from forest.crawls.models import CrawlJob
 from forest.database import Database
 
 log = logging.getLogger(__name__)
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 REQUESTS = Counter("forest_http_requests_total", "HTTP requests", ["method", "route", "status"])
 LATENCY = Histogram(
@@ -28,6 +30,9 @@ class MetricsMiddleware:
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
+        # The label children per (method, route template, status): a bounded set (templates, not paths), looked
+        # up here without prometheus_client's lock and label checks on every request.
+        self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -47,9 +52,14 @@ class MetricsMiddleware:
         finally:
             route = scope.get("route")
             template = getattr(route, "path", None) or "unmatched"
-            labels = (scope["method"], template, str(status))
-            REQUESTS.labels(*labels).inc()
-            LATENCY.labels(*labels).observe(time.perf_counter() - start)
+            method = scope["method"] if scope["method"] in _METHODS else "other"  # a client picks any token
+            key = (method, template, status)
+            children = self._children.get(key)
+            if children is None:
+                labels = (key[0], template, str(status))
+                children = self._children[key] = (REQUESTS.labels(*labels), LATENCY.labels(*labels))
+            children[0].inc()
+            children[1].observe(time.perf_counter() - start)
 
 
 # The crawl fleet, read when /metrics is scraped: the workers' own reports (forest.worker.fleet) and the jobs
