@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Coroutine
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,6 +17,7 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.types import TypeDecorator
+from sqlalchemy.util import greenlet_spawn
 
 from forest.backends import SQLite
 from forest.config import Settings
@@ -128,6 +130,22 @@ _DISCONNECTS = (asyncpg.PostgresConnectionError, asyncpg.InterfaceError, asyncpg
                 asyncpg.CrashShutdownError, asyncpg.CannotConnectNowError, ConnectionError, OSError)
 
 
+async def _to_completion(coro: Coroutine[Any, Any, None]) -> None:
+    """Run `coro` to its end in a task of its own even if the caller is cancelled meanwhile (then re-raise)."""
+    task = asyncio.ensure_future(coro)
+    cancelled: asyncio.CancelledError | None = None
+    while True:
+        try:
+            await asyncio.shield(task)
+            break
+        except asyncio.CancelledError as exc:
+            if task.done():
+                raise
+            cancelled = exc
+    if cancelled is not None:
+        raise cancelled
+
+
 @dataclass
 class Database:
     """One engine and its session factory, owned by one event loop."""
@@ -156,26 +174,37 @@ class Database:
         `timeout_ms`: a statement timeout below the service's for this statement alone (in a read-only
         transaction: `SET LOCAL`).
         """
-        async with self.engine.connect() as conn:
-            driver: asyncpg.Connection = (await conn.get_raw_connection()).driver_connection
-            try:
-                if timeout_ms is None:
-                    rows: list[asyncpg.Record] = await driver.fetch(sql, *args)
-                else:
-                    async with driver.transaction(readonly=True):
-                        await driver.execute("SELECT set_config('statement_timeout', $1, true)", str(timeout_ms))
-                        rows = await driver.fetch(sql, *args)
-            except asyncpg.QueryCanceledError as exc:
-                raise ServiceUnavailable("The query took too long; try a narrower filter.") from exc
-            except TimeoutError as exc:
-                await conn.invalidate(exc)  # the driver gave up waiting; the server may still be busy with it
-                raise ServiceUnavailable("The query took too long; try a narrower filter.") from exc
-            except _DISCONNECTS as exc:
-                log.warning("database connection lost: %s", exc)
-                await conn.invalidate(exc)
-                await self.engine.dispose()
-                raise ServiceUnavailable("The database is unreachable; try again shortly.") from exc
-            return rows
+        # The pool's connection itself, not a Connection around it: SQLAlchemy's Connection (its construction,
+        # events and a task per close) cost ~200 µs of CPU per read, against ~90 µs for this way and ~90 µs for
+        # the query itself (on a held connection; 3 rounds on the AMD EPYC VM, 2026-11-30). Giving the connection
+        # back never waits unless the pool is over its size (an overflow connection is closed): only then is the
+        # close run to completion in a task of its own, so a cancelled request cannot abandon it halfway.
+        fairy = await greenlet_spawn(self.engine.sync_engine.raw_connection)
+        try:
+            driver: asyncpg.Connection = fairy.driver_connection
+            if timeout_ms is None:
+                rows: list[asyncpg.Record] = await driver.fetch(sql, *args)
+            else:
+                async with driver.transaction(readonly=True):
+                    await driver.execute("SELECT set_config('statement_timeout', $1, true)", str(timeout_ms))
+                    rows = await driver.fetch(sql, *args)
+        except asyncpg.QueryCanceledError as exc:
+            raise ServiceUnavailable("The query took too long; try a narrower filter.") from exc
+        except TimeoutError as exc:
+            await greenlet_spawn(fairy.invalidate, exc)  # the driver gave up; the server may still be busy with it
+            raise ServiceUnavailable("The query took too long; try a narrower filter.") from exc
+        except _DISCONNECTS as exc:
+            log.warning("database connection lost: %s", exc)
+            await greenlet_spawn(fairy.invalidate, exc)
+            await self.engine.dispose()
+            raise ServiceUnavailable("The database is unreachable; try again shortly.") from exc
+        finally:
+            overflow = getattr(self.engine.pool, "overflow", None)
+            if overflow is None or overflow() > 0:
+                await _to_completion(greenlet_spawn(fairy.close))
+            else:
+                await greenlet_spawn(fairy.close)
+        return rows
 
     async def dispose(self) -> None:
         """Close every pooled connection."""
