@@ -13,7 +13,7 @@ from starlette.responses import Response
 from forest.bids.schemas import BidListQuery
 from forest.dependencies import reject_unknown_query_params
 from forest.errors import Unauthorized, install_error_handlers
-from forest.routing import LeanRoute
+from forest.routing import ExactPathLane, LeanRoute
 
 CALLS: list[str] = []
 
@@ -53,6 +53,7 @@ def build() -> FastAPI:
 
         app.include_router(router)
         ROUTERS[prefix] = router
+    app.router.middleware_stack = ExactPathLane(app.router.middleware_stack, app.router)  # as forest.app does
     return app
 
 
@@ -84,6 +85,9 @@ async def client() -> Any:
 
 @pytest.mark.parametrize("query", QUERIES)
 async def test_lean_route_answers_like_fastapi(client: httpx.AsyncClient, query: str) -> None:
+    """The lean route, reached through the exact-path lane, answers every query as FastAPI's route does."""
+    lane = client._transport.app.router.middleware_stack  # type: ignore[attr-defined]
+    assert set(lane.table()) == {"/lean/items"}
     headers = {"x-caller": "ann"}
     lean = await client.get(f"/lean/items?{query}", headers=headers)
     generic = await client.get(f"/generic/items?{query}", headers=headers)
@@ -214,7 +218,6 @@ def test_the_exact_path_lane_takes_every_top_level_list_of_the_app() -> None:
     included routers are kept empties this table, and this test says so."""
     from forest.app import create_app
     from forest.config import Settings
-    from forest.routing import ExactPathLane
 
     app = create_app(Settings(database_url="sqlite+aiosqlite:///:memory:", secret_key="s" * 40))
     lane = app.router.middleware_stack
@@ -224,8 +227,6 @@ def test_the_exact_path_lane_takes_every_top_level_list_of_the_app() -> None:
 
 
 def _lane_app() -> FastAPI:
-    from forest.routing import ExactPathLane
-
     app = FastAPI(dependencies=[Depends(reject_unknown_query_params)])
     install_error_handlers(app)
     first = APIRouter(route_class=LeanRoute)

@@ -142,3 +142,10 @@ async def test_bid_list_answers_the_bytes_of_its_response_model(
     adapter: TypeAdapter[Any] = TypeAdapter(Page[BidRead])
     assert r.content == adapter.dump_json(adapter.validate_json(r.content))
     assert r.json()["count"] == {"value": 25, "exact": True}
+
+
+def test_a_subclass_does_not_inherit_its_parents_json_item() -> None:
+    from forest.bids.schemas import BidDetailRead
+
+    assert _item_builder(BidRead) is BidRead.json_item
+    assert _item_builder(BidDetailRead) is not BidRead.json_item

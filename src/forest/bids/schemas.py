@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from decimal import Decimal
 from typing import Annotated, Any
 
@@ -52,6 +53,19 @@ class BidRead(BaseModel):
         None, description="What the amount is: estimated_price, base_amount, estimated_total or budget.")
     currency: str | None = Field(None, description="ISO 4217 code of the amount, e.g. KRW.")
     category: str | None = Field(None, description="works, goods, services or sale.")
+
+    @staticmethod
+    def json_item(row: Mapping[str, Any]) -> dict[str, Any]:
+        """The list item of a row, as this model would dump it, in one pass (the list body,
+        `forest.pagination.page_body`): the amount as its decimal string, each attachment's name and url."""
+        amount = row["amount"]
+        return {"id": row["id"], "source_id": row["source_id"], "external_id": row["external_id"],
+                "title": row["title"], "department": row["department"], "views": row["views"],
+                "post_date": row["post_date"], "url": row["url"],
+                "attachments": [{"name": a["name"], "url": a["url"]} for a in row["attachments"]],
+                "first_seen_at": row["first_seen_at"], "updated_at": row["updated_at"], "closes_at": row["closes_at"],
+                "amount": None if amount is None else _money(amount), "amount_kind": row["amount_kind"],
+                "currency": row["currency"], "category": row["category"]}
 
 
 class Evidence(BaseModel):

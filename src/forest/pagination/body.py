@@ -96,9 +96,8 @@ def _item_builder(schema: type[BaseModel]) -> Callable[[Row], dict[str, Any]] | 
     or serialises in its own way (its items then go through pydantic). A schema whose validators only hide
     values may say how instead: a static `json_item(row)` giving the dict it would dump (tests hold the bytes
     equal to pydantic's)."""
-    own = getattr(schema, "json_item", None)
-    if callable(own):
-        return typing.cast(Callable[[Row], dict[str, Any]], own)
+    if "json_item" in vars(schema):  # the schema's own: a subclass with more fields does not inherit it
+        return typing.cast(Callable[[Row], dict[str, Any]], schema.json_item)  # type: ignore[attr-defined]
     decorators = schema.__pydantic_decorators__
     if (decorators.validators or decorators.field_validators or decorators.root_validators
             or decorators.model_validators or decorators.field_serializers or decorators.model_serializers

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import functools
 import hashlib
 import hmac
 import json
@@ -64,15 +65,21 @@ def _unb64(text_: str) -> bytes:
 
 def filter_hash(filters: Mapping[str, Any]) -> str:
     """A stable digest of the normalised filter set a cursor is bound to."""
-    norm: dict[str, Any] = {}
+    norm: list[tuple[str, str | tuple[str, ...]]] = []
     for key, value in filters.items():
         if value is None or value == [] or value == ():
             continue
         if isinstance(value, list | tuple | set | frozenset):
-            norm[key] = sorted(str(v) for v in value)
+            norm.append((key, tuple(sorted(str(v) for v in value))))
         else:
-            norm[key] = str(value)
-    return hashlib.sha256(json.dumps(norm, sort_keys=True).encode()).hexdigest()[:32]
+            norm.append((key, str(value)))
+    return _digest(tuple(norm))
+
+
+@functools.lru_cache(maxsize=1024)  # a list's few filter sets repeat on every page; bounded whatever clients send
+def _digest(norm: tuple[tuple[str, str | tuple[str, ...]], ...]) -> str:
+    body = {key: list(value) if isinstance(value, tuple) else value for key, value in norm}
+    return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:32]
 
 
 def _encode(value: Any, kind: Kind) -> Any:
