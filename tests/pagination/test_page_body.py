@@ -149,3 +149,25 @@ def test_a_subclass_does_not_inherit_its_parents_json_item() -> None:
 
     assert _item_builder(BidRead) is BidRead.json_item
     assert _item_builder(BidDetailRead) is not BidRead.json_item
+
+
+@pytest.mark.parametrize(("query", "kept"), [
+    (b"limit=3&department=%EC%82%B0&cursor=old.sig", "limit=3&department=%EC%82%B0&"),
+    (b"cur%73or=old.sig&q=a+b", "q=a+b&"),
+    (b"", ""),
+    # not plain URI text (a raw `>` or quote could end the `<…>` early): decoded and encoded again
+    (b'q=x>y"&cursor=c', "q=x%3Ey%22&"),
+])
+def test_the_link_header_repeats_the_query_without_its_cursor(query: bytes, kept: str) -> None:
+    from types import SimpleNamespace
+
+    from starlette.requests import Request
+
+    from forest.pagination.body import link_header
+
+    app = SimpleNamespace(state=SimpleNamespace(settings=SimpleNamespace(public_url=None)))
+    request = Request({"type": "http", "method": "GET", "path": "/api/v1/bids", "query_string": query,
+                       "headers": [], "app": app, "root_path": "", "scheme": "http", "server": ("t", 80)})
+    result = PageResult(items=[], next_cursor="n.s", prev_cursor="p.s", has_more=True, count=None)
+    assert link_header(request, result) == (f'</api/v1/bids?{kept}cursor=n.s>; rel="next", '
+                                            f'</api/v1/bids?{kept}cursor=p.s>; rel="prev"')

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import re
 import types
 import typing
 import uuid
 from collections.abc import Callable, Sequence
 from typing import Annotated, Any, Generic, Literal, TypeVar
-from urllib.parse import urlencode
+from urllib.parse import unquote_plus, urlencode
 
 import orjson
 from fastapi import Request, Response
@@ -39,16 +40,39 @@ def link_header(request: Request, result: PageResult[Any]) -> str | None:
     client against the URL it asked) otherwise: never built from the request's `Host` header, which a client
     or a misconfigured proxy can set to anything, so a cached or shared response cannot point elsewhere.
     """
+    if result.next_cursor is None and result.prev_cursor is None:
+        return None
     public_url: str | None = request.app.state.settings.public_url
     base = (public_url or "") + request.url.path
+    kept = _kept_query(request)
     links = []
     for rel, cursor in (("next", result.next_cursor), ("prev", result.prev_cursor)):
-        if cursor is None:
-            continue
-        items = [(k, v) for k, v in request.query_params.multi_items() if k != "cursor"]
-        items.append(("cursor", cursor))
-        links.append(f'<{base}?{urlencode(items)}>; rel="{rel}"')
-    return ", ".join(links) or None
+        if cursor is not None:
+            links.append(f'<{base}?{kept}cursor={cursor}>; rel="{rel}"')
+    return ", ".join(links)
+
+
+# A query string of URI characters only (RFC 3986: unreserved, sub-delims, ":", "@", "/", "?", "%XX"): safe to
+# repeat as it came inside `<…>`, with no `>`, quote, space or control character a client could slip in.
+_PLAIN_QUERY = re.compile(rb"[A-Za-z0-9\-._~!$&'()*+,;=:@/?]*(?:%[0-9A-Fa-f]{2}[A-Za-z0-9\-._~!$&'()*+,;=:@/?]*)*")
+
+
+def _kept_query(request: Request) -> str:
+    """The request's query without its `cursor`, ready to take one more parameter (`…&` or empty).
+
+    The parameters stay as the client wrote them when that is plain URI text (re-encoding every value was 3 %
+    of a list request's CPU); anything else is decoded and encoded again."""
+    raw: bytes = request.scope.get("query_string", b"")
+    if _PLAIN_QUERY.fullmatch(raw):
+        kept = [part for part in raw.decode("ascii").split("&") if part and not _is_cursor(part)]
+        return "".join(part + "&" for part in kept)
+    items = [(k, v) for k, v in request.query_params.multi_items() if k != "cursor"]
+    return urlencode(items) + "&" if items else ""
+
+
+def _is_cursor(part: str) -> bool:
+    key = part.split("=", 1)[0]
+    return (unquote_plus(key) if "%" in key or "+" in key else key) == "cursor"
 
 
 Convert = Callable[[Any], Any]
