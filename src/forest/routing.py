@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import inspect
 import types
 import typing
@@ -55,18 +56,19 @@ class QueryModel:
         fields = model.model_fields.items()
         return cls(model, tuple((f.alias or name, _is_sequence(f.annotation)) for name, f in fields))
 
+    @functools.cached_property
+    def repeatable(self) -> frozenset[str]:
+        """The query names that take every value given (lists), not the last one."""
+        return frozenset(alias for alias, many in self.fields if many)
+
     def validate(self, params: QueryParams) -> BaseModel:
         """Validate the query string: repeatable fields take every value, others the last one."""
+        # Only the parameters present are read (a request names a few of a list's ~25 fields); a field not
+        # known to the model is passed on too, for the model's extra policy to decide.
         data: dict[str, Any] = {}
-        for alias, repeatable in self.fields:
-            if repeatable:
-                values = params.getlist(alias)
-                if values:
-                    data[alias] = values
-            elif alias in params:
-                data[alias] = params[alias]
-        known = {alias for alias, _ in self.fields}
-        data.update((key, params[key]) for key in params if key not in known)  # the model's extra policy decides
+        repeatable = self.repeatable
+        for key in params:
+            data[key] = params.getlist(key) if key in repeatable else params[key]
         try:
             return self.model.model_validate(data)
         except ValidationError as exc:
