@@ -86,6 +86,20 @@ async def test_connections_are_reused_across_requests(keepalive_server: TinyServ
     assert keepalive_server.connections <= 4
 
 
+async def test_reused_connections_take_their_locks_without_yielding(keepalive_server: TinyServer) -> None:
+    transport = PinnedTransport(EgressPolicy([f"127.0.0.1:{keepalive_server.port}"], remember=True))
+    async with fetcher_for(keepalive_server.port, polite=False, concurrency=1) as fetcher:
+        fetcher._client._transport = transport  # one transport to look into
+        for i in range(3):
+            await fetcher.get(f"http://127.0.0.1:{keepalive_server.port}/p{i}")
+        cache = transport._connections
+        (connection,) = cache._open
+        assert isinstance(connection._request_lock, asyncio.Lock)
+        assert isinstance(connection._connection._state_lock, asyncio.Lock)  # type: ignore[attr-defined]
+    await transport.aclose()
+    assert keepalive_server.connections == 1
+
+
 async def test_server_closing_idle_connections_is_not_an_error() -> None:
     async with TinyServer(close_after_response=True) as server, fetcher_for(server.port, max_retries=0) as fetcher:
         for i in range(5):
