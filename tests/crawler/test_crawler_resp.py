@@ -98,3 +98,16 @@ def test_urls_it_does_not_serve_are_left_to_redis_py() -> None:
     assert resp.supported("redis://user:pw@host:6379/0")
     assert not resp.supported("rediss://host:6380/0")
     assert not resp.supported("redis://host:6379/0?socket_timeout=3")
+
+
+async def test_no_server_is_a_redis_connection_error_and_the_next_call_tries_again() -> None:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    link = resp.Link(f"redis://127.0.0.1:{port}/0")
+    for _ in range(2):
+        with pytest.raises(RedisConnectionError):
+            await link.call("PING")
+    assert not link.pending

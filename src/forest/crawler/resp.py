@@ -160,22 +160,26 @@ class Link:
     async def _ensure(self) -> None:
         if self._transport is not None and not self._transport.is_closing():
             return
-        if self._connecting is None:
-            self._connecting = asyncio.get_running_loop().create_future()
-            try:
-                await self._connect()
-            except BaseException as exc:
-                self._transport = None
-                if not self._connecting.done():
-                    self._connecting.set_exception(exc if isinstance(exc, Exception) else RedisConnectionError())
-                    self._connecting.exception()  # retrieved: other waiters re-raise it
-                raise
-            finally:
-                connecting, self._connecting = self._connecting, None
-                if not connecting.done():
-                    connecting.set_result(None)
+        if self._connecting is not None:  # another caller is connecting: wait for it
+            await asyncio.shield(self._connecting)
             return
-        await asyncio.shield(self._connecting)
+        connecting = self._connecting = asyncio.get_running_loop().create_future()
+        try:
+            await self._connect()
+        except BaseException as exc:
+            error = exc if isinstance(exc, RedisConnectionError | RedisTimeoutError | ResponseError) else \
+                RedisTimeoutError("Redis did not accept the connection in time") if isinstance(exc, TimeoutError) \
+                else RedisConnectionError(f"cannot connect to Redis: {exc!r}")
+            self.fail(error)  # a half-made connection goes, with anything already sent on it
+            connecting.set_exception(error)
+            connecting.exception()  # retrieved: the other waiters re-raise it
+            if isinstance(exc, Exception) and error is not exc:
+                raise error from exc
+            raise
+        else:
+            connecting.set_result(None)
+        finally:
+            self._connecting = None
 
     @property
     def transport(self) -> asyncio.Transport | None:
