@@ -200,3 +200,33 @@ async def test_tls_verifies_the_url_host_name_on_the_pinned_address(tmp_path: Pa
             else:
                 with pytest.raises(FetchError, match=r"not valid for 'board\.example'"):
                     await fetcher.get(f"https://board.example:{server.port}/")
+
+
+async def test_a_crawl_keeps_the_cookies_a_board_sets_and_sends_them_back() -> None:
+    seen: list[bytes] = []
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while head := await reader.readuntil(b"\r\n\r\n"):
+                seen.append(head)
+                cookie = b"Set-Cookie: JSESSIONID=abc123; Path=/\r\n" if len(seen) == 2 else b""
+                writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\n%sContent-Length: %d\r\n\r\n%s"
+                             % (cookie, len(BODY), BODY))
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            writer.close()
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        async with fetcher_for(port, polite=False) as fetcher:
+            for i in range(3):
+                await fetcher.get(f"http://127.0.0.1:{port}/p{i}")
+            fetcher.clear_cookies()
+            await fetcher.get(f"http://127.0.0.1:{port}/p3")
+    finally:
+        server.close()
+    sent = [b"jsessionid=abc123" in head.lower() for head in seen]
+    assert sent == [False, False, True, False]  # none before it was set, then kept, then forgotten
