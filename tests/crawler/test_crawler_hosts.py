@@ -187,3 +187,49 @@ def test_workers_share_one_schedule_per_process_in_redis_or_memory(tmp_path: Pat
     shared = crawl_config(fleet, source, url=url, max_pages=3).host_schedule
     assert crawl_config(fleet, None, url=url, max_pages=3).host_schedule is shared
     assert isinstance(shared, RedisSchedule) and shared.url == REDIS_URL
+
+
+@pytest.mark.parametrize("kind", ["memory", "redis"])
+async def test_a_free_host_begins_with_its_reservation_and_a_busy_one_still_waits_its_delay(
+        kind: str, redis_schedule: tuple[str, RedisSchedule]) -> None:
+    schedule: MemorySchedule | RedisSchedule = MemorySchedule() if kind == "memory" else redis_schedule[1]
+    steps: list[str] = []
+    reserve, begin = schedule._reserve, schedule._begin
+
+    async def counted_reserve(host: str, delay: float, timeout: float) -> float:
+        steps.append("reserve")
+        return await reserve(host, delay, timeout)
+
+    async def counted_begin(host: str, delay: float, timeout: float, waited: float) -> float:
+        steps.append("begin")
+        return await begin(host, delay, timeout, waited)
+
+    schedule._reserve, schedule._begin = counted_reserve, counted_begin  # type: ignore[method-assign]
+    host = f"free-{kind}:80"
+    async with schedule.turn(host, 0.2, timeout=5):
+        first = time.monotonic()
+    assert steps == ["reserve"]  # the host was free: no separate begin
+    steps.clear()
+    async with schedule.turn(host, 0.2, timeout=5):
+        second = time.monotonic()
+    assert steps[0] == "reserve" and "begin" in steps  # the slot was 0.2 s away: reserved, slept, confirmed
+    assert second - first >= 0.2
+    await asyncio.sleep(0.25)
+    steps.clear()
+    async with schedule.turn(host, 0.2, timeout=5):
+        pass
+    assert steps == ["reserve"]  # free again once the delay has passed since the end
+    # Two crawls at once on a free host: one begins at once, the other waits for the end plus the delay.
+    times: list[float] = []
+
+    async def one() -> None:
+        async with schedule.turn(host, 0.2, timeout=5):
+            times.append(time.monotonic())
+            await asyncio.sleep(0.1)
+        times.append(time.monotonic())
+
+    await asyncio.sleep(0.25)
+    await asyncio.gather(one(), one())
+    assert times[2] - times[1] >= 0.2  # the second started 0.2 s after the first ended
+    stats = await schedule.stats()
+    assert stats[host].requests == 5

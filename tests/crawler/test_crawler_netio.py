@@ -86,6 +86,20 @@ async def test_connections_are_reused_across_requests(keepalive_server: TinyServ
     assert keepalive_server.connections <= 4
 
 
+async def test_reused_connections_take_their_locks_without_yielding(keepalive_server: TinyServer) -> None:
+    transport = PinnedTransport(EgressPolicy([f"127.0.0.1:{keepalive_server.port}"], remember=True))
+    async with fetcher_for(keepalive_server.port, polite=False, concurrency=1) as fetcher:
+        fetcher._client._transport = transport  # one transport to look into
+        for i in range(3):
+            await fetcher.get(f"http://127.0.0.1:{keepalive_server.port}/p{i}")
+        cache = transport._connections
+        (connection,) = cache._open
+        assert isinstance(connection._request_lock, asyncio.Lock)
+        assert isinstance(connection._connection._state_lock, asyncio.Lock)  # type: ignore[attr-defined]
+    await transport.aclose()
+    assert keepalive_server.connections == 1
+
+
 async def test_server_closing_idle_connections_is_not_an_error() -> None:
     async with TinyServer(close_after_response=True) as server, fetcher_for(server.port, max_retries=0) as fetcher:
         for i in range(5):
@@ -186,3 +200,33 @@ async def test_tls_verifies_the_url_host_name_on_the_pinned_address(tmp_path: Pa
             else:
                 with pytest.raises(FetchError, match=r"not valid for 'board\.example'"):
                     await fetcher.get(f"https://board.example:{server.port}/")
+
+
+async def test_a_crawl_keeps_the_cookies_a_board_sets_and_sends_them_back() -> None:
+    seen: list[bytes] = []
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while head := await reader.readuntil(b"\r\n\r\n"):
+                seen.append(head)
+                cookie = b"Set-Cookie: JSESSIONID=abc123; Path=/\r\n" if len(seen) == 2 else b""
+                writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\n%sContent-Length: %d\r\n\r\n%s"
+                             % (cookie, len(BODY), BODY))
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            writer.close()
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        async with fetcher_for(port, polite=False) as fetcher:
+            for i in range(3):
+                await fetcher.get(f"http://127.0.0.1:{port}/p{i}")
+            fetcher.clear_cookies()
+            await fetcher.get(f"http://127.0.0.1:{port}/p3")
+    finally:
+        server.close()
+    sent = [b"jsessionid=abc123" in head.lower() for head in seen]
+    assert sent == [False, False, True, False]  # none before it was set, then kept, then forgotten

@@ -13,7 +13,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import String, and_, cast, exists, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from forest import events
@@ -46,18 +46,25 @@ def bid_payload(bid: Bid) -> dict[str, object]:
             "amount": str(bid.amount) if bid.amount is not None else None, "category": bid.category}
 
 
-async def _candidates(session: AsyncSession, bids: Sequence[Bid],
-                      sources: dict[int, Source]) -> list[tuple[Alert, User]]:
-    """The alerts that can match some of `bids`, with their owners, in id order."""
+async def _candidates(session: AsyncSession, bid_ids: Sequence[int]) -> list[tuple[Alert, User]]:
+    """The alerts that can match some of the bids `bid_ids`, with their owners, in id order.
+
+    One statement, reading the bids' sources and departments in subqueries: most batches match no alert, and
+    then neither the bids nor their sources are loaded at all.
+    """
+    in_batch = Bid.id.in_(list(bid_ids))
+    batch_sources = select(Bid.source_id).where(in_batch)
     routed = select(AlertRoute.alert_id).where(or_(
         and_(AlertRoute.kind == ANY_ROUTE[0], AlertRoute.value == ANY_ROUTE[1]),
-        and_(AlertRoute.kind == "source", AlertRoute.value.in_(sorted({str(b.source_id) for b in bids}))),
-        and_(AlertRoute.kind == "department", AlertRoute.value.in_(sorted({b.department for b in bids}))),
+        and_(AlertRoute.kind == "source", AlertRoute.value.in_(select(cast(Bid.source_id, String)).where(in_batch))),
+        and_(AlertRoute.kind == "department", AlertRoute.value.in_(select(Bid.department).where(in_batch))),
     ))
-    stmt = select(Alert, User).join(User, User.id == Alert.user_id).where(Alert.id.in_(routed))
-    owners = {source.owner_id for source in sources.values()}
-    if None not in owners:  # only ad-hoc sources in the batch: their owners' and admins' alerts
-        stmt = stmt.where(or_(User.is_admin.is_(True), Alert.user_id.in_(sorted(o for o in owners if o is not None))))
+    # A shared source (no owner) in the batch: every owner's alerts; only ad-hoc sources: their owners' and
+    # admins' alerts.
+    shared = exists().where(Source.id.in_(batch_sources), Source.owner_id.is_(None))
+    owners = select(Source.owner_id).where(Source.id.in_(batch_sources))
+    stmt = (select(Alert, User).join(User, User.id == Alert.user_id)
+            .where(Alert.id.in_(routed), or_(shared, User.is_admin.is_(True), Alert.user_id.in_(owners))))
     rows = await session.execute(stmt.order_by(Alert.id))
     return [(alert, user) for alert, user in rows.tuples()]
 
@@ -74,14 +81,14 @@ async def stage_alert_events(
     wanted = [*bid_ids, *updated_ids]
     if not wanted:
         return Staged()
+    candidates = await _candidates(session, wanted)
+    if not candidates:
+        return Staged()
     bids = (await session.scalars(select(Bid).where(Bid.id.in_(wanted)).order_by(Bid.id))).all()
     if not bids:
         return Staged()
     sources = {s.id: s for s in (await session.scalars(select(Source).where(
         Source.id.in_(sorted({b.source_id for b in bids}))))).all()}
-    candidates = await _candidates(session, bids, sources)
-    if not candidates:
-        return Staged()
     # `q` matches the notice body too.
     rows = await session.execute(select(BidDetail.bid_id, BidDetail.body).where(BidDetail.bid_id.in_(wanted)))
     bodies = {bid_id: body for bid_id, body in rows.all()}

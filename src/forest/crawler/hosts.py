@@ -13,7 +13,8 @@ Waiting is a reservation, not polling: `turn()` atomically takes the next free s
 that moves forward by one delay per reservation) and sleeps until it, so waiters are served in the order they
 arrived. On waking it confirms the start atomically; only if something moved the host's next free time
 meanwhile (a `Retry-After` hold from another crawl, a slow previous response) does it sleep again, for the
-known remaining time.
+known remaining time. When the slot it takes is now and the host is free, the reservation confirms the start
+in the same atomic step (one round trip to Redis instead of two).
 
 Two implementations of `HostSchedule`:
 
@@ -44,7 +45,11 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from forest.crawler import resp
+
 KEY_PREFIX = "forest:host:"
+# What `_reserve` answers when the request could begin at once (its slot was now and the host free).
+BEGAN = -1.0
 STATS_KEYS = ("forest:hosts:requests", "forest:hosts:wait_seconds", "forest:hosts:throttled")
 # Per-host metrics keep at most this many hosts by name; requests to further hosts count under "other".
 MAX_HOST_LABELS = 500
@@ -98,7 +103,9 @@ class _Waiter(ABC):
     """The reserve / begin / end steps shared by both implementations (each supplies the three)."""
 
     @abstractmethod
-    async def _reserve(self, host: str, delay: float) -> float: ...
+    async def _reserve(self, host: str, delay: float, timeout: float) -> float:
+        """Take the host's next slot: the seconds until it, or BEGAN when the slot is now and the host is free,
+        in which case the request has begun too (the steps of `_begin`, in the same atomic step)."""
 
     @abstractmethod
     async def _begin(self, host: str, delay: float, timeout: float, waited: float) -> float: ...
@@ -111,14 +118,15 @@ class _Waiter(ABC):
         """See HostSchedule.turn."""
         delay = max(0.0, delay)
         started = time.monotonic()
-        wait = await self._reserve(host, delay)
-        if wait > 0:
-            await asyncio.sleep(wait)
-        while True:
-            wait = await self._begin(host, delay, timeout, time.monotonic() - started)
-            if wait <= 0:
-                break
-            await asyncio.sleep(wait)
+        wait = await self._reserve(host, delay, timeout)
+        if wait != BEGAN:
+            if wait > 0:
+                await asyncio.sleep(wait)
+            while True:
+                wait = await self._begin(host, delay, timeout, time.monotonic() - started)
+                if wait <= 0:
+                    break
+                await asyncio.sleep(wait)
         try:
             yield time.monotonic() - started
         finally:
@@ -157,30 +165,36 @@ class MemorySchedule(_Waiter):
         state.touched = now
         return state
 
-    async def _reserve(self, host: str, delay: float) -> float:
+    async def _reserve(self, host: str, delay: float, timeout: float) -> float:
         with self._lock:
             now = time.monotonic()
             state = self._state(host, now)
             slot = max(now, state.cursor, state.hold_until)
             state.cursor = slot + max(delay, state.crawl_delay)
+            if slot == now and self._start(state, now, delay, timeout, 0.0) == 0.0:
+                return BEGAN
             return slot - now
 
     async def _begin(self, host: str, delay: float, timeout: float, waited: float) -> float:
         with self._lock:
             now = time.monotonic()
-            state = self._state(host, now)
-            gap = max(delay, state.last_delay, state.crawl_delay)
-            if state.busy_until > now:  # the previous request is still out: it ends at the earliest now
-                return max(gap, state.hold_until - now, 0.01)
-            ready = max(state.last_start + gap, state.last_end + gap, state.hold_until)
-            if ready > now:
-                return ready - now
-            state.last_start, state.busy_until = now, now + timeout
-            state.last_delay = max(delay, state.crawl_delay)
-            state.cursor = max(state.cursor, now + gap)
-            state.requests += 1
-            state.wait_seconds += waited
-            return 0.0
+            return self._start(self._state(host, now), now, delay, timeout, waited)
+
+    @staticmethod
+    def _start(state: _HostState, now: float, delay: float, timeout: float, waited: float) -> float:
+        """Begin the request if the host is ready (0.0), else the seconds to wait (the caller holds the lock)."""
+        gap = max(delay, state.last_delay, state.crawl_delay)
+        if state.busy_until > now:  # the previous request is still out: it ends at the earliest now
+            return max(gap, state.hold_until - now, 0.01)
+        ready = max(state.last_start + gap, state.last_end + gap, state.hold_until)
+        if ready > now:
+            return ready - now
+        state.last_start, state.busy_until = now, now + timeout
+        state.last_delay = max(delay, state.crawl_delay)
+        state.cursor = max(state.cursor, now + gap)
+        state.requests += 1
+        state.wait_seconds += waited
+        return 0.0
 
     async def _end(self, host: str) -> None:
         with self._lock:
@@ -243,27 +257,38 @@ local function label()
   end
   return 'other'
 end
+-- The request begins now if the host is ready (returns 0), else the seconds to wait; `cursor` as it stands.
+local function start(delay, timeout, waited, cursor_now)
+  local gap = math.max(delay, last_delay, robots_delay)
+  if busy > now then
+    return math.max(gap, hold - now, 0.01)
+  end
+  local ready = math.max(last_start + gap, last_end + gap, hold)
+  if ready > now then
+    return ready - now
+  end
+  redis.call('HSET', key, 's', f(now), 'd', f(math.max(delay, robots_delay)), 'b', f(now + timeout),
+             'c', f(math.max(cursor_now, now + gap)))
+  local name = label()
+  redis.call('HINCRBY', KEYS[2], name, 1)
+  redis.call('HINCRBYFLOAT', KEYS[3], name, waited)
+  return 0
+end
 local result = 0
 if op == 'reserve' then
   local delay = math.max(tonumber(ARGV[4]), robots_delay)
   local slot = math.max(now, cursor, hold)
   redis.call('HSET', key, 'c', f(slot + delay))
   result = slot - now
+  -- The slot is now: begin at once if the host is free (what 'begin' would do next, without its round trip).
+  if result == 0 and start(tonumber(ARGV[4]), tonumber(ARGV[5]), '0', slot + delay) == 0 then
+    result = -1
+  end
 elseif op == 'begin' then
-  local delay = tonumber(ARGV[4])
-  local gap = math.max(delay, last_delay, robots_delay)
-  if busy > now then
-    return f(math.max(gap, hold - now, 0.01))
+  local wait = start(tonumber(ARGV[4]), tonumber(ARGV[5]), ARGV[6], cursor)
+  if wait > 0 then
+    return f(wait)
   end
-  local ready = math.max(last_start + gap, last_end + gap, hold)
-  if ready > now then
-    return f(ready - now)
-  end
-  redis.call('HSET', key, 's', f(now), 'd', f(math.max(delay, robots_delay)), 'b', f(now + tonumber(ARGV[5])),
-             'c', f(math.max(cursor, now + gap)))
-  local name = label()
-  redis.call('HINCRBY', KEYS[2], name, 1)
-  redis.call('HINCRBYFLOAT', KEYS[3], name, ARGV[6])
 elseif op == 'end' then
   redis.call('HSET', key, 'e', f(now), 'b', '0', 'c', f(math.max(cursor, now + last_delay)))
 elseif op == 'hold' then
@@ -278,6 +303,7 @@ end
 redis.call('EXPIRE', key, tonumber(ARGV[7]))
 return f(result)
 """
+_SCRIPT_SHA = resp.sha1(_SCRIPT)
 
 
 class RedisSchedule(_Waiter):
@@ -292,6 +318,10 @@ class RedisSchedule(_Waiter):
         # A client per event loop: its connections belong to the loop that opened them (a Celery prefork child
         # runs a new loop per task); a loop that is gone takes its client with it.
         self._clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Any] = weakref.WeakKeyDictionary()
+        # The script calls go over a lean pipelined connection per loop (forest.crawler.resp) where it serves the
+        # URL; redis-py's client stays for the rare rest (stats) and for URLs it does not serve (TLS, options).
+        self._links: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, resp.Link] = weakref.WeakKeyDictionary()
+        self._lean = resp.supported(url)
 
     def _client(self) -> Any:
         loop = asyncio.get_running_loop()
@@ -304,15 +334,25 @@ class RedisSchedule(_Waiter):
             self._clients[loop] = client
         return client
 
+    def _link(self) -> resp.Link:
+        loop = asyncio.get_running_loop()
+        link = self._links.get(loop)
+        if link is None:
+            link = self._links[loop] = resp.Link(self.url)
+        return link
+
     async def _run(self, op: str, host: str, *args: float | str) -> float:
         values = [str(a) for a in args] + ["0"] * (3 - len(args))
         keys = [self._prefix + host, *self._stats_keys]
-        raw = await self._client().forest_script(
-            keys=keys, args=[op, host, self._max_labels, *values, int(IDLE_SECONDS)])
+        argv: list[str | int] = [op, host, self._max_labels, *values, int(IDLE_SECONDS)]
+        if self._lean:
+            raw = await self._link().script(_SCRIPT, _SCRIPT_SHA, keys, argv)
+        else:
+            raw = await self._client().forest_script(keys=keys, args=argv)
         return float(raw)
 
-    async def _reserve(self, host: str, delay: float) -> float:
-        return await self._run("reserve", host, delay)
+    async def _reserve(self, host: str, delay: float, timeout: float) -> float:
+        return await self._run("reserve", host, delay, timeout)
 
     async def _begin(self, host: str, delay: float, timeout: float, waited: float) -> float:
         return await self._run("begin", host, delay, timeout, f"{waited:.6f}")
@@ -343,7 +383,10 @@ class RedisSchedule(_Waiter):
         return out
 
     async def aclose(self) -> None:
-        """Close the client of the running loop (if it has one)."""
+        """Close the connections of the running loop (if it has any)."""
+        link = self._links.pop(asyncio.get_running_loop(), None)
+        if link is not None:
+            link.close()
         client = self._clients.pop(asyncio.get_running_loop(), None)
         if client is not None:
             await client.aclose()

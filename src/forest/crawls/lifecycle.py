@@ -233,15 +233,31 @@ async def current(session: AsyncSession, *, job_id: uuid.UUID, attempt: int) -> 
 
 
 async def progress(session: AsyncSession, *, job_id: uuid.UUID, attempt: int, counters: CrawlProgress,
-                   announcer: Announcer) -> bool:
-    """Store an attempt's counters with a `job.progress` event; False when the attempt was superseded."""
-    job = await current(session, job_id=job_id, attempt=attempt)
-    if job is None:
+                   announcer: Announcer, user_id: int | None = None) -> bool:
+    """Store an attempt's counters with a `job.progress` event; False when the attempt was superseded.
+
+    With the job's owner (`user_id`, known since the claim) the row is written by one statement guarded by the
+    attempt, which also numbers the event, instead of a read of the job and then its write.
+    """
+    if user_id is None:
+        job = await current(session, job_id=job_id, attempt=attempt)
+        if job is None:
+            return False
+        user_id = job.user_id
+    await events.lock_users(session, [user_id])  # before the row's write
+    counts = {"pages_done": counters.pages_done, "pages_total": counters.pages_total,
+              "items_seen": counters.items_seen, "items_new": counters.items_new,
+              "items_updated": counters.items_updated, "errors": counters.errors}
+    seq = await session.scalar(
+        update(CrawlJob)
+        .where(CrawlJob.id == job_id, CrawlJob.attempt == attempt, CrawlJob.state == "running")
+        .values(**counts, heartbeat_at=utcnow(), last_seq=CrawlJob.last_seq + 1)
+        .returning(CrawlJob.last_seq).execution_options(synchronize_session=False))
+    if seq is None:
+        await session.rollback()
         return False
-    await events.lock_users(session, [job.user_id])  # before the row's write
-    _apply(job, counters)
-    job.heartbeat_at = utcnow()
-    await _event(session, job, "job.progress", {"state": "running"})
+    await events.stage(session, user_id=user_id, type="job.progress", job_id=job_id, seq=seq,
+                       data={"state": "running", "progress": counts})
     await events.commit(session, announcer)
     return True
 

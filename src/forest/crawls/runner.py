@@ -86,6 +86,7 @@ class JobRun:
         self.job_id = job_id
         self.publisher = publisher
         self.attempt = 0
+        self.user_id: int | None = None  # the job's owner, from the claim
         self.superseded = False
         self._report = report
         self._last_emit = 0.0
@@ -97,6 +98,7 @@ class JobRun:
             job = await lifecycle.claim(session, settings=self.settings, job_id=self.job_id, announcer=self.publisher)
         if job is not None:
             self.attempt = job.attempt
+            self.user_id = job.user_id
         return job
 
     async def on_progress(self, progress: CrawlProgress, *, force: bool = False) -> None:
@@ -110,7 +112,7 @@ class JobRun:
         self._last_emit = now
         async with self.db.sessionmaker() as session:
             if not await lifecycle.progress(session, job_id=self.job_id, attempt=self.attempt, counters=progress,
-                                            announcer=self.publisher):
+                                            announcer=self.publisher, user_id=self.user_id):
                 self.superseded = True
 
     async def should_stop(self) -> bool:
