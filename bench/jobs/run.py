@@ -110,7 +110,9 @@ async def prepare(settings: Settings, demo_url: str) -> dict[str, Any]:
             user_ids = list((await session.scalars(insert(User).returning(User.id), users)).all())
             rows = [{"name": f"bench-submit-{k}", "start_url": f"https://board.example.kr/bench/{k}",
                      "max_pages": 1, "timezone": "Asia/Seoul", "polite": False, "delay_seconds": 0.0,
-                     "enabled": False, "created_at": now}
+                     # enabled (a normal user may not crawl a disabled source: 403), no schedule (beat leaves
+                     # it alone), and no worker runs during (a)
+                     "enabled": True, "schedule": None, "created_at": now}
                     for k in range(SUBMIT_SOURCES + WARMUP_SOURCES + CAPACITY_SOURCES)]
             submit_ids = list((await session.scalars(insert(Source).returning(Source.id), rows)).all())
             # The first CRAWLS sources crawl as Forest does by default (polite: one request at a time per
@@ -525,11 +527,15 @@ def main() -> None:
         cap_run = asyncio.run(replay([replace(e, offset=0.0) for e in submit_entries(capacity, 1)], target=base,
                                      headers=headers, concurrency=4))
         a_capacity = cap_run.throughput(cap_run.overall)
+        if cap_run.overall.client_errors:  # a refusal is not an accepted crawl: measure nothing rather than it
+            raise SystemExit(f"(a) {cap_run.overall.client_errors} submissions were refused (4xx)")
         print(f"(a) closed-loop capacity {a_capacity:.1f} submissions/s", flush=True)
         run_a = asyncio.run(replay(submit_entries(measured, SUBMIT_RATE), target=base, headers=headers,
                                    duration=SUBMIT_SECONDS))
         a = summary(run_a)
         a["capacity_rps"] = a_capacity
+        if a["client_errors"]:
+            raise SystemExit(f"(a) {a['client_errors']} of {a['requests']} submissions were refused (4xx)")
         print(f"(a) submit p99 {a['p99_ms']:.1f} ms, {a['requests']} requests, {a['errors']} errors", flush=True)
         redis.Redis.from_url(REDIS_URL).flushdb()
         cancelled = asyncio.run(cancel_queued(settings))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import AsyncIterator
 
 import pytest
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -14,45 +15,43 @@ from forest.crawler import resp
 from tests.conftest import REDIS_URL
 
 
-async def test_a_script_new_to_redis_runs_and_is_then_called_by_its_sha() -> None:
+@pytest.fixture
+async def link() -> AsyncIterator[resp.Link]:
+    """A connection to the tests' Redis database, closed afterwards."""
+    made = resp.Link(REDIS_URL)
+    try:
+        yield made
+    finally:
+        made.close()
+
+
+async def test_a_script_new_to_redis_runs_and_is_then_called_by_its_sha(link: resp.Link) -> None:
     source = f"-- {uuid.uuid4().hex}\nreturn ARGV[1] .. KEYS[1]"
-    link = resp.Link(REDIS_URL)
-    try:
-        assert await link.script(source, resp.sha1(source), ["k"], ["v"]) == b"vk"
-        assert await link.call("EVALSHA", resp.sha1(source), 1, "x", "y") == b"yx"
-    finally:
-        link.close()
+    assert await link.script(source, resp.sha1(source), ["k"], ["v"]) == b"vk"
+    assert await link.call("EVALSHA", resp.sha1(source), 1, "x", "y") == b"yx"
 
 
-async def test_concurrent_calls_get_their_own_replies_even_when_one_caller_gives_up() -> None:
-    link = resp.Link(REDIS_URL)
+async def test_concurrent_calls_get_their_own_replies_even_when_one_caller_gives_up(link: resp.Link) -> None:
     key = f"forest:test:resp:{uuid.uuid4().hex}"
-    try:
-        replies = await asyncio.gather(*(link.call("ECHO", f"m{i}") for i in range(50)))
-        assert replies == [f"m{i}".encode() for i in range(50)]
-        slow = asyncio.create_task(link.call("BLPOP", key, "0.2"))
-        await asyncio.sleep(0.05)
-        slow.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await slow
-        assert await link.call("ECHO", "after") == b"after"  # the abandoned BLPOP's reply was skipped
-        with pytest.raises(ResponseError):
-            await link.call("NOSUCHCOMMAND")
-        assert await link.call("ECHO", "still") == b"still"
-    finally:
-        link.close()
+    replies = await asyncio.gather(*(link.call("ECHO", f"m{i}") for i in range(50)))
+    assert replies == [f"m{i}".encode() for i in range(50)]
+    slow = asyncio.create_task(link.call("BLPOP", key, "0.2"))
+    await asyncio.sleep(0.05)
+    slow.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await slow
+    assert await link.call("ECHO", "after") == b"after"  # the abandoned BLPOP's reply was skipped
+    with pytest.raises(ResponseError):
+        await link.call("NOSUCHCOMMAND")
+    assert await link.call("ECHO", "still") == b"still"
 
 
-async def test_the_database_of_the_url_is_selected() -> None:
-    link = resp.Link(REDIS_URL)
+async def test_the_database_of_the_url_is_selected(link: resp.Link) -> None:
     key = f"forest:test:resp:{uuid.uuid4().hex}"
-    try:
-        await link.call("SET", key, "1", "EX", "10")
-        import redis
+    await link.call("SET", key, "1", "EX", "10")
+    import redis
 
-        assert redis.Redis.from_url(REDIS_URL).get(key) == b"1"
-    finally:
-        link.close()
+    assert redis.Redis.from_url(REDIS_URL).get(key) == b"1"
 
 
 async def test_a_silent_server_times_out_and_a_closed_one_fails_then_the_link_reconnects() -> None:
