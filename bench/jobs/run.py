@@ -501,8 +501,9 @@ def main() -> None:
     env = {**{k: v for k, v in os.environ.items() if not k.startswith("FOREST_")},
            "FOREST_DATABASE_URL": pg_url(PG_DB), "FOREST_BROKER_URL": REDIS_URL, "FOREST_REDIS_URL": REDIS_URL,
            "FOREST_SECRET_KEY": SECRET, "FOREST_VAR_DIR": str(var_dir), "FOREST_ENVIRONMENT": "local",
-           # (a) submits 100 crawls/s as one user: the per-user submission limit would refuse nearly all.
-           "FOREST_RATE_LIMIT_CRAWLS_PER_USER": "",
+           # (a) submits 100 crawls/s as one user with no worker running: the per-user submission limit and the
+           # per-user cap on crawls queued or running (5 by default) would refuse nearly all.
+           "FOREST_RATE_LIMIT_CRAWLS_PER_USER": "", "FOREST_QUOTA_ACTIVE_CRAWLS": "10000",
            "PYTHONUNBUFFERED": "1", "PYTHONPATH": str(ROOT / "src")}
     stack = Stack(env=env, database_url=pg_url(PG_DB), demo=None, var_dir=var_dir)
     try:
