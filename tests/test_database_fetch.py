@@ -12,11 +12,11 @@ from forest.database import Database
 from tests.conftest import make_settings
 
 
-async def _settle(db: Database) -> None:
-    for _ in range(50):
-        if db.engine.pool.checkedout() == 0:  # type: ignore[attr-defined]
-            return
-        await asyncio.sleep(0.02)
+async def _checked_out(db: Database, n: int) -> None:
+    """Until `n` connections are out of the pool (at most 5 s)."""
+    async with asyncio.timeout(5):
+        while db.engine.pool.checkedout() != n:  # type: ignore[attr-defined]
+            await asyncio.sleep(0.01)
 
 
 @pytest.mark.parametrize("overflow", [0, 2], ids=["pool-size-only", "overflow"])
@@ -27,14 +27,13 @@ async def test_every_connection_goes_back_to_the_pool_also_from_a_cancelled_read
         values = await asyncio.gather(*(db.fetch("SELECT $1::int AS n, pg_sleep(0.01)", i) for i in range(12)))
         assert [rows[0]["n"] for rows in values] == list(range(12))
         slow = [asyncio.create_task(db.fetch("SELECT pg_sleep(5)")) for _ in range(2 + overflow)]
-        await asyncio.sleep(0.3)  # every slow read holds a connection, the overflow ones included
+        await _checked_out(db, 2 + overflow)  # every slow read holds a connection, the overflow ones included
         for task in slow:
             task.cancel()
         for task in slow:
             with pytest.raises(asyncio.CancelledError):
                 await task
-        await _settle(db)
-        assert db.engine.pool.checkedout() == 0  # type: ignore[attr-defined]
+        await _checked_out(db, 0)
         rows = await asyncio.wait_for(db.fetch("SELECT 41 + $1::int AS n", 1), timeout=5)
         assert rows[0]["n"] == 42
     finally:

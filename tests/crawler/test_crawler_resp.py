@@ -36,7 +36,8 @@ async def test_concurrent_calls_get_their_own_replies_even_when_one_caller_gives
     replies = await asyncio.gather(*(link.call("ECHO", f"m{i}") for i in range(50)))
     assert replies == [f"m{i}".encode() for i in range(50)]
     slow = asyncio.create_task(link.call("BLPOP", key, "0.2"))
-    await asyncio.sleep(0.05)
+    while not link.pending:  # the BLPOP is on the wire
+        await asyncio.sleep(0)
     slow.cancel()
     with pytest.raises(asyncio.CancelledError):
         await slow
